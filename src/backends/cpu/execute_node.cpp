@@ -1,0 +1,20 @@
+#include "backends/cpu/cpu_kernels.h"
+#include "ops/families.h"
+
+namespace kiln::backends::cpu {
+
+Status executeNode(const ir::Graph& graph, const ir::Node& node, std::span<const DeviceTensor> inputs,
+                   std::span<const DeviceTensor> outputs) {
+  const KernelCall call{graph, node, inputs, outputs};
+  switch (ops::familyOf(node.op)) {
+    case ops::OpFamily::kElementwise: return runElementwise(call);
+    case ops::OpFamily::kLinalg: return runLinalg(call);
+    case ops::OpFamily::kNormalization: return runNormalization(call);
+    case ops::OpFamily::kReduction: return runReduction(call);
+    case ops::OpFamily::kDataMovement: return runDataMovement(call);
+    case ops::OpFamily::kGenerator: return runGenerator(call);
+  }
+  return internalError(call.where() + "no family");
+}
+
+}  // namespace kiln::backends::cpu

@@ -1,0 +1,9 @@
+// STUB: to be replaced by the family's owner.
+#include "ops/families.h"
+
+namespace kiln::ops {
+
+InferResult inferElementwise(const InferenceCall& call) { return unsupported(call.where() + "not implemented yet"); }
+bool elementwiseImplements(ir::OpKind) { return false; }
+
+}  // namespace kiln::ops

@@ -1,0 +1,34 @@
+#include "ops/shape_inference.h"
+
+#include "ops/families.h"
+
+namespace kiln::ops {
+
+Expected<std::vector<TensorInfo>> inferOutputs(const ir::Graph& graph, const ir::Node& node,
+                                               std::span<const TensorInfo> inputs) {
+  const InferenceCall call{graph, node, inputs};
+  if (!isImplemented(node.op)) return unsupported(call.where() + "operator is not implemented by kiln");
+  switch (familyOf(node.op)) {
+    case OpFamily::kElementwise: return inferElementwise(call);
+    case OpFamily::kLinalg: return inferLinalg(call);
+    case OpFamily::kNormalization: return inferNormalization(call);
+    case OpFamily::kReduction: return inferReduction(call);
+    case OpFamily::kDataMovement: return inferDataMovement(call);
+    case OpFamily::kGenerator: return inferGenerator(call);
+  }
+  return internalError(call.where() + "no family");
+}
+
+bool isImplemented(ir::OpKind kind) {
+  switch (familyOf(kind)) {
+    case OpFamily::kElementwise: return elementwiseImplements(kind);
+    case OpFamily::kLinalg: return linalgImplements(kind);
+    case OpFamily::kNormalization: return normalizationImplements(kind);
+    case OpFamily::kReduction: return reductionImplements(kind);
+    case OpFamily::kDataMovement: return dataMovementImplements(kind);
+    case OpFamily::kGenerator: return generatorImplements(kind);
+  }
+  return false;
+}
+
+}  // namespace kiln::ops

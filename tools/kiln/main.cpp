@@ -1,0 +1,2 @@
+// STUB: replaced by the CLI owner.
+int main() { return 2; }
