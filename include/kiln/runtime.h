@@ -57,6 +57,8 @@ class ExecutionContext {
   Expected<Dims> tensorShape(const std::string& name) const;
   /// Binds user memory (device memory for a CUDA engine, host memory for a CPU engine).
   Status setTensorAddress(const std::string& name, void* address);
+  /// CUDA graphs: on by default; the first enqueue for a new shape captures one, later ones replay it.
+  void setCudaGraphsEnabled(bool enabled);
   /// Runs on `stream` (a cudaStream_t for CUDA engines; ignored by the CPU backend). Never allocates.
   Status enqueue(void* stream = nullptr);
   /// Convenience: sets shapes from host tensors, copies in, runs, copies out, synchronizes.

@@ -4,15 +4,15 @@ namespace kiln::backends {
 
 std::unique_ptr<Backend> createCpuBackend();  // cpu/cpu_backend.cpp
 #if defined(KILN_WITH_CUDA)
-Expected<std::unique_ptr<Backend>> createCudaBackend();  // cuda/cuda_backend.cpp
+Expected<std::unique_ptr<Backend>> createCudaBackend(const BackendOptions& options);  // cuda/cuda_backend.cpp
 #endif
 
-Expected<std::unique_ptr<Backend>> createBackend(DeviceKind kind) {
+Expected<std::unique_ptr<Backend>> createBackend(DeviceKind kind, const BackendOptions& options) {
   switch (kind) {
     case DeviceKind::kCpu: return createCpuBackend();
     case DeviceKind::kCuda:
 #if defined(KILN_WITH_CUDA)
-      return createCudaBackend();
+      return createCudaBackend(options);
 #else
       return unsupported("this kiln was built without the CUDA backend (configure with -DKILN_WITH_CUDA=ON)");
 #endif

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -39,6 +41,18 @@ class Kernel {
   virtual std::string tactic() const { return "default"; }
 };
 
+/// Work recorded once and replayed cheaply (a CUDA graph).
+class ReplayableWork {
+ public:
+  virtual ~ReplayableWork() = default;
+  virtual Status replay(void* stream) = 0;
+};
+
+/// Build choices that change which kernels a backend makes.
+struct BackendOptions {
+  bool allowTF32 = true;  // FP32 GEMM/convolution may use TF32 tensor cores
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -51,6 +65,26 @@ class Backend {
   virtual Status copyToDevice(void* dst, const void* src, size_t bytes, void* stream) = 0;
   virtual Status copyToHost(void* dst, const void* src, size_t bytes, void* stream) = 0;
   virtual Status synchronize(void* stream) = 0;
+  /// A stream for a context's convenience path (nullptr on the CPU backend).
+  virtual Expected<void*> createStream() { return static_cast<void*>(nullptr); }
+  virtual void destroyStream(void* stream) { (void)stream; }
+  /// Page-locked host memory for staging copies (plain host memory on the CPU backend).
+  virtual Expected<void*> allocateHost(size_t bytes) = 0;
+  virtual void releaseHost(void* pointer) = 0;
+
+  /// Facts recorded in the engine file: "device.name", "device.compute_capability", library versions.
+  virtual std::map<std::string, std::string> buildFacts() const = 0;
+  /// Ok when an engine built with `engineFacts` can run here; otherwise says what differs
+  /// ("built for sm_90 with cuDNN 9.14; this GPU is sm_89").
+  virtual Status checkCompatible(const std::map<std::string, std::string>& engineFacts) const = 0;
+
+  /// Records what `body` enqueues on `stream` for replay; returns nullptr where the backend has no such thing.
+  virtual Expected<std::unique_ptr<ReplayableWork>> capture(const std::function<Status(void* stream)>& body,
+                                                            void* stream) {
+    (void)body;
+    (void)stream;
+    return std::unique_ptr<ReplayableWork>();
+  }
 
   /// Ok when this backend can run `node` (dtypes, attributes); otherwise says why, naming the node.
   virtual Status supports(const ir::Graph& graph, const ir::Node& node) const = 0;
@@ -60,6 +94,6 @@ class Backend {
 };
 
 /// The backend for `kind`; kUnsupported when kiln was built without it or no device is present.
-Expected<std::unique_ptr<Backend>> createBackend(DeviceKind kind);
+Expected<std::unique_ptr<Backend>> createBackend(DeviceKind kind, const BackendOptions& options = {});
 
 }  // namespace kiln::backends

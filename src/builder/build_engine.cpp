@@ -1,5 +1,136 @@
-// STUB (lead): replaced soon.
+#include <chrono>
+#include <cstdio>
+
+#include "backends/backend.h"
+#include "builder/profile_validation.h"
+#include "engine/engine_file.h"
+#include "ir/verifier.h"
 #include "kiln/builder.h"
+#include "passes/passes.h"
+#include "runtime/shape_program.h"
+
+#ifndef KILN_VERSION
+#define KILN_VERSION "0.0.0"
+#endif
+
 namespace kiln {
-Expected<std::vector<std::byte>> buildEngine(Network&, const BuilderConfig&) { return unsupported("buildEngine: not yet"); }
+namespace {
+
+const char* kShapeKinds[] = {"min", "opt", "max"};
+
+/// Resolves every tensor's shape at each profile's min/opt/max and records, per value, the dims that are the same in
+/// all of them (the others become kDynamicDim). Any shape error names the profile and which of its shapes failed.
+Status annotateShapes(ir::Graph& graph, const std::vector<OptimizationProfile>& profiles) {
+  const runtime::ShapeProgram program = runtime::analyzeShapeProgram(graph);
+  std::vector<bool> seen(graph.values.size(), false);
+  for (size_t p = 0; p < profiles.size(); ++p) {
+    for (int k = 0; k < 3; ++k) {
+      std::map<ir::ValueId, Dims> inputDims;
+      std::string shapes;
+      for (const auto& range : profiles[p].inputs) {
+        const Dims& d = k == 0 ? range.min : k == 1 ? range.opt : range.max;
+        inputDims[graph.findValue(range.name)] = d;
+        shapes += (shapes.empty() ? "" : ",") + range.name + ":" + dimsToString(d);
+      }
+      auto resolved = runtime::resolveShapes(graph, program, inputDims);
+      if (!resolved)
+        return resolved.status().withContext("profile " + std::to_string(p) + " " + kShapeKinds[k] + " shapes (" +
+                                             shapes + ")");
+      for (size_t v = 0; v < graph.values.size(); ++v) {
+        if (graph.isConstant(static_cast<ir::ValueId>(v))) continue;
+        const DataType t = resolved->dtypes[v];
+        if (t == DataType::kUndefined) continue;  // not computed (an unused value)
+        ir::Value& value = graph.values[v];
+        const Dims& d = resolved->dims[v];
+        if (!seen[v]) {
+          seen[v] = true;
+          value.dtype = t;
+          value.rankKnown = true;
+          value.dims = d;
+          continue;
+        }
+        if (!value.rankKnown) continue;
+        if (value.dims.size() != d.size()) {
+          value.rankKnown = false;
+          value.dims.clear();
+          continue;
+        }
+        for (size_t i = 0; i < d.size(); ++i)
+          if (value.dims[i] != d[i]) value.dims[i] = kDynamicDim;
+      }
+    }
+  }
+  // Graph inputs keep their declared symbolic names; the profiles decide their ranges.
+  return Status::ok();
+}
+
+std::string precisionList(const BuilderConfig& config) {
+  std::string s = "fp32";
+  if (config.allows(Precision::kTF32)) s += ",tf32";
+  if (config.allows(Precision::kFP16)) s += ",fp16";
+  if (config.allows(Precision::kBF16)) s += ",bf16";
+  if (config.allows(Precision::kINT8)) s += ",int8";
+  return s;
+}
+
+}  // namespace
+
+Expected<std::vector<std::byte>> buildEngine(Network& network, const BuilderConfig& config) {
+  const auto start = std::chrono::steady_clock::now();
+  ir::Graph& graph = network.graph();
+  KILN_RETURN_IF_ERROR(ir::verifyGraph(graph));
+  KILN_ASSIGN_OR_RETURN(auto profiles, builder::validateProfiles(graph, config.profiles));
+  if (config.allows(Precision::kINT8) || config.allows(Precision::kFP8))
+    return unsupported("INT8 and FP8 builds are not implemented yet; build with FP32 or FP16");
+  if (config.allows(Precision::kFP16) && config.device != DeviceKind::kCuda)
+    return unsupported("FP16 engines need the CUDA backend (--device=cuda); the CPU backend computes in FP32");
+
+  KILN_ASSIGN_OR_RETURN(auto backend,
+                        backends::createBackend(config.device, {.allowTF32 = config.allows(Precision::kTF32)}));
+
+  // Passes, then shapes; folding Shape of now-static dims can enable more passes, so go round twice.
+  for (int round = 0; round < 2; ++round) {
+    KILN_RETURN_IF_ERROR(passes::runGraphPasses(graph, config.verbose));
+    KILN_RETURN_IF_ERROR(annotateShapes(graph, profiles));
+  }
+  if (config.allows(Precision::kFP16)) {
+    KILN_RETURN_IF_ERROR(passes::convertToHalfPrecision(graph));
+    KILN_RETURN_IF_ERROR(annotateShapes(graph, profiles));
+  }
+  graph.compact();
+
+  // Every node that runs on the device must be supported there; report all that are not, at once.
+  const runtime::ShapeProgram program = runtime::analyzeShapeProgram(graph);
+  std::string problems;
+  int problemCount = 0;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (program.hostNode[i]) continue;
+    Status s = backend->supports(graph, graph.nodes[i]);
+    if (!s.isOk()) {
+      problems += "\n  " + s.message();
+      ++problemCount;
+    }
+  }
+  if (problemCount)
+    return unsupported(std::to_string(problemCount) + " node(s) cannot run on the " + deviceKindName(config.device) +
+                       " backend:" + problems);
+
+  engine::EngineModel model;
+  model.graph = graph;
+  model.profiles = profiles;
+  model.device = config.device;
+  model.tactics.assign(graph.nodes.size(), "");
+  model.metadata = backend->buildFacts();
+  model.metadata["kiln.version"] = KILN_VERSION;
+  model.metadata["build.device"] = deviceKindName(config.device);
+  model.metadata["build.precisions"] = precisionList(config);
+  KILN_ASSIGN_OR_RETURN(auto bytes, engine::writeEngine(model));
+  if (config.verbose) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr, "[kiln] built %zu nodes for %s in %.2f s, engine %zu bytes\n", graph.nodes.size(),
+                 backend->deviceName().c_str(), seconds, bytes.size());
+  }
+  return bytes;
+}
+
 }  // namespace kiln

@@ -54,6 +54,10 @@ class CpuBackend final : public Backend {
     return Status::ok();
   }
   Status synchronize(void*) override { return Status::ok(); }
+  Expected<void*> allocateHost(size_t bytes) override { return allocate(bytes); }
+  void releaseHost(void* p) override { release(p); }
+  std::map<std::string, std::string> buildFacts() const override { return {{"device.name", "cpu"}}; }
+  Status checkCompatible(const std::map<std::string, std::string>&) const override { return Status::ok(); }
   Status supports(const ir::Graph& graph, const ir::Node& node) const override {
     if (!ops::isImplemented(node.op)) return unsupported(graph.describe(node) + ": operator is not implemented");
     for (ir::ValueId v : node.inputs)

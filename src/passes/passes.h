@@ -1,0 +1,31 @@
+// Graph-to-graph rewrites, one per file. Each returns how many rewrites it made (or an error naming the node).
+#pragma once
+
+#include "ir/graph.h"
+#include "kiln/status.h"
+
+namespace kiln::passes {
+
+/// Identity (and Dropout, which the importer turned into Identity) disappears: readers use its input.
+int removeIdentities(ir::Graph& graph);
+/// Nodes whose inputs are all constants run once on the CPU and become constants; so does Shape/Size of a value
+/// whose dims are all static (Value::dims with no kDynamicDim), which folds torch's shape arithmetic away.
+Expected<int> foldConstants(ir::Graph& graph);
+/// Nodes no output depends on, and unused constants.
+int removeDeadCode(ir::Graph& graph);
+/// Conv followed by an inference BatchNormalization becomes one Conv with scaled weights and a bias.
+Expected<int> foldBatchNormIntoConv(ir::Graph& graph);
+
+/// The standard pipeline, repeated until nothing changes.
+Status runGraphPasses(ir::Graph& graph, bool verbose);
+
+}  // namespace kiln::passes
+
+namespace kiln::passes {
+
+/// FP16 engines (DESIGN.md rule 6): float32 weights and activations on the device become float16; graph inputs and
+/// outputs stay float32 through Casts at the edges. Values the host shape program reads stay as they are. Kernels
+/// keep softmax, normalization statistics and accumulation in FP32 internally.
+Status convertToHalfPrecision(ir::Graph& graph);
+
+}  // namespace kiln::passes

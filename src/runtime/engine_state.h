@@ -1,0 +1,60 @@
+// What Engine and ExecutionContext hold (private to the runtime).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "engine/engine_file.h"
+#include "kiln/runtime.h"
+#include "runtime/shape_program.h"
+
+namespace kiln {
+
+/// Immutable after load: the model, its device weights, one kernel per device node.
+struct EngineState {
+  engine::EngineModel model;
+  std::unique_ptr<backends::Backend> backend;
+  runtime::ShapeProgram program;
+  std::vector<std::unique_ptr<backends::Kernel>> kernels;  // per node; null for host nodes
+  std::map<ir::ValueId, void*> deviceConstants;            // constants read by device nodes
+  std::vector<TensorDesc> inputs, outputs;
+  std::vector<std::string> layerLines;
+
+  ~EngineState();
+};
+
+/// Where one value lives during a run.
+enum class Placement { kNone, kArena, kUser, kConstant };
+
+struct ContextState {
+  std::shared_ptr<Engine> engine;
+  int profileIndex = 0;
+  std::map<ir::ValueId, Dims> inputDims;
+  std::map<ir::ValueId, void*> userAddresses;
+  bool useGraphs = true;
+
+  // Derived from the input shapes by prepare(); `dirty` when shapes or addresses changed since.
+  bool dirty = true;
+  runtime::ResolvedShapes shapes;
+  std::vector<Placement> placement;  // per value
+  std::vector<void*> address;        // per value
+  std::vector<std::vector<backends::DeviceTensor>> nodeInputs, nodeOutputs;  // per node
+  std::vector<ir::ValueId> hostValuesToUpload;
+
+  void* arena = nullptr;
+  size_t arenaBytes = 0;
+  size_t workspaceOffset = 0;
+  void* stream = nullptr;  // the context's own stream for infer()
+  std::map<std::string, std::unique_ptr<backends::ReplayableWork>> graphs;  // key: shapes + addresses
+
+  ~ContextState();
+  /// Resolves shapes, plans memory (growing the arena if a shape needs more than the profile's max did), uploads
+  /// per-shape host values. Not on the hot path: runs only after a shape or address change.
+  Status prepare();
+  Status runNodes(void* stream) const;
+};
+
+}  // namespace kiln

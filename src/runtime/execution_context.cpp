@@ -1,0 +1,238 @@
+#include <algorithm>
+#include <cstring>
+
+#include "builder/memory_planner.h"
+#include "runtime/engine_state.h"
+
+namespace kiln {
+
+ContextState::~ContextState() {
+  graphs.clear();
+  if (!engine) return;
+  auto& backend = *engine->state().backend;
+  if (arena) backend.release(arena);
+  if (stream) backend.destroyStream(stream);
+}
+
+namespace {
+
+bool contains(const std::vector<ir::ValueId>& ids, ir::ValueId v) {
+  return std::find(ids.begin(), ids.end(), v) != ids.end();
+}
+
+}  // namespace
+
+Status ContextState::prepare() {
+  const EngineState& es = engine->state();
+  const ir::Graph& graph = es.model.graph;
+  for (ir::ValueId in : graph.inputs)
+    if (!inputDims.count(in))
+      return invalidArgument("input '" + graph.values[in].name + "' has no shape: call setInputShape first");
+  KILN_ASSIGN_OR_RETURN(shapes, runtime::resolveShapes(graph, es.program, inputDims));
+
+  const size_t valueCount = graph.values.size();
+  const int stepCount = static_cast<int>(graph.nodes.size());
+  placement.assign(valueCount, Placement::kNone);
+  address.assign(valueCount, nullptr);
+  hostValuesToUpload.clear();
+  std::vector<int> first(valueCount, stepCount + 1), last(valueCount, -2);
+  auto touch = [&](ir::ValueId v, int step) {
+    first[v] = std::min(first[v], step);
+    last[v] = std::max(last[v], step);
+  };
+  for (ir::ValueId in : graph.inputs) touch(in, -1);
+  for (ir::ValueId out : graph.outputs) touch(out, stepCount);
+  for (int i = 0; i < stepCount; ++i) {
+    if (es.program.hostNode[i]) continue;
+    for (ir::ValueId v : graph.nodes[i].inputs)
+      if (v != ir::kNoValue) touch(v, i);
+    for (ir::ValueId v : graph.nodes[i].outputs) touch(v, i);
+  }
+  // Decide where each value lives; the ones in the arena get a lifetime for the planner.
+  std::vector<builder::TensorLifetime> lifetimes;
+  std::vector<ir::ValueId> arenaValues;
+  for (size_t v = 0; v < valueCount; ++v) {
+    const auto id = static_cast<ir::ValueId>(v);
+    if (last[v] < -1) continue;  // not touched by the device
+    const bool isIo = contains(graph.inputs, id) || contains(graph.outputs, id);
+    if (isIo && userAddresses.count(id)) {
+      placement[v] = Placement::kUser;
+      address[v] = userAddresses.at(id);
+    } else if (es.deviceConstants.count(id)) {
+      placement[v] = Placement::kConstant;
+      address[v] = es.deviceConstants.at(id);
+      continue;
+    } else {
+      placement[v] = Placement::kArena;
+      const size_t bytes = static_cast<size_t>(std::max<int64_t>(elementCount(shapes.dims[v]), 0)) *
+                           dataTypeSize(shapes.dtypes[v]);
+      lifetimes.push_back({bytes, first[v], last[v]});
+      arenaValues.push_back(id);
+    }
+    if (es.program.hostValue[v]) hostValuesToUpload.push_back(id);  // shape-program results and constant outputs
+  }
+  // Per-node tensors, then the workspace the largest kernel needs, alive throughout.
+  nodeInputs.assign(graph.nodes.size(), {});
+  nodeOutputs.assign(graph.nodes.size(), {});
+  size_t workspace = 0;
+  for (int i = 0; i < stepCount; ++i) {
+    if (es.program.hostNode[i]) continue;
+    const ir::Node& n = graph.nodes[i];
+    for (ir::ValueId v : n.inputs)
+      nodeInputs[i].push_back(v == ir::kNoValue ? backends::DeviceTensor{}
+                                                : backends::DeviceTensor{shapes.dtypes[v], shapes.dims[v], nullptr});
+    for (ir::ValueId v : n.outputs) nodeOutputs[i].push_back({shapes.dtypes[v], shapes.dims[v], nullptr});
+    workspace = std::max(workspace, es.kernels[i]->workspaceBytes(nodeInputs[i], nodeOutputs[i]));
+  }
+  lifetimes.push_back({workspace, -1, stepCount});
+  const builder::MemoryPlan plan = builder::planMemory(lifetimes);
+  if (plan.totalBytes > arenaBytes) {
+    if (arena) es.backend->release(arena);
+    arena = nullptr;
+    arenaBytes = 0;
+    graphs.clear();
+    KILN_ASSIGN_OR_RETURN(arena, es.backend->allocate(plan.totalBytes));
+    arenaBytes = plan.totalBytes;
+  }
+  auto* base = static_cast<std::byte*>(arena);
+  for (size_t k = 0; k < arenaValues.size(); ++k) address[arenaValues[k]] = base + plan.offsets[k];
+  workspaceOffset = plan.offsets.back();
+  for (int i = 0; i < stepCount; ++i) {
+    if (es.program.hostNode[i]) continue;
+    const ir::Node& n = graph.nodes[i];
+    for (size_t k = 0; k < n.inputs.size(); ++k)
+      if (n.inputs[k] != ir::kNoValue) nodeInputs[i][k].data = address[n.inputs[k]];
+    for (size_t k = 0; k < n.outputs.size(); ++k) nodeOutputs[i][k].data = address[n.outputs[k]];
+  }
+  for (ir::ValueId v : hostValuesToUpload) {
+    const Tensor* t = graph.constantOf(v);
+    if (!t) t = &shapes.hostValues.at(v);
+    KILN_RETURN_IF_ERROR(es.backend->copyToDevice(address[v], t->data(), t->byteSize(), stream));
+  }
+  KILN_RETURN_IF_ERROR(es.backend->synchronize(stream));
+  dirty = false;
+  return Status::ok();
+}
+
+Status ContextState::runNodes(void* onStream) const {
+  const EngineState& es = engine->state();
+  void* workspace = static_cast<std::byte*>(arena) + workspaceOffset;
+  for (size_t i = 0; i < es.kernels.size(); ++i) {
+    if (!es.kernels[i]) continue;
+    Status s = es.kernels[i]->run(nodeInputs[i], nodeOutputs[i], workspace, onStream);
+    if (!s.isOk()) return s.withContext(es.model.graph.describe(es.model.graph.nodes[i]));
+  }
+  return Status::ok();
+}
+
+ExecutionContext::ExecutionContext(std::unique_ptr<ContextState> state) : state_(std::move(state)) {}
+ExecutionContext::~ExecutionContext() = default;
+
+Status ExecutionContext::setInputShape(const std::string& name, const Dims& dims) {
+  const ir::Graph& graph = state_->engine->state().model.graph;
+  const ir::ValueId id = graph.findValue(name);
+  if (id == ir::kNoValue || !contains(graph.inputs, id)) {
+    std::string names;
+    for (ir::ValueId in : graph.inputs) names += (names.empty() ? "'" : ", '") + graph.values[in].name + "'";
+    return invalidArgument("'" + name + "' is not an input of this engine (inputs: " + names + ")");
+  }
+  const auto& profile = state_->engine->profile(state_->profileIndex);
+  for (const auto& range : profile.inputs) {
+    if (range.name != name) continue;
+    if (dims.size() != range.min.size())
+      return invalidArgument("input '" + name + "' has rank " + std::to_string(range.min.size()) + ", got shape " +
+                             dimsToString(dims) + " of rank " + std::to_string(dims.size()));
+    const ir::Value& v = graph.values[id];
+    for (size_t i = 0; i < dims.size(); ++i) {
+      if (dims[i] >= range.min[i] && dims[i] <= range.max[i]) continue;
+      std::string dimName = i < v.dimNames.size() && !v.dimNames[i].empty() ? " ('" + v.dimNames[i] + "')" : "";
+      return invalidArgument("input '" + name + "' dimension " + std::to_string(i) + dimName + " is " +
+                             std::to_string(dims[i]) + ", outside profile " + std::to_string(state_->profileIndex) +
+                             "'s range [" + std::to_string(range.min[i]) + ", " + std::to_string(range.max[i]) + "]");
+    }
+  }
+  auto it = state_->inputDims.find(id);
+  if (it == state_->inputDims.end() || it->second != dims) {
+    state_->inputDims[id] = dims;
+    state_->dirty = true;
+  }
+  return Status::ok();
+}
+
+Expected<Dims> ExecutionContext::tensorShape(const std::string& name) const {
+  const ir::Graph& graph = state_->engine->state().model.graph;
+  const ir::ValueId id = graph.findValue(name);
+  if (id == ir::kNoValue || (!contains(graph.inputs, id) && !contains(graph.outputs, id)))
+    return invalidArgument("'" + name + "' is not an input or output of this engine");
+  if (state_->dirty) KILN_RETURN_IF_ERROR(state_->prepare());
+  return state_->shapes.dims[id];
+}
+
+Status ExecutionContext::setTensorAddress(const std::string& name, void* address) {
+  const ir::Graph& graph = state_->engine->state().model.graph;
+  const ir::ValueId id = graph.findValue(name);
+  if (id == ir::kNoValue || (!contains(graph.inputs, id) && !contains(graph.outputs, id)))
+    return invalidArgument("'" + name + "' is not an input or output of this engine");
+  if (address) state_->userAddresses[id] = address;
+  else state_->userAddresses.erase(id);
+  state_->dirty = true;
+  return Status::ok();
+}
+
+void ExecutionContext::setCudaGraphsEnabled(bool enabled) { state_->useGraphs = enabled; }
+
+Status ExecutionContext::enqueue(void* stream) {
+  ContextState& cs = *state_;
+  if (cs.dirty) KILN_RETURN_IF_ERROR(cs.prepare());
+  auto& backend = *cs.engine->state().backend;
+  if (!cs.useGraphs || stream == nullptr) return cs.runNodes(stream);
+  std::string key;
+  for (auto& [id, d] : cs.inputDims) key += std::to_string(id) + ":" + dimsToString(d) + ";";
+  for (auto& [id, p] : cs.userAddresses) key += std::to_string(id) + "@" + std::to_string(reinterpret_cast<uintptr_t>(p)) + ";";
+  auto it = cs.graphs.find(key);
+  if (it == cs.graphs.end()) {
+    KILN_ASSIGN_OR_RETURN(auto work, backend.capture([&cs](void* s) { return cs.runNodes(s); }, stream));
+    if (!work) {
+      cs.useGraphs = false;  // this backend has no graphs
+      return cs.runNodes(stream);
+    }
+    it = cs.graphs.emplace(key, std::move(work)).first;
+  }
+  return it->second->replay(stream);
+}
+
+Expected<std::map<std::string, Tensor>> ExecutionContext::infer(const std::map<std::string, Tensor>& inputs) {
+  ContextState& cs = *state_;
+  const EngineState& es = cs.engine->state();
+  const ir::Graph& graph = es.model.graph;
+  for (ir::ValueId in : graph.inputs) {
+    const std::string& name = graph.values[in].name;
+    auto it = inputs.find(name);
+    if (it == inputs.end()) return invalidArgument("input '" + name + "' was not given");
+    if (it->second.dtype() != graph.values[in].dtype)
+      return invalidArgument("input '" + name + "' must be " + dataTypeName(graph.values[in].dtype) + ", got " +
+                             dataTypeName(it->second.dtype()));
+    KILN_RETURN_IF_ERROR(setInputShape(name, it->second.dims()));
+  }
+  for (auto& [name, t] : inputs) {
+    const ir::ValueId id = graph.findValue(name);
+    if (id == ir::kNoValue || !contains(graph.inputs, id))
+      return invalidArgument("'" + name + "' is not an input of this engine");
+  }
+  if (cs.dirty) KILN_RETURN_IF_ERROR(cs.prepare());
+  for (ir::ValueId in : graph.inputs) {
+    const Tensor& t = inputs.at(graph.values[in].name);
+    KILN_RETURN_IF_ERROR(es.backend->copyToDevice(cs.address[in], t.data(), t.byteSize(), cs.stream));
+  }
+  KILN_RETURN_IF_ERROR(enqueue(cs.stream));
+  std::map<std::string, Tensor> results;
+  for (ir::ValueId out : graph.outputs) {
+    KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(cs.shapes.dtypes[out], cs.shapes.dims[out]));
+    KILN_RETURN_IF_ERROR(es.backend->copyToHost(t.data(), cs.address[out], t.byteSize(), cs.stream));
+    results[graph.values[out].name] = std::move(t);
+  }
+  KILN_RETURN_IF_ERROR(es.backend->synchronize(cs.stream));
+  return results;
+}
+
+}  // namespace kiln
