@@ -64,6 +64,8 @@ Status ContextState::prepare() {
       continue;
     } else {
       placement[v] = Placement::kArena;
+      // Host values are uploaded before any input arrives: alive from the start, so nothing overwrites them.
+      if (es.program.hostValue[v]) first[v] = -1;
       const size_t bytes = static_cast<size_t>(std::max<int64_t>(elementCount(shapes.dims[v]), 0)) *
                            dataTypeSize(shapes.dtypes[v]);
       lifetimes.push_back({bytes, first[v], last[v]});
