@@ -1,0 +1,94 @@
+// CPU elementwise kernels, part 3: Cast between float32/float64/float16/int64/int32/int8/uint8/bool, and Identity.
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "backends/cpu/elementwise_kernels.h"
+
+namespace kiln::backends::cpu {
+namespace {
+
+/// ONNX bool storage: one byte, 0 or 1. A distinct type so uint8 and bool convert differently.
+struct Bool8 {
+  uint8_t v;
+};
+using Half = _Float16;
+
+template <typename T>
+constexpr bool isFloatLike = std::is_floating_point_v<T> || std::is_same_v<T, Half>;
+
+/// Float to integer: truncation toward zero (ONNX/numpy). NaN and values outside int64 give int64's lowest, as the
+/// x86 conversion instruction onnxruntime relies on does; narrower types then wrap modulo 2^bits like numpy.
+template <typename To>
+To floatToInteger(double x) {
+  constexpr double limit = 9223372036854775808.0;  // 2^63
+  int64_t wide = std::numeric_limits<int64_t>::lowest();
+  if (x > -limit && x < limit) wide = static_cast<int64_t>(x);
+  if constexpr (std::is_same_v<To, int32_t>) {
+    // A direct 32-bit conversion saturates to int32's lowest outside its range (x86 behaviour).
+    if (!(x > -2147483649.0 && x < 2147483648.0)) return std::numeric_limits<int32_t>::lowest();
+  }
+  return static_cast<To>(wide);
+}
+
+template <typename To, typename From>
+To convert(From x) {
+  if constexpr (std::is_same_v<From, Bool8>) {
+    return convert<To>(static_cast<uint8_t>(x.v != 0));
+  } else if constexpr (std::is_same_v<To, Bool8>) {
+    return Bool8{static_cast<uint8_t>(x != From(0))};
+  } else if constexpr (isFloatLike<From> && std::is_integral_v<To>) {
+    return floatToInteger<To>(static_cast<double>(x));
+  } else if constexpr (std::is_same_v<To, Half> && std::is_integral_v<From>) {
+    return static_cast<Half>(static_cast<float>(x));
+  } else if constexpr (std::is_same_v<From, Half> && std::is_integral_v<To>) {
+    return floatToInteger<To>(static_cast<double>(static_cast<float>(x)));
+  } else {
+    return static_cast<To>(x);  // float<->float, int->float, int->int (modular narrowing, as numpy)
+  }
+}
+
+template <typename Fn>
+Status withCastType(const KernelCall& call, DataType t, Fn&& fn) {
+  switch (t) {
+    case DataType::kFloat32: return fn(float{});
+    case DataType::kFloat64: return fn(double{});
+    case DataType::kFloat16: return fn(Half{});
+    case DataType::kInt64: return fn(int64_t{});
+    case DataType::kInt32: return fn(int32_t{});
+    case DataType::kInt8: return fn(int8_t{});
+    case DataType::kUInt8: return fn(uint8_t{});
+    case DataType::kBool: return fn(Bool8{});
+    default: return unsupported(call.where() + "Cast with dtype " + dataTypeName(t) + " is not implemented");
+  }
+}
+
+}  // namespace
+
+Status runCast(const KernelCall& call) {
+  const DeviceTensor& in = call.inputs[0];
+  const DeviceTensor& out = call.outputs[0];
+  if (in.dtype == out.dtype) return runIdentity(call);
+  return withCastType(call, in.dtype, [&](auto fromTag) {
+    using From = decltype(fromTag);
+    return withCastType(call, out.dtype, [&](auto toTag) {
+      using To = decltype(toTag);
+      unaryMap<From, To>(in, out, [](From x) { return convert<To>(x); });
+      return Status::ok();
+    });
+  });
+}
+
+Status runIdentity(const KernelCall& call) {
+  const DeviceTensor& in = call.inputs[0];
+  const DeviceTensor& out = call.outputs[0];
+  if (in.dtype != out.dtype || in.elementCount() != out.elementCount())
+    return internalError(call.where() + "output " + dataTypeName(out.dtype) + " " + dimsToString(out.dims) +
+                         " does not match input " + dataTypeName(in.dtype) + " " + dimsToString(in.dims));
+  const size_t bytes = static_cast<size_t>(in.elementCount()) * dataTypeSize(in.dtype);
+  if (bytes != 0 && in.data != out.data) std::memcpy(out.data, in.data, bytes);
+  return Status::ok();
+}
+
+}  // namespace kiln::backends::cpu
