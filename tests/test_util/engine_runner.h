@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -18,7 +19,12 @@ namespace kiln::test {
 /// is skipped is printed once per process so that a CPU-only run says so.
 inline const std::vector<DeviceKind>& devicesToTest() {
   static const std::vector<DeviceKind> devices = [] {
-    std::vector<DeviceKind> d{DeviceKind::kCpu};
+    // KILN_TEST_DEVICES=cuda (or cpu, or cpu,cuda) narrows the run, e.g. to count results per backend.
+    const char* only = std::getenv("KILN_TEST_DEVICES");
+    const std::string wanted = only ? only : "cpu,cuda";
+    std::vector<DeviceKind> d;
+    if (wanted.find("cpu") != std::string::npos) d.push_back(DeviceKind::kCpu);
+    if (wanted.find("cuda") == std::string::npos) return d;
     auto cuda = backends::createBackend(DeviceKind::kCuda);
     if (cuda) {
       d.push_back(DeviceKind::kCuda);
