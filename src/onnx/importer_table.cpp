@@ -37,8 +37,17 @@ ImportFn importerFor(OpKind kind) {
       return &importIdentityOrDropout;
     case OpKind::kReduceMean: case OpKind::kReduceSum: case OpKind::kReduceMax: case OpKind::kReduceMin:
     case OpKind::kReduceProd: case OpKind::kReduceL2: case OpKind::kReduceL1: case OpKind::kReduceSumSquare:
-    case OpKind::kReduceLogSumExp:
+    case OpKind::kReduceLogSumExp: case OpKind::kReduceLogSum:
       return &importReduce;
+    case OpKind::kSum: case OpKind::kMean: case OpKind::kBitShift: case OpKind::kBitwiseAnd: case OpKind::kBitwiseOr:
+    case OpKind::kBitwiseXor: case OpKind::kCastLike: case OpKind::kBitwiseNot: case OpKind::kShrink:
+    case OpKind::kSwish: case OpKind::kCumProd: case OpKind::kOneHot: case OpKind::kReverseSequence:
+    case OpKind::kCompress: case OpKind::kEyeLike: case OpKind::kHardmax: case OpKind::kTopK: case OpKind::kEinsum:
+    case OpKind::kLRN: case OpKind::kLpNormalization: case OpKind::kMeanVarianceNormalization:
+    case OpKind::kRMSNormalization: case OpKind::kNegativeLogLikelihoodLoss: case OpKind::kSoftmaxCrossEntropyLoss:
+    case OpKind::kDet: case OpKind::kNonZero: case OpKind::kUnique: case OpKind::kRNN: case OpKind::kGRU:
+    case OpKind::kLSTM:
+      return &importAsIs;
     case OpKind::kSqueeze: case OpKind::kUnsqueeze:
       return &importSqueezeUnsqueeze;
     case OpKind::kSplit:

@@ -304,6 +304,9 @@ InferResult inferDataMovement(const InferenceCall& call) {
     case OpKind::kDepthToSpace: return inferDepthSpace(call, true);
     case OpKind::kSpaceToDepth: return inferDepthSpace(call, false);
     case OpKind::kTrilu: return inferTrilu(call);
+    case OpKind::kOneHot: return inferOneHot(call);
+    case OpKind::kReverseSequence: return inferReverseSequence(call);
+    case OpKind::kCompress: return inferCompress(call);
     default: break;
   }
   return internalError(call.where() + "not a data-movement op");

@@ -31,4 +31,9 @@ InferResult inferPad(const InferenceCall& call);
 InferResult inferResize(const InferenceCall& call);
 InferResult inferTrilu(const InferenceCall& call);
 
+// data_movement_extra.cpp
+InferResult inferOneHot(const InferenceCall& call);
+InferResult inferReverseSequence(const InferenceCall& call);
+InferResult inferCompress(const InferenceCall& call);
+
 }  // namespace kiln::ops::datamove

@@ -14,19 +14,33 @@ enum class Kind { kBinary, kVariadic, kCompare, kLogic, kUnary, kOther };
 Kind kindOf(OpKind op) {
   switch (op) {
     case OpKind::kAdd: case OpKind::kSub: case OpKind::kMul: case OpKind::kDiv: case OpKind::kPow:
-    case OpKind::kMod: case OpKind::kPRelu:
+    case OpKind::kMod: case OpKind::kPRelu: case OpKind::kBitShift: case OpKind::kBitwiseAnd:
+    case OpKind::kBitwiseOr: case OpKind::kBitwiseXor:
       return Kind::kBinary;
-    case OpKind::kMax: case OpKind::kMin: return Kind::kVariadic;
+    case OpKind::kMax: case OpKind::kMin: case OpKind::kSum: case OpKind::kMean: return Kind::kVariadic;
     case OpKind::kEqual: case OpKind::kGreater: case OpKind::kGreaterOrEqual: case OpKind::kLess:
     case OpKind::kLessOrEqual:
       return Kind::kCompare;
     case OpKind::kAnd: case OpKind::kOr: case OpKind::kXor: return Kind::kLogic;
-    case OpKind::kClip: case OpKind::kCast: case OpKind::kWhere: return Kind::kOther;
+    case OpKind::kClip: case OpKind::kCast: case OpKind::kCastLike: case OpKind::kWhere: return Kind::kOther;
     default: return Kind::kUnary;
   }
 }
 
 bool isIntegerIndex(DataType t) { return t == DataType::kInt32 || t == DataType::kInt64; }
+
+bool isInteger(DataType t) {
+  switch (t) {
+    case DataType::kInt8: case DataType::kInt16: case DataType::kInt32: case DataType::kInt64:
+    case DataType::kUInt8: case DataType::kUInt16: case DataType::kUInt32: case DataType::kUInt64:
+      return true;
+    default: return false;
+  }
+}
+
+bool isFloat(DataType t) {
+  return t == DataType::kFloat32 || t == DataType::kFloat64 || t == DataType::kFloat16;
+}
 
 /// The dtypes input 0 (and the other data inputs) may have; documented in the report and tested.
 bool dtypeAllowed(OpKind op, DataType t) {
@@ -35,13 +49,24 @@ bool dtypeAllowed(OpKind op, DataType t) {
     case OpKind::kAdd: case OpKind::kSub: case OpKind::kMul: case OpKind::kDiv: case OpKind::kMod:
     case OpKind::kMax: case OpKind::kMin: case OpKind::kGreater: case OpKind::kGreaterOrEqual:
     case OpKind::kLess: case OpKind::kLessOrEqual: case OpKind::kAbs: case OpKind::kNeg: case OpKind::kSign:
-      return f32 || isIntegerIndex(t);
-    case OpKind::kEqual: return f32 || isIntegerIndex(t) || t == DataType::kBool;
+    case OpKind::kPRelu:
+      return isFloat(t) || isInteger(t);
+    case OpKind::kSum: case OpKind::kMean: return isFloat(t);
+    case OpKind::kPow:
+      return isFloat(t) || isIntegerIndex(t);
+    case OpKind::kEqual: return isFloat(t) || isInteger(t) || t == DataType::kBool;
+    case OpKind::kBitShift: case OpKind::kBitwiseAnd: case OpKind::kBitwiseOr: case OpKind::kBitwiseXor:
+    case OpKind::kBitwiseNot:
+      return isInteger(t);
     case OpKind::kAnd: case OpKind::kOr: case OpKind::kXor: case OpKind::kNot: return t == DataType::kBool;
     case OpKind::kClip:
       return f32 || isIntegerIndex(t) || t == DataType::kInt8 || t == DataType::kUInt8;
     case OpKind::kIdentity: case OpKind::kWhere: return dataTypeSize(t) != 0;
-    default: return f32;  // the float-only ops (Pow's exponent is checked separately)
+    case OpKind::kRelu: case OpKind::kSigmoid: case OpKind::kTanh: case OpKind::kErf: case OpKind::kExp:
+    case OpKind::kLog: case OpKind::kSqrt: case OpKind::kReciprocal: case OpKind::kFloor: case OpKind::kCeil:
+    case OpKind::kSin: case OpKind::kCos:
+      return isFloat(t);  // float64 too (elementwise_unary.cpp's runDoubleUnary)
+    default: return f32 || t == DataType::kFloat16;  // float-only ops; float16 runs through float32 staging
   }
 }
 
@@ -49,6 +74,8 @@ bool castTypeSupported(DataType t) {
   switch (t) {
     case DataType::kFloat32: case DataType::kFloat64: case DataType::kFloat16: case DataType::kInt64:
     case DataType::kInt32: case DataType::kInt8: case DataType::kUInt8: case DataType::kBool:
+    case DataType::kInt16: case DataType::kUInt16: case DataType::kUInt32: case DataType::kUInt64:
+    case DataType::kBFloat16:
       return true;
     default: return false;
   }
@@ -110,6 +137,10 @@ Status validateUnaryAttrs(const InferenceCall& call) {
     case OpKind::kIsInf:
       KILN_RETURN_IF_ERROR(requireAttrKind<int64_t>(call, "detect_negative", "an int"));
       return requireAttrKind<int64_t>(call, "detect_positive", "an int");
+    case OpKind::kShrink:
+      KILN_RETURN_IF_ERROR(requireAttrKind<float>(call, "lambd", "a float"));
+      return requireAttrKind<float>(call, "bias", "a float");
+    case OpKind::kSwish: return requireAttrKind<float>(call, "alpha", "a float");
     case OpKind::kGelu: {
       KILN_RETURN_IF_ERROR(requireAttrKind<std::string>(call, "approximate", "a string"));
       const std::string a = attrs.getString("approximate", "none");
@@ -132,9 +163,9 @@ InferResult inferBinary(const InferenceCall& call) {
   const TensorInfo& b = call.inputs[1];
   KILN_RETURN_IF_ERROR(requireDtype(call, 0, a.dtype));
   if (op == OpKind::kPow) {
-    if (b.dtype != DataType::kFloat32 && !isIntegerIndex(b.dtype))
+    if (!isFloat(b.dtype) && !isInteger(b.dtype))
       return unsupported(call.where() + "input 1 (exponent) has dtype " + dataTypeName(b.dtype) +
-                         "; kiln implements float32, int32 and int64 exponents");
+                         "; kiln implements float and integer exponents");
   } else {
     KILN_RETURN_IF_ERROR(requireSameDtype(call, 1));
   }
@@ -143,8 +174,12 @@ InferResult inferBinary(const InferenceCall& call) {
     const int64_t fmod = call.node.attrs.getInt("fmod", 0);
     if (fmod != 0 && fmod != 1)
       return invalidModel(call.where() + "attribute 'fmod' must be 0 or 1, found " + std::to_string(fmod));
-    if (a.dtype == DataType::kFloat32 && fmod != 1)
-      return invalidModel(call.where() + "attribute 'fmod' must be 1 for floating-point inputs, found 0");
+  }
+  if (op == OpKind::kBitShift) {
+    KILN_RETURN_IF_ERROR(requireAttrKind<std::string>(call, "direction", "a string"));
+    const std::string d = call.node.attrs.getString("direction", "");
+    if (d != "LEFT" && d != "RIGHT")
+      return invalidModel(call.where() + "attribute 'direction' must be \"LEFT\" or \"RIGHT\", found \"" + d + "\"");
   }
   KILN_ASSIGN_OR_RETURN(Dims out, broadcastShapes(a.dims, b.dims, call.where()));
   if (op == OpKind::kPRelu && out != a.dims)
@@ -202,6 +237,17 @@ InferResult inferCast(const InferenceCall& call) {
   return std::vector<TensorInfo>{{target, call.inputs[0].dims, nullptr}};
 }
 
+/// CastLike: Cast to the dtype of input 1 'target_type' (its values are not read).
+InferResult inferCastLike(const InferenceCall& call) {
+  KILN_RETURN_IF_ERROR(requireInputs(call, 2, 2));
+  const DataType from = call.inputs[0].dtype, target = call.inputs[1].dtype;
+  if (!castTypeSupported(from))
+    return unsupported(call.where() + "cast from " + dataTypeName(from) + " is not implemented");
+  if (!castTypeSupported(target))
+    return unsupported(call.where() + "cast to " + dataTypeName(target) + " is not implemented");
+  return std::vector<TensorInfo>{{target, call.inputs[0].dims, nullptr}};
+}
+
 InferResult inferWhere(const InferenceCall& call) {
   KILN_RETURN_IF_ERROR(requireInputs(call, 3, 3));
   if (call.inputs[0].dtype != DataType::kBool)
@@ -227,6 +273,7 @@ InferResult inferElementwise(const InferenceCall& call) {
     case Kind::kOther:
       if (op == OpKind::kClip) return inferClip(call);
       if (op == OpKind::kCast) return inferCast(call);
+      if (op == OpKind::kCastLike) return inferCastLike(call);
       return inferWhere(call);
     case Kind::kUnary: {
       KILN_RETURN_IF_ERROR(requireInputs(call, 1, 1));

@@ -14,12 +14,13 @@ InferResult inferNormalization(const InferenceCall& call);  // ops/normalization
 InferResult inferReduction(const InferenceCall& call);      // ops/reduction.cpp
 InferResult inferDataMovement(const InferenceCall& call);   // ops/data_movement.cpp
 InferResult inferGenerator(const InferenceCall& call);      // ops/generators.cpp: Shape, Range, ConstantOfShape
+InferResult inferMisc(const InferenceCall& call);           // ops/misc*.cpp: TopK, Hardmax, losses, LRN, RNNs...
 
 }  // namespace kiln::ops
 
 namespace kiln::ops {
 
-enum class OpFamily { kElementwise, kLinalg, kNormalization, kReduction, kDataMovement, kGenerator };
+enum class OpFamily { kElementwise, kLinalg, kNormalization, kReduction, kDataMovement, kGenerator, kMisc };
 
 /// The family that owns `kind` (a switch with no default: a new OpKind must be placed).
 OpFamily familyOf(ir::OpKind kind);
@@ -31,5 +32,6 @@ bool normalizationImplements(ir::OpKind kind);
 bool reductionImplements(ir::OpKind kind);
 bool dataMovementImplements(ir::OpKind kind);
 bool generatorImplements(ir::OpKind kind);
+bool miscImplements(ir::OpKind kind);
 
 }  // namespace kiln::ops

@@ -130,6 +130,29 @@ InferResult inferRange(const InferenceCall& call) {
   return std::vector<TensorInfo>{{t, Dims{count}, nullptr}};
 }
 
+/// EyeLike: a 2-D identity-like tensor of the input's shape; dtype from attribute 'dtype' or the input's.
+InferResult inferEyeLike(const InferenceCall& call) {
+  KILN_RETURN_IF_ERROR(requireInputCount(call, 1));
+  const TensorInfo& in = call.inputs[0];
+  if (in.dims.size() != 2)
+    return invalidModel(call.where() + "input must be 2-D, found shape " + dimsToString(in.dims));
+  DataType t = in.dtype;
+  if (call.node.attrs.has("dtype")) {
+    const int64_t v = call.node.attrs.getInt("dtype", 0);
+    if (v < 0 || v > 1000 || !isKnownDataType(static_cast<int32_t>(v)))
+      return invalidModel(call.where() + "attribute 'dtype' is not a known data type: " + std::to_string(v));
+    t = static_cast<DataType>(v);
+  }
+  switch (t) {
+    case DataType::kFloat32: case DataType::kFloat64: case DataType::kInt64: case DataType::kInt32:
+    case DataType::kInt16: case DataType::kInt8: case DataType::kUInt64: case DataType::kUInt32:
+    case DataType::kUInt16: case DataType::kUInt8: case DataType::kBool:
+      break;
+    default: return unsupported(call.where() + "EyeLike output dtype " + dataTypeName(t) + " is not implemented");
+  }
+  return std::vector<TensorInfo>{{t, in.dims, nullptr}};
+}
+
 }  // namespace
 
 InferResult inferGenerator(const InferenceCall& call) {
@@ -140,6 +163,7 @@ InferResult inferGenerator(const InferenceCall& call) {
       return std::vector<TensorInfo>{{DataType::kInt64, Dims{}, nullptr}};
     case OpKind::kConstantOfShape: return inferConstantOfShape(call);
     case OpKind::kRange: return inferRange(call);
+    case OpKind::kEyeLike: return inferEyeLike(call);
     case OpKind::kConstant:
       return internalError(call.where() + "Constant nodes must be removed by the importer before shape inference");
     default: return internalError(call.where() + "not a generator op");
@@ -148,7 +172,9 @@ InferResult inferGenerator(const InferenceCall& call) {
 
 bool generatorImplements(ir::OpKind kind) {
   switch (kind) {
-    case OpKind::kShape: case OpKind::kSize: case OpKind::kConstantOfShape: case OpKind::kRange: return true;
+    case OpKind::kShape: case OpKind::kSize: case OpKind::kConstantOfShape: case OpKind::kRange:
+    case OpKind::kEyeLike:
+      return true;
     default: return false;  // Constant never reaches a kernel: the importer turns it into a constant value
   }
 }

@@ -66,6 +66,16 @@ OpFamily familyOf(OpKind kind) {
     case OpKind::kCast:
     case OpKind::kIdentity:
     case OpKind::kWhere:
+    case OpKind::kSum:
+    case OpKind::kMean:
+    case OpKind::kBitShift:
+    case OpKind::kBitwiseAnd:
+    case OpKind::kBitwiseOr:
+    case OpKind::kBitwiseXor:
+    case OpKind::kCastLike:
+    case OpKind::kBitwiseNot:
+    case OpKind::kShrink:
+    case OpKind::kSwish:
       return OpFamily::kElementwise;
     case OpKind::kConv:
     case OpKind::kConvTranspose:
@@ -95,6 +105,8 @@ OpFamily familyOf(OpKind kind) {
     case OpKind::kArgMax:
     case OpKind::kArgMin:
     case OpKind::kCumSum:
+    case OpKind::kReduceLogSum:
+    case OpKind::kCumProd:
       return OpFamily::kReduction;
     case OpKind::kReshape:
     case OpKind::kFlatten:
@@ -116,13 +128,33 @@ OpFamily familyOf(OpKind kind) {
     case OpKind::kDepthToSpace:
     case OpKind::kSpaceToDepth:
     case OpKind::kTrilu:
+    case OpKind::kOneHot:
+    case OpKind::kReverseSequence:
+    case OpKind::kCompress:
       return OpFamily::kDataMovement;
     case OpKind::kShape:
     case OpKind::kSize:
     case OpKind::kConstantOfShape:
     case OpKind::kRange:
     case OpKind::kConstant:
+    case OpKind::kEyeLike:
       return OpFamily::kGenerator;
+    case OpKind::kHardmax:
+    case OpKind::kTopK:
+    case OpKind::kEinsum:
+    case OpKind::kLRN:
+    case OpKind::kLpNormalization:
+    case OpKind::kMeanVarianceNormalization:
+    case OpKind::kRMSNormalization:
+    case OpKind::kNegativeLogLikelihoodLoss:
+    case OpKind::kSoftmaxCrossEntropyLoss:
+    case OpKind::kDet:
+    case OpKind::kNonZero:
+    case OpKind::kUnique:
+    case OpKind::kRNN:
+    case OpKind::kGRU:
+    case OpKind::kLSTM:
+      return OpFamily::kMisc;
   }
   return OpFamily::kElementwise;  // unreachable for valid enum values
 }

@@ -26,7 +26,7 @@ bool isReduceX(OpKind op) {
   switch (op) {
     case OpKind::kReduceMean: case OpKind::kReduceSum: case OpKind::kReduceMax: case OpKind::kReduceMin:
     case OpKind::kReduceProd: case OpKind::kReduceL1: case OpKind::kReduceL2: case OpKind::kReduceSumSquare:
-    case OpKind::kReduceLogSumExp: return true;
+    case OpKind::kReduceLogSumExp: case OpKind::kReduceLogSum: return true;
     default: return false;
   }
 }
@@ -34,7 +34,8 @@ bool isReduceX(OpKind op) {
 // Integer data is allowed where the result stays exact in the input type.
 bool acceptsIntegers(OpKind op) {
   return op == OpKind::kReduceSum || op == OpKind::kReduceMax || op == OpKind::kReduceMin ||
-         op == OpKind::kReduceProd || op == OpKind::kArgMax || op == OpKind::kArgMin || op == OpKind::kCumSum;
+         op == OpKind::kReduceProd || op == OpKind::kArgMax || op == OpKind::kArgMin || op == OpKind::kCumSum ||
+         op == OpKind::kCumProd;
 }
 
 Status checkDataType(const InferenceCall& call) {
@@ -111,7 +112,7 @@ InferResult inferReduction(const InferenceCall& call) {
   switch (call.node.op) {
     case OpKind::kArgMax:
     case OpKind::kArgMin: return inferArg(call);
-    case OpKind::kCumSum: return inferCumSum(call);
+    case OpKind::kCumSum: case OpKind::kCumProd: return inferCumSum(call);
     default: break;
   }
   return internalError(call.where() + "not a reduction op");

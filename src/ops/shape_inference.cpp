@@ -15,6 +15,7 @@ Expected<std::vector<TensorInfo>> inferOutputs(const ir::Graph& graph, const ir:
     case OpFamily::kReduction: return inferReduction(call);
     case OpFamily::kDataMovement: return inferDataMovement(call);
     case OpFamily::kGenerator: return inferGenerator(call);
+    case OpFamily::kMisc: return inferMisc(call);
   }
   return internalError(call.where() + "no family");
 }
@@ -27,6 +28,7 @@ bool isImplemented(ir::OpKind kind) {
     case OpFamily::kReduction: return reductionImplements(kind);
     case OpFamily::kDataMovement: return dataMovementImplements(kind);
     case OpFamily::kGenerator: return generatorImplements(kind);
+    case OpFamily::kMisc: return miscImplements(kind);
   }
   return false;
 }

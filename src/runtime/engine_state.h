@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,7 @@ struct ContextState {
   size_t workspaceOffset = 0;
   void* stream = nullptr;  // the context's own stream for infer()
   std::map<std::string, std::unique_ptr<backends::ReplayableWork>> graphs;  // key: shapes + addresses
+  std::set<std::string> warmedKeys;  // keys that ran once without capture
 
   ~ContextState();
   /// Resolves shapes, plans memory (growing the arena if a shape needs more than the profile's max did), uploads

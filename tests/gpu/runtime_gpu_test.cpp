@@ -61,9 +61,9 @@ TEST(CudaRuntime, SeedCnnMatchesCpuInFp32AndFp16) {
   auto gpu32 = buildFor(modelPath("seed_cnn"), DeviceKind::kCuda, false, 1, 4, 16);
   auto gpu16 = buildFor(modelPath("seed_cnn"), DeviceKind::kCuda, true, 1, 4, 16);
   ASSERT_TRUE(cpu && gpu32 && gpu16);
-  auto c0 = *cpu->createContext(0);
-  auto c32 = *gpu32->createContext(0);
-  auto c16 = *gpu16->createContext(0);
+  auto c0 = std::move(cpu->createContext(0).value());
+  auto c32 = std::move(gpu32->createContext(0).value());
+  auto c16 = std::move(gpu16->createContext(0).value());
   for (int batch : {1, 7, 16}) {
     std::map<std::string, Tensor> in{{"input", randomInput({batch, 3, 256, 144}, batch)}};
     auto ref = c0->infer(in);
@@ -107,7 +107,7 @@ TEST(CudaRuntime, ContextsOnSeveralStreamsAgreeWithOne) {
   std::vector<std::map<std::string, Tensor>> inputs, single(kContexts), parallel(kContexts);
   for (int i = 0; i < kContexts; ++i) inputs.push_back({{"input", randomInput({3 + i, 3, 256, 144}, 100 + i)}});
   {
-    auto ctx = *engine->createContext(0);
+    auto ctx = std::move(engine->createContext(0).value());
     for (int i = 0; i < kContexts; ++i) single[i] = *ctx->infer(inputs[i]);
   }
   std::vector<std::thread> threads;
@@ -135,8 +135,8 @@ TEST(CudaRuntime, CudaGraphReplayMatchesDirectLaunchAndUserBuffers) {
   auto engine = buildFor(modelPath("seed_cnn"), DeviceKind::kCuda, false, 1, 4, 16);
   ASSERT_TRUE(engine);
   const Tensor x = randomInput({5, 3, 256, 144}, 7);
-  auto reference = *(*engine->createContext(0))->infer({{"input", x}});
-  auto ctx = *engine->createContext(0);
+  auto reference = *engine->createContext(0).value()->infer({{"input", x}});
+  auto ctx = std::move(engine->createContext(0).value());
   void *dIn = nullptr, *dOut = nullptr;
   ASSERT_EQ(cudaMalloc(&dIn, x.byteSize()), cudaSuccess);
   ASSERT_EQ(cudaMalloc(&dOut, 5 * 128 * sizeof(float)), cudaSuccess);
@@ -187,7 +187,7 @@ TEST(CudaRuntime, ShapeOutsideProfileNamesInputAndRange) {
   REQUIRE_GPU();
   auto engine = buildFor(modelPath("seed_cnn"), DeviceKind::kCuda, false, 1, 2, 4);
   ASSERT_TRUE(engine);
-  auto ctx = *engine->createContext(0);
+  auto ctx = std::move(engine->createContext(0).value());
   Status s = ctx->setInputShape("input", {5, 3, 256, 144});
   ASSERT_FALSE(s.isOk());
   EXPECT_NE(s.message().find("'input' dimension 0"), std::string::npos) << s.toString();

@@ -90,6 +90,13 @@ class BenchCommand : public Command {
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<ExecutionContext> context, engine->createContext(profile_));
     context->setCudaGraphsEnabled(!noCudaGraph_);
     BoundBuffers buffers(*backend);
+    // A stream of our own: CUDA graphs cannot be captured on the legacy default stream.
+    KILN_ASSIGN_OR_RETURN(void* stream, backend->createStream());
+    struct StreamGuard {
+      backends::Backend& backend;
+      void* stream;
+      ~StreamGuard() { backend.destroyStream(stream); }
+    } streamGuard{*backend, stream};
     std::vector<Transfer> ins, outs;
     for (const auto& [name, tensor] : inputs) {
       KILN_RETURN_IF_ERROR(context->setInputShape(name, tensor.dims()));
@@ -112,12 +119,12 @@ class BenchCommand : public Command {
     auto iteration = [&]() -> Status {
       if (transfers_)
         for (const Transfer& t : ins)
-          KILN_RETURN_IF_ERROR(backend->copyToDevice(t.device, t.host.data(), t.host.byteSize(), nullptr));
-      KILN_RETURN_IF_ERROR(context->enqueue(nullptr));
+          KILN_RETURN_IF_ERROR(backend->copyToDevice(t.device, t.host.data(), t.host.byteSize(), stream));
+      KILN_RETURN_IF_ERROR(context->enqueue(stream));
       if (transfers_)
         for (Transfer& t : outs)
-          KILN_RETURN_IF_ERROR(backend->copyToHost(t.host.data(), t.device, t.host.byteSize(), nullptr));
-      return backend->synchronize(nullptr);
+          KILN_RETURN_IF_ERROR(backend->copyToHost(t.host.data(), t.device, t.host.byteSize(), stream));
+      return backend->synchronize(stream);
     };
 
     const auto warmStart = Clock::now();

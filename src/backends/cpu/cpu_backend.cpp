@@ -13,6 +13,8 @@ bool cpuHandlesType(DataType t) {
   switch (t) {
     case DataType::kFloat32: case DataType::kInt64: case DataType::kInt32: case DataType::kBool:
     case DataType::kUInt8: case DataType::kInt8: case DataType::kFloat64: case DataType::kUndefined:
+    case DataType::kInt16: case DataType::kUInt16: case DataType::kUInt32: case DataType::kUInt64:
+    case DataType::kFloat16: case DataType::kBFloat16:
       return true;
     default:
       return false;

@@ -243,9 +243,15 @@ Status runDepthSpace(const KernelCall& call, bool toSpace) {
     dims = {n, oc, h, bs, w, bs};
     strides = {c * h * w, (dcr ? 1 : bs * bs) * h * w, w, (dcr ? bs * oc : bs) * h * w, 1, (dcr ? oc : 1) * h * w};
   } else {
-    // Output viewed as [N, b1, b2, C, H', W'] reading in[n, c, h' * bs + b1, w' * bs + b2].
-    dims = {n, bs, bs, c, h / bs, w / bs};
-    strides = {c * h * w, w, 1, h * w, bs * w, bs};
+    // Output viewed as [N, b1, b2, C, H', W'] (DCR) or [N, C, b1, b2, H', W'] (CRD, opset 25's mode attribute),
+    // reading in[n, c, h' * bs + b1, w' * bs + b2].
+    if (call.node.attrs.getString("mode", "DCR") == "CRD") {
+      dims = {n, c, bs, bs, h / bs, w / bs};
+      strides = {c * h * w, h * w, w, 1, bs * w, bs};
+    } else {
+      dims = {n, bs, bs, c, h / bs, w / bs};
+      strides = {c * h * w, w, 1, h * w, bs * w, bs};
+    }
   }
   stridedCopy(elemSizeOf(call), dims, call.inputs[0].data, strides, call.outputs[0].data);
   return Status::ok();
@@ -282,6 +288,9 @@ Status runDataMovement(const KernelCall& call) {
     case OpKind::kDepthToSpace: return runDepthSpace(call, true);
     case OpKind::kSpaceToDepth: return runDepthSpace(call, false);
     case OpKind::kTrilu: return runTrilu(call);
+    case OpKind::kOneHot: return runOneHot(call);
+    case OpKind::kReverseSequence: return runReverseSequence(call);
+    case OpKind::kCompress: return runCompress(call);
     default: break;
   }
   return internalError(call.where() + "not a data-movement op");

@@ -31,6 +31,9 @@ Status runScatterElements(const KernelCall& call);
 Status runTrilu(const KernelCall& call);
 Status runPad(const KernelCall& call);
 Status runResize(const KernelCall& call);
+Status runOneHot(const KernelCall& call);            // data_movement_extra.cpp
+Status runReverseSequence(const KernelCall& call);   // data_movement_extra.cpp
+Status runCompress(const KernelCall& call);          // data_movement_extra.cpp
 
 /// Calls fn(T{}) with T an unsigned integer of `size` bytes (1, 2, 4, 8); false for any other size.
 template <typename Fn>

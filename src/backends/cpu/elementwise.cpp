@@ -27,8 +27,10 @@ Status checkNoZeroDivisor(const KernelCall& call, const DeviceTensor& divisor) {
 /// Truncating integer division (C semantics, as onnxruntime); INT_MIN / -1 wraps instead of trapping.
 template <typename T>
 inline T divide(T a, T b) {
-  if constexpr (std::is_integral_v<T>) {
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
     return b == -1 ? wrappingSub<T>(0, a) : static_cast<T>(a / b);
+  } else if constexpr (std::is_integral_v<T>) {
+    return static_cast<T>(a / b);
   } else {
     return a / b;
   }
@@ -38,7 +40,11 @@ inline T divide(T a, T b) {
 template <typename T>
 inline T truncatedMod(T a, T b) {
   if constexpr (std::is_integral_v<T>) {
-    return b == -1 ? T(0) : static_cast<T>(a % b);
+    if constexpr (std::is_signed_v<T>)
+      if (b == -1) return T(0);
+    return static_cast<T>(a % b);
+  } else if constexpr (std::is_same_v<T, Half>) {
+    return static_cast<Half>(std::fmod(static_cast<float>(a), static_cast<float>(b)));
   } else {
     return std::fmod(a, b);
   }
@@ -48,21 +54,22 @@ inline T truncatedMod(T a, T b) {
 template <typename T>
 inline T flooredMod(T a, T b) {
   T r = truncatedMod(a, b);
-  if (r != 0 && ((r < 0) != (b < 0))) r = static_cast<T>(r + b);
+  if constexpr (std::is_signed_v<T> || isFloatLike<T>)
+    if (r != T(0) && ((r < T(0)) != (b < T(0)))) r = static_cast<T>(r + b);
   return r;
 }
 
 // NaN-propagating max/min (numpy.maximum semantics).
 template <typename T>
 inline T maxOf(T a, T b) {
-  if constexpr (std::is_floating_point_v<T>) {
+  if constexpr (isFloatLike<T>) {
     if (a != a) return a;
   }
   return a > b ? a : b;
 }
 template <typename T>
 inline T minOf(T a, T b) {
-  if constexpr (std::is_floating_point_v<T>) {
+  if constexpr (isFloatLike<T>) {
     if (a != a) return a;
   }
   return a < b ? a : b;
@@ -89,7 +96,7 @@ Status runArithmetic(const KernelCall& call) {
         broadcastBinary<T, T, T>(a, b, o, [](T x, T y) { return flooredMod(x, y); });
       break;
     case OpKind::kPRelu:
-      broadcastBinary<T, T, T>(a, b, o, [](T x, T slope) { return x < 0 ? wrappingMul(x, slope) : x; });
+      broadcastBinary<T, T, T>(a, b, o, [](T x, T slope) { return x < T(0) ? wrappingMul(x, slope) : x; });
       break;
     default: return internalError(call.where() + "not an arithmetic op");
   }
@@ -117,39 +124,72 @@ Status runPowWithExponent(const KernelCall& call) {
       return Status::ok();
     }
   }
-  if constexpr (std::is_integral_v<TE>) {
+  if constexpr (std::is_same_v<TE, float>) {
+    broadcastBinary<float, TE, float>(a, b, o, [](float x, TE y) { return std::pow(x, y); });
+  } else {
     broadcastBinary<float, TE, float>(
         a, b, o, [](float x, TE y) { return static_cast<float>(std::pow(double(x), double(y))); });
-  } else {
-    broadcastBinary<float, TE, float>(a, b, o, [](float x, TE y) { return std::pow(x, y); });
   }
   return Status::ok();
 }
 
-Status runPow(const KernelCall& call) {
-  switch (call.inputs[1].dtype) {
-    case DataType::kFloat32: return runPowWithExponent<float>(call);
-    case DataType::kInt64: return runPowWithExponent<int64_t>(call);
-    case DataType::kInt32: return runPowWithExponent<int32_t>(call);
-    default: return unsupported(call.where() + "Pow exponent dtype " + dataTypeName(call.inputs[1].dtype));
-  }
+/// Non-float32 bases: computed in double and converted to the base's type (numpy's power then astype).
+template <typename TB, typename TE>
+Status runPowGeneric(const KernelCall& call) {
+  broadcastBinary<TB, TE, TB>(call.inputs[0], call.inputs[1], call.outputs[0], [](TB x, TE y) {
+    const double r = std::pow(static_cast<double>(x), static_cast<double>(y));
+    if constexpr (std::is_integral_v<TB>) {
+      // Truncation like a C cast; out-of-range results are undefined in ONNX, keep them defined here.
+      if (!(r > -9.2e18 && r < 9.2e18)) return TB(0);
+      return static_cast<TB>(static_cast<int64_t>(r));
+    } else {
+      return static_cast<TB>(r);
+    }
+  });
+  return Status::ok();
 }
 
+Status runPow(const KernelCall& call) {
+  const DataType base = call.inputs[0].dtype;
+  return withAnyNumericType(call, call.inputs[1].dtype, [&](auto expTag) -> Status {
+    using TE = decltype(expTag);
+    switch (base) {
+      case DataType::kFloat32: return runPowWithExponent<TE>(call);
+      case DataType::kFloat64: return runPowGeneric<double, TE>(call);
+      case DataType::kFloat16: return runPowGeneric<Half, TE>(call);
+      case DataType::kInt64: return runPowGeneric<int64_t, TE>(call);
+      case DataType::kInt32: return runPowGeneric<int32_t, TE>(call);
+      default: return unsupported(call.where() + "Pow base dtype " + dataTypeName(base));
+    }
+  });
+}
+
+/// Max, Min, Sum and Mean over >= 1 broadcast inputs.
 template <typename T>
-Status runMaxMin(const KernelCall& call) {
+Status runVariadic(const KernelCall& call) {
   const auto& o = call.outputs[0];
-  const bool isMax = call.node.op == OpKind::kMax;
+  const OpKind op = call.node.op;
   if (call.inputs.size() == 1) {
     broadcastCopy<T>(call.inputs[0], o);
-    return Status::ok();
+  } else {
+    // Fold left: out = op(in0, in1), then out = op(out, in_k); reading and writing out at the same index is safe.
+    for (size_t k = 1; k < call.inputs.size(); ++k) {
+      const DeviceTensor& lhs = k == 1 ? call.inputs[0] : o;
+      if (op == OpKind::kMax)
+        broadcastBinary<T, T, T>(lhs, call.inputs[k], o, [](T x, T y) { return maxOf(x, y); });
+      else if (op == OpKind::kMin)
+        broadcastBinary<T, T, T>(lhs, call.inputs[k], o, [](T x, T y) { return minOf(x, y); });
+      else
+        broadcastBinary<T, T, T>(lhs, call.inputs[k], o, [](T x, T y) { return wrappingAdd(x, y); });
+    }
   }
-  // Fold left: out = op(in0, in1), then out = op(out, in_k); reading and writing out at the same index is safe.
-  for (size_t k = 1; k < call.inputs.size(); ++k) {
-    const DeviceTensor& lhs = k == 1 ? call.inputs[0] : o;
-    if (isMax)
-      broadcastBinary<T, T, T>(lhs, call.inputs[k], o, [](T x, T y) { return maxOf(x, y); });
-    else
-      broadcastBinary<T, T, T>(lhs, call.inputs[k], o, [](T x, T y) { return minOf(x, y); });
+  if (op == OpKind::kMean) {
+    if constexpr (isFloatLike<T>) {
+      const T n = static_cast<T>(call.inputs.size());
+      unaryMap<T, T>(o, o, [n](T x) { return static_cast<T>(x / n); });
+    } else {
+      return unsupported(call.where() + "Mean on integer dtype " + dataTypeName(o.dtype));
+    }
   }
   return Status::ok();
 }
@@ -244,21 +284,21 @@ Status runElementwise(const KernelCall& call) {
     case OpKind::kAdd: case OpKind::kSub: case OpKind::kMul: case OpKind::kDiv: case OpKind::kMod:
     case OpKind::kPRelu:
       KILN_RETURN_IF_ERROR(checkArity(call, 2));
-      return withNumericType(call, call.inputs[0].dtype, [&](auto tag) { return runArithmetic<decltype(tag)>(call); });
+      return withAnyNumericType(call, call.inputs[0].dtype,
+                                [&](auto tag) { return runArithmetic<decltype(tag)>(call); });
     case OpKind::kPow:
       KILN_RETURN_IF_ERROR(checkArity(call, 2));
-      if (call.inputs[0].dtype != DataType::kFloat32)
-        return unsupported(call.where() + "Pow base dtype " + dataTypeName(call.inputs[0].dtype));
       return runPow(call);
-    case OpKind::kMax: case OpKind::kMin:
+    case OpKind::kMax: case OpKind::kMin: case OpKind::kSum: case OpKind::kMean:
       KILN_RETURN_IF_ERROR(checkArity(call, call.inputs.size()));
       if (call.inputs.empty()) return internalError(call.where() + "no inputs");
-      return withNumericType(call, call.inputs[0].dtype, [&](auto tag) { return runMaxMin<decltype(tag)>(call); });
+      return withAnyNumericType(call, call.inputs[0].dtype,
+                                [&](auto tag) { return runVariadic<decltype(tag)>(call); });
     case OpKind::kEqual: case OpKind::kGreater: case OpKind::kGreaterOrEqual: case OpKind::kLess:
     case OpKind::kLessOrEqual:
       KILN_RETURN_IF_ERROR(checkArity(call, 2));
       if (call.inputs[0].dtype == DataType::kBool) return runCompare<uint8_t>(call);
-      return withNumericType(call, call.inputs[0].dtype, [&](auto tag) { return runCompare<decltype(tag)>(call); });
+      return withAnyNumericType(call, call.inputs[0].dtype, [&](auto tag) { return runCompare<decltype(tag)>(call); });
     case OpKind::kAnd: case OpKind::kOr: case OpKind::kXor:
       KILN_RETURN_IF_ERROR(checkArity(call, 2));
       return runLogic(call);
@@ -268,6 +308,15 @@ Status runElementwise(const KernelCall& call) {
     case OpKind::kCast:
       KILN_RETURN_IF_ERROR(checkArity(call, 1));
       return runCast(call);
+    case OpKind::kCastLike:  // input 1 only gives the target type (the output's dtype)
+      KILN_RETURN_IF_ERROR(checkArity(call, 1));
+      return runCast(call);
+    case OpKind::kBitShift: case OpKind::kBitwiseAnd: case OpKind::kBitwiseOr: case OpKind::kBitwiseXor:
+      KILN_RETURN_IF_ERROR(checkArity(call, 2));
+      return runBitwise(call);
+    case OpKind::kBitwiseNot:
+      KILN_RETURN_IF_ERROR(checkArity(call, 1));
+      return runBitwise(call);
     case OpKind::kIdentity:
       KILN_RETURN_IF_ERROR(checkArity(call, 1));
       return runIdentity(call);

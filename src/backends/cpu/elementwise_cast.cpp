@@ -13,10 +13,26 @@ namespace {
 struct Bool8 {
   uint8_t v;
 };
-using Half = _Float16;
 
-template <typename T>
-constexpr bool isFloatLike = std::is_floating_point_v<T> || std::is_same_v<T, Half>;
+/// bfloat16: the top half of a float32's bits; conversions go through float32 with round-to-nearest-even.
+struct BFloat16 {
+  uint16_t bits;
+};
+
+inline float bfloat16ToFloat(BFloat16 x) {
+  const uint32_t u = static_cast<uint32_t>(x.bits) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+inline BFloat16 floatToBFloat16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if (f != f) return BFloat16{static_cast<uint16_t>((u >> 16) | 0x40)};  // keep it a (quiet) NaN
+  u += 0x7FFF + ((u >> 16) & 1);
+  return BFloat16{static_cast<uint16_t>(u >> 16)};
+}
 
 /// Float to integer: truncation toward zero (ONNX/numpy). NaN and values outside int64 give int64's lowest, as the
 /// x86 conversion instruction onnxruntime relies on does; narrower types then wrap modulo 2^bits like numpy.
@@ -34,7 +50,11 @@ To floatToInteger(double x) {
 
 template <typename To, typename From>
 To convert(From x) {
-  if constexpr (std::is_same_v<From, Bool8>) {
+  if constexpr (std::is_same_v<From, BFloat16>) {
+    return convert<To>(bfloat16ToFloat(x));
+  } else if constexpr (std::is_same_v<To, BFloat16>) {
+    return floatToBFloat16(convert<float>(x));
+  } else if constexpr (std::is_same_v<From, Bool8>) {
     return convert<To>(static_cast<uint8_t>(x.v != 0));
   } else if constexpr (std::is_same_v<To, Bool8>) {
     return Bool8{static_cast<uint8_t>(x != From(0))};
@@ -57,9 +77,14 @@ Status withCastType(const KernelCall& call, DataType t, Fn&& fn) {
     case DataType::kFloat16: return fn(Half{});
     case DataType::kInt64: return fn(int64_t{});
     case DataType::kInt32: return fn(int32_t{});
+    case DataType::kInt16: return fn(int16_t{});
     case DataType::kInt8: return fn(int8_t{});
+    case DataType::kUInt64: return fn(uint64_t{});
+    case DataType::kUInt32: return fn(uint32_t{});
+    case DataType::kUInt16: return fn(uint16_t{});
     case DataType::kUInt8: return fn(uint8_t{});
     case DataType::kBool: return fn(Bool8{});
+    case DataType::kBFloat16: return fn(BFloat16{});
     default: return unsupported(call.where() + "Cast with dtype " + dataTypeName(t) + " is not implemented");
   }
 }

@@ -13,6 +13,9 @@ namespace kiln::backends::cpu {
 Status runUnaryElementwise(const KernelCall& call);  // elementwise_unary.cpp (also Clip)
 Status runCast(const KernelCall& call);              // elementwise_cast.cpp
 Status runIdentity(const KernelCall& call);          // elementwise_cast.cpp
+Status runBitwise(const KernelCall& call);           // elementwise_bitwise.cpp (BitShift, BitwiseAnd/Or/Xor/Not)
+/// Runs a float32 unary kernel on a float16 tensor through float32 staging (numpy's float16 semantics).
+Status runViaFloat32(const KernelCall& call, Status (*floatKernel)(const KernelCall&));
 
 /// Calls fn(T{}) with T the C++ type of `t` among float32, int64, int32; unsupported otherwise.
 template <typename Fn>
@@ -21,6 +24,47 @@ Status withNumericType(const KernelCall& call, DataType t, Fn&& fn) {
     case DataType::kFloat32: return fn(float{});
     case DataType::kInt64: return fn(int64_t{});
     case DataType::kInt32: return fn(int32_t{});
+    default: return unsupported(call.where() + "no CPU kernel for dtype " + dataTypeName(t));
+  }
+}
+
+/// IEEE half precision; GCC computes each operation in float and rounds back, as numpy does for float16.
+using Half = _Float16;
+
+template <typename T>
+inline constexpr bool isFloatLike = std::is_floating_point_v<T> || std::is_same_v<T, Half>;
+
+/// Calls fn(T{}) with T the C++ type of any numeric dtype: float32/64/16 and every 8-64 bit integer.
+template <typename Fn>
+Status withAnyNumericType(const KernelCall& call, DataType t, Fn&& fn) {
+  switch (t) {
+    case DataType::kFloat32: return fn(float{});
+    case DataType::kFloat64: return fn(double{});
+    case DataType::kFloat16: return fn(Half{});
+    case DataType::kInt64: return fn(int64_t{});
+    case DataType::kInt32: return fn(int32_t{});
+    case DataType::kInt16: return fn(int16_t{});
+    case DataType::kInt8: return fn(int8_t{});
+    case DataType::kUInt64: return fn(uint64_t{});
+    case DataType::kUInt32: return fn(uint32_t{});
+    case DataType::kUInt16: return fn(uint16_t{});
+    case DataType::kUInt8: return fn(uint8_t{});
+    default: return unsupported(call.where() + "no CPU kernel for dtype " + dataTypeName(t));
+  }
+}
+
+/// Calls fn(T{}) for the integer dtypes only (bitwise ops).
+template <typename Fn>
+Status withIntegerType(const KernelCall& call, DataType t, Fn&& fn) {
+  switch (t) {
+    case DataType::kInt64: return fn(int64_t{});
+    case DataType::kInt32: return fn(int32_t{});
+    case DataType::kInt16: return fn(int16_t{});
+    case DataType::kInt8: return fn(int8_t{});
+    case DataType::kUInt64: return fn(uint64_t{});
+    case DataType::kUInt32: return fn(uint32_t{});
+    case DataType::kUInt16: return fn(uint16_t{});
+    case DataType::kUInt8: return fn(uint8_t{});
     default: return unsupported(call.where() + "no CPU kernel for dtype " + dataTypeName(t));
   }
 }
@@ -47,7 +91,8 @@ inline T wrappingSub(T a, T b) {
 template <typename T>
 inline T wrappingMul(T a, T b) {
   if constexpr (std::is_integral_v<T>) {
-    using U = std::make_unsigned_t<T>;
+    // At least 32 bits: uint16 * uint16 would otherwise promote to (overflowing) signed int.
+    using U = std::conditional_t<(sizeof(T) < 4), uint32_t, std::make_unsigned_t<T>>;
     return static_cast<T>(static_cast<U>(a) * static_cast<U>(b));
   } else {
     return a * b;

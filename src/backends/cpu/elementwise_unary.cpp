@@ -2,6 +2,7 @@
 // Formulas follow the ONNX operator specs; the default attribute values are the specs' defaults.
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "backends/cpu/elementwise_kernels.h"
 
@@ -80,6 +81,16 @@ Status runFloatUnary(const KernelCall& call) {
       break;
     }
     case OpKind::kSoftplus: map([](float x) { return softplus(x); }); break;
+    case OpKind::kShrink: {
+      const float lambd = attrs.getFloat("lambd", 0.5f), bias = attrs.getFloat("bias", 0.0f);
+      cheap([=](float x) { return x < -lambd ? x + bias : (x > lambd ? x - bias : 0.0f); });
+      break;
+    }
+    case OpKind::kSwish: {
+      const float alpha = attrs.getFloat("alpha", 1.0f);
+      map([=](float x) { return x * sigmoid(alpha * x); });
+      break;
+    }
     case OpKind::kSoftsign: cheap([](float x) { return x / (1.0f + std::fabs(x)); }); break;
     case OpKind::kMish: map([](float x) { return x * std::tanh(softplus(x)); }); break;
     case OpKind::kThresholdedRelu: {
@@ -126,9 +137,9 @@ Status runIntegerUnary(const KernelCall& call) {
   const auto& in = call.inputs[0];
   const auto& out = call.outputs[0];
   switch (call.node.op) {
-    case OpKind::kAbs: unaryMap<T, T>(in, out, [](T x) { return x < 0 ? wrappingSub<T>(0, x) : x; }); break;
+    case OpKind::kAbs: unaryMap<T, T>(in, out, [](T x) { return x < T(0) ? wrappingSub<T>(0, x) : x; }); break;
     case OpKind::kNeg: unaryMap<T, T>(in, out, [](T x) { return wrappingSub<T>(0, x); }); break;
-    case OpKind::kSign: unaryMap<T, T>(in, out, [](T x) { return T((x > 0) - (x < 0)); }); break;
+    case OpKind::kSign: unaryMap<T, T>(in, out, [](T x) { return T((x > T(0)) - (x < T(0))); }); break;
     default:
       return unsupported(call.where() + "no CPU kernel for dtype " + dataTypeName(in.dtype) + " of this op");
   }
@@ -169,6 +180,29 @@ Status runClip(const KernelCall& call) {
   }
 }
 
+/// The float64 subset (ops/elementwise.cpp's doubleUnarySupported lists the same ops).
+Status runDoubleUnary(const KernelCall& call) {
+  const auto& in = call.inputs[0];
+  const auto& out = call.outputs[0];
+  auto map = [&](auto f) { unaryMap<double, double>(in, out, f, kExpensiveGrain); };
+  switch (call.node.op) {
+    case OpKind::kRelu: map([](double x) { return x > 0 ? x : 0.0; }); break;
+    case OpKind::kSigmoid: map([](double x) { return 1.0 / (1.0 + std::exp(-x)); }); break;
+    case OpKind::kTanh: map([](double x) { return std::tanh(x); }); break;
+    case OpKind::kErf: map([](double x) { return std::erf(x); }); break;
+    case OpKind::kExp: map([](double x) { return std::exp(x); }); break;
+    case OpKind::kLog: map([](double x) { return std::log(x); }); break;
+    case OpKind::kSqrt: map([](double x) { return std::sqrt(x); }); break;
+    case OpKind::kReciprocal: map([](double x) { return 1.0 / x; }); break;
+    case OpKind::kFloor: map([](double x) { return std::floor(x); }); break;
+    case OpKind::kCeil: map([](double x) { return std::ceil(x); }); break;
+    case OpKind::kSin: map([](double x) { return std::sin(x); }); break;
+    case OpKind::kCos: map([](double x) { return std::cos(x); }); break;
+    default: return unsupported(call.where() + "no float64 CPU kernel for this op");
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Status runUnaryElementwise(const KernelCall& call) {
@@ -181,10 +215,32 @@ Status runUnaryElementwise(const KernelCall& call) {
   }
   switch (t) {
     case DataType::kFloat32: return runFloatUnary(call);
-    case DataType::kInt64: return runIntegerUnary<int64_t>(call);
-    case DataType::kInt32: return runIntegerUnary<int32_t>(call);
-    default: return unsupported(call.where() + "no CPU kernel for dtype " + dataTypeName(t));
+    case DataType::kFloat16: return runViaFloat32(call, runFloatUnary);
+    case DataType::kFloat64:
+      if (call.node.op == OpKind::kAbs || call.node.op == OpKind::kNeg || call.node.op == OpKind::kSign)
+        return runIntegerUnary<double>(call);  // exact in double: same formulas as the integer path
+      return runDoubleUnary(call);
+    default:
+      return withIntegerType(call, t, [&](auto tag) { return runIntegerUnary<decltype(tag)>(call); });
   }
+}
+
+Status runViaFloat32(const KernelCall& call, Status (*floatKernel)(const KernelCall&)) {
+  const DeviceTensor& in = call.inputs[0];
+  const DeviceTensor& out = call.outputs[0];
+  if (in.dtype != DataType::kFloat16) return internalError(call.where() + "float32 staging expects float16 input");
+  std::vector<float> in32(static_cast<size_t>(in.elementCount()));
+  unaryMap<Half, float>(in, DeviceTensor{DataType::kFloat32, in.dims, in32.data()},
+                        [](Half x) { return static_cast<float>(x); });
+  std::vector<DeviceTensor> inputs(call.inputs.begin(), call.inputs.end());
+  inputs[0] = DeviceTensor{DataType::kFloat32, in.dims, in32.data()};
+  const bool halfOut = out.dtype == DataType::kFloat16;
+  std::vector<float> out32(halfOut ? static_cast<size_t>(out.elementCount()) : 0);
+  const DeviceTensor stagedOut = halfOut ? DeviceTensor{DataType::kFloat32, out.dims, out32.data()} : out;
+  const KernelCall staged{call.graph, call.node, inputs, std::span<const DeviceTensor>(&stagedOut, 1)};
+  KILN_RETURN_IF_ERROR(floatKernel(staged));
+  if (halfOut) unaryMap<float, Half>(stagedOut, out, [](float x) { return static_cast<Half>(x); });
+  return Status::ok();
 }
 
 }  // namespace kiln::backends::cpu

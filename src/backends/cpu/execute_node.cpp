@@ -1,4 +1,5 @@
 #include "backends/cpu/cpu_kernels.h"
+#include "backends/cpu/misc_kernels.h"
 #include "ops/families.h"
 
 namespace kiln::backends::cpu {
@@ -13,6 +14,7 @@ Status executeNode(const ir::Graph& graph, const ir::Node& node, std::span<const
     case ops::OpFamily::kReduction: return runReduction(call);
     case ops::OpFamily::kDataMovement: return runDataMovement(call);
     case ops::OpFamily::kGenerator: return runGenerator(call);
+    case ops::OpFamily::kMisc: return runMisc(call);
   }
   return internalError(call.where() + "no family");
 }

@@ -82,6 +82,34 @@ Status runRange(const KernelCall& call) {
   }
 }
 
+/// EyeLike: zeros with ones at (i, i + k).
+Status runEyeLike(const KernelCall& call) {
+  const DeviceTensor& out = call.outputs[0];
+  const int64_t rows = out.dims[0], cols = out.dims[1];
+  const int64_t k = call.node.attrs.getInt("k", 0);
+  const size_t es = dataTypeSize(out.dtype);
+  std::memset(out.data, 0, static_cast<size_t>(rows * cols) * es);
+  auto fill = [&](auto one) {
+    auto* p = static_cast<decltype(one)*>(out.data);
+    for (int64_t i = 0; i < rows; ++i)
+      if (i + k >= 0 && i + k < cols) p[i * cols + i + k] = one;
+  };
+  switch (out.dtype) {
+    case DataType::kFloat32: fill(1.0f); break;
+    case DataType::kFloat64: fill(1.0); break;
+    case DataType::kInt64: fill(int64_t{1}); break;
+    case DataType::kInt32: fill(int32_t{1}); break;
+    case DataType::kInt16: fill(int16_t{1}); break;
+    case DataType::kInt8: fill(int8_t{1}); break;
+    case DataType::kUInt64: fill(uint64_t{1}); break;
+    case DataType::kUInt32: fill(uint32_t{1}); break;
+    case DataType::kUInt16: fill(uint16_t{1}); break;
+    case DataType::kUInt8: case DataType::kBool: fill(uint8_t{1}); break;
+    default: return unsupported(call.where() + "EyeLike on dtype " + dataTypeName(out.dtype));
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Status runGenerator(const KernelCall& call) {
@@ -97,6 +125,7 @@ Status runGenerator(const KernelCall& call) {
       return Status::ok();
     case OpKind::kConstantOfShape: return runConstantOfShape(call);
     case OpKind::kRange: return runRange(call);
+    case OpKind::kEyeLike: return runEyeLike(call);
     case OpKind::kConstant:
       return internalError(call.where() + "Constant nodes must be removed by the importer before execution");
     default: return internalError(call.where() + "not a generator op");

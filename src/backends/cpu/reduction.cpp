@@ -136,6 +136,7 @@ void reduceKernel(const ReducePlan& p, const T* src, T* dst) {
         Acc v = acc[j];
         if constexpr (K == OpKind::kReduceMean) v = v / static_cast<Acc>(p.count);
         if constexpr (K == OpKind::kReduceL2) v = std::sqrt(v);
+        if constexpr (K == OpKind::kReduceLogSum) v = std::log(v);
         out[j] = static_cast<T>(v);
       }
     }
@@ -165,6 +166,7 @@ Status reduceTyped(const KernelCall& call, const ReducePlan& p) {
     case OpKind::kReduceL2: reduceKernel<T, OpKind::kReduceL2>(p, src, dst); break;
     case OpKind::kReduceSumSquare: reduceKernel<T, OpKind::kReduceSumSquare>(p, src, dst); break;
     case OpKind::kReduceLogSumExp: reduceKernel<T, OpKind::kReduceLogSumExp>(p, src, dst); break;
+    case OpKind::kReduceLogSum: reduceKernel<T, OpKind::kReduceLogSum>(p, src, dst); break;
     default: return internalError(call.where() + "not a ReduceX op");
   }
   return Status::ok();
@@ -252,26 +254,24 @@ Status runArg(const KernelCall& call) {
 }
 
 template <typename T>
-void cumSumKernel(const AxisView& v, const T* src, T* dst, bool exclusive, bool reverse) {
+void cumSumKernel(const AxisView& v, const T* src, T* dst, bool exclusive, bool reverse, bool product) {
   using Acc = AccOf<T>;
+  const Acc start = product ? Acc{1} : Acc{0};
 #pragma omp parallel if (v.outer * v.len * v.inner >= kParallelElements)
   {
     std::vector<Acc> acc(static_cast<size_t>(v.inner));
 #pragma omp for
     for (int64_t o = 0; o < v.outer; ++o) {
-      std::fill(acc.begin(), acc.end(), Acc{0});
+      std::fill(acc.begin(), acc.end(), start);
       for (int64_t step = 0; step < v.len; ++step) {
         const int64_t r = reverse ? v.len - 1 - step : step;
         const T* x = src + (o * v.len + r) * v.inner;
         T* y = dst + (o * v.len + r) * v.inner;
         for (int64_t j = 0; j < v.inner; ++j) {
-          if (exclusive) {
-            y[j] = static_cast<T>(acc[j]);
-            acc[j] += static_cast<Acc>(x[j]);
-          } else {
-            acc[j] += static_cast<Acc>(x[j]);
-            y[j] = static_cast<T>(acc[j]);
-          }
+          if (exclusive) y[j] = static_cast<T>(acc[j]);
+          if (product) acc[j] *= static_cast<Acc>(x[j]);
+          else acc[j] += static_cast<Acc>(x[j]);
+          if (!exclusive) y[j] = static_cast<T>(acc[j]);
         }
       }
     }
@@ -289,20 +289,21 @@ Status runCumSum(const KernelCall& call) {
   const AxisView v = viewAround(in, axis);
   const bool exclusive = call.node.attrs.getInt("exclusive", 0) != 0;
   const bool reverse = call.node.attrs.getInt("reverse", 0) != 0;
+  const bool product = call.node.op == OpKind::kCumProd;
   const void* src = call.inputs[0].data;
   void* dst = call.outputs[0].data;
   switch (call.inputs[0].dtype) {
     case DataType::kFloat32:
-      cumSumKernel(v, static_cast<const float*>(src), static_cast<float*>(dst), exclusive, reverse);
+      cumSumKernel(v, static_cast<const float*>(src), static_cast<float*>(dst), exclusive, reverse, product);
       break;
     case DataType::kFloat64:
-      cumSumKernel(v, static_cast<const double*>(src), static_cast<double*>(dst), exclusive, reverse);
+      cumSumKernel(v, static_cast<const double*>(src), static_cast<double*>(dst), exclusive, reverse, product);
       break;
     case DataType::kInt64:
-      cumSumKernel(v, static_cast<const int64_t*>(src), static_cast<int64_t*>(dst), exclusive, reverse);
+      cumSumKernel(v, static_cast<const int64_t*>(src), static_cast<int64_t*>(dst), exclusive, reverse, product);
       break;
     case DataType::kInt32:
-      cumSumKernel(v, static_cast<const int32_t*>(src), static_cast<int32_t*>(dst), exclusive, reverse);
+      cumSumKernel(v, static_cast<const int32_t*>(src), static_cast<int32_t*>(dst), exclusive, reverse, product);
       break;
     default: return unsupported(call.where() + "data of type " + dataTypeName(call.inputs[0].dtype));
   }
@@ -317,7 +318,7 @@ Status runReduction(const KernelCall& call) {
   switch (call.node.op) {
     case OpKind::kArgMax:
     case OpKind::kArgMin: return runArg(call);
-    case OpKind::kCumSum: return runCumSum(call);
+    case OpKind::kCumSum: case OpKind::kCumProd: return runCumSum(call);
     default: return runReduce(call);
   }
 }

@@ -210,3 +210,21 @@ for upper in [0, 1]:
             {"upper": upper}, opset=14)
 add("trilu_int64", "Trilu", [data((5, 5), "int64"), const("k", i64(-1))], {"upper": 0}, opset=14)
 add("trilu_bool", "Trilu", [data((4, 7), "bool")], opset=14)
+
+# OneHot (constant depth), ReverseSequence, Compress (constant condition).
+for i, (ishape, axis, idt) in enumerate([((5,), -1, "int64"), ((3, 4), 0, "int64"), ((2, 3), 1, "int64")]):
+    CASES.append(Case(f"dm_onehot_{i}", "OneHot",
+                      [inp("indices", ishape, idt, -6, 9), const("depth", np.asarray(7, dtype=np.int64)),
+                       const("values", np.asarray([-1.5, 2.5], dtype=np.float32))], attrs={"axis": axis}, opset=13))
+CASES += [
+    Case("dm_reversesequence_time", "ReverseSequence",
+         [inp("x", (5, 4, 3)), const("lens", np.asarray([5, 1, 3, 0], dtype=np.int64))],
+         attrs={"time_axis": 0, "batch_axis": 1}, opset=13),
+    Case("dm_reversesequence_batch", "ReverseSequence",
+         [inp("x", (3, 6), "int64", -9, 9), const("lens", np.asarray([6, 2, 4], dtype=np.int64))],
+         attrs={"time_axis": 1, "batch_axis": 0}, opset=13),
+    Case("dm_compress_axis", "Compress", [inp("x", (4, 5, 3)), const("c", np.asarray([1, 0, 1, 1], dtype=bool))],
+         attrs={"axis": 1}, opset=13),
+    Case("dm_compress_flat", "Compress", [inp("x", (3, 5)), const("c", np.asarray([0, 1, 1, 0, 0, 1, 1], dtype=bool))],
+         opset=13),
+]

@@ -1,4 +1,6 @@
 """Elementwise ops: broadcasting binaries, comparisons, logic, unary maps, Clip, Cast, Identity, Where."""
+import numpy as np
+
 from op_case import Case, absent, const, inp
 
 CASES = []
@@ -147,4 +149,48 @@ CASES += [
                                      inp("Y", (5,), "int64", -9, 9)]),
     Case("ew_where_int32", "Where", [inp("C", (6, 5), "bool"), inp("X", (5,), "int32", -9, 9),
                                      inp("Y", (6, 1), "int32", -9, 9)]),
+]
+
+# --- Wider dtypes (float64, float16, 8/16/32/64-bit integers), CastLike, Sum/Mean, bitwise ops, Shrink, Swish ---
+for dt in ["float64", "float16", "int8", "int16", "uint8", "uint16", "uint32", "uint64"]:
+    lo, hi = (1, 9) if dt.startswith("u") else (-9, 9)
+    if dt.startswith("float"):
+        lo, hi = -3.0, 3.0
+    for op in ["Add", "Sub", "Mul", "Max", "Min", "Greater", "LessOrEqual", "Equal"]:
+        if op in ("Max", "Min") and dt in ("int16", "uint16"):
+            continue  # onnxruntime (the reference) has no kernel for these; ONNX's conformance tests cover them
+        CASES.append(Case(f"ew_{op.lower()}_{dt}", op, [inp("A", (3, 1, 7), dt, lo, hi), inp("B", (5, 1), dt, lo, hi)],
+                          opset=14))
+    # Divisors stay non-zero (positive for the unsigned types).
+    CASES.append(Case(f"ew_div_{dt}", "Div", [inp("A", (4, 7), dt, lo, hi), inp("B", (7,), dt, 1, 5)], opset=14))
+CASES += [
+    Case("ew_pow_int64_int64", "Pow", [inp("A", (9,), "int64", -4, 4), inp("B", (9,), "int64", 0, 3)], opset=15),
+    Case("ew_pow_float64_float64", "Pow", [inp("A", (3, 5), "float64", 0.5, 2), inp("B", (5,), "float64", -2, 2)],
+         opset=15),
+    Case("ew_exp_float64", "Exp", [inp("X", (4, 13), "float64")], opset=13),
+    Case("ew_sigmoid_float16", "Sigmoid", [inp("X", (3, 11), "float16")], opset=13, rtol=2e-3, atol=1e-3,
+         note="float16 output: one half-precision ulp is ~1e-3 relative"),
+]
+for name, a_shape, b_shape in [("sum", (3, 1, 7), (5, 1)), ("mean", (13,), (4, 13))]:
+    op = name.capitalize()
+    CASES.append(Case(f"ew_{name}_3", op, [inp("A", a_shape), inp("B", b_shape), inp("C", (1,))], opset=13))
+    CASES.append(Case(f"ew_{name}_1", op, [inp("A", (2, 9))], opset=13))
+    if op == "Sum":  # onnxruntime has no float64 Mean
+        CASES.append(Case(f"ew_{name}_float64", op, [inp("A", a_shape, "float64"), inp("B", b_shape, "float64")], opset=13))
+for dt in ["float32", "float64", "int64", "uint8", "float16"]:
+    CASES.append(Case(f"ew_castlike_float32_to_{dt}", "CastLike", [inp("X", (5, 7), "float32", -9, 9),
+                                                                      const("like", np.zeros(1, dtype=dt))], opset=15))
+for dt in ["uint8", "uint32", "uint64"]:  # onnxruntime has no uint16 BitShift
+    for direction in ["LEFT", "RIGHT"]:
+        CASES.append(Case(f"ew_bitshift_{direction.lower()}_{dt}", "BitShift",
+                          [inp("X", (4, 9), dt, 0, 100), inp("Y", (9,), dt, 0, 5)], attrs={"direction": direction},
+                          opset=13))
+for dt in ["int32", "uint8", "int64"]:
+    for op in ["BitwiseAnd", "BitwiseOr", "BitwiseXor"]:
+        CASES.append(Case(f"ew_{op.lower()}_{dt}", op, [inp("A", (3, 7), dt, 0, 120), inp("B", (7,), dt, 0, 120)],
+                          opset=18))
+    CASES.append(Case(f"ew_bitwisenot_{dt}", "BitwiseNot", [inp("A", (3, 7), dt, 0, 120)], opset=18))
+CASES += [
+    Case("ew_shrink", "Shrink", [inp("X", (5, 13))], attrs={"lambd": 0.7, "bias": 0.2}, opset=13),
+    Case("ew_shrink_default", "Shrink", [inp("X", (17,))], opset=13),
 ]

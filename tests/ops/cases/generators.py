@@ -40,3 +40,10 @@ for i, (dtype, start, limit, delta) in enumerate(RANGES):
     CASES.append(Case(f"gen_range_{dtype}_{i}", "Range",
                       [const("start", start, dtype), const("limit", limit, dtype), const("delta", delta, dtype)],
                       opset=13))
+
+# EyeLike: same dtype, another dtype, off-diagonal k.
+CASES += [
+    Case("gen_eyelike_float", "EyeLike", [inp("x", (5, 7))], opset=13),
+    Case("gen_eyelike_k2_int64", "EyeLike", [inp("x", (6, 4))], attrs={"k": -2, "dtype": 7}, opset=13),
+    Case("gen_eyelike_k3", "EyeLike", [inp("x", (4, 9), "int32", 1, 5)], attrs={"k": 3}, opset=13),
+]

@@ -77,3 +77,10 @@ for dtype in ["float32", "int64", "int32"]:
                        const("axis", np.array(axis, np.int64 if i != 2 else np.int32))]
                 CASES.append(Case(f"red_cumsum_{dtype}_{i}_e{exclusive}_r{reverse}", "CumSum", ins,
                                   attrs={"exclusive": exclusive, "reverse": reverse}, opset=14))
+
+# ReduceLogSum (positive data).
+for i, (shape, axes) in enumerate([((3, 5, 7), [1]), ((2, 3, 5), [0, 2]), ((13, 4), None)]):
+    for keep in [1, 0]:
+        ins = [inp("data", shape, "float32", 0.5, 2.0), const("axes", i64(axes)) if axes else absent()]
+        CASES.append(Case(f"red_logsum_{i}_k{keep}", "ReduceLogSum", ins, attrs={"keepdims": keep}, opset=18))
+# CumProd (opset 26) is newer than the onnxruntime that makes these references: ONNX's conformance tests cover it.

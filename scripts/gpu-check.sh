@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# One call on the GPU machine: build kiln with CUDA on all cores, run the gpu-labelled tests, the op cases and the
+# ONNX conformance suite on the CUDA backend, the end-to-end models, then the benchmark; a short table comes last.
+# Usage: scripts/gpu-check.sh [build-dir]   (KILN_BENCH_ARGS passes options to bench/run_bench.py; SKIP_BENCH=1)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-/tmp/kiln-gpu-build}
+LOGS=${OUT:-$BUILD/logs}
+mkdir -p "$LOGS"
+ARCH=${KILN_CUDA_ARCHITECTURES:-90}
+PROTO=$(python3 -c "import onnx,os;print(os.path.join(os.path.dirname(onnx.__file__),'onnx.proto'))" 2>/dev/null || true)
+START=$(date +%s)
+GPU=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "none")
+echo "GPU: $GPU"
+
+step() { printf "%-14s %s\n" "$1" "$2" >> "$LOGS/summary.txt"; }
+: > "$LOGS/summary.txt"
+step "gpu" "$GPU"
+
+if ! cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_WITH_CUDA=ON -DKILN_CUDA_ARCHITECTURES="$ARCH" \
+     ${PROTO:+-DKILN_ONNX_PROTO=$PROTO} > "$LOGS/configure.log" 2>&1; then
+  tail -40 "$LOGS/configure.log"; step "configure" "FAILED"; cat "$LOGS/summary.txt"; exit 1
+fi
+if ! ninja -C "$BUILD" -j"$(nproc)" > "$LOGS/build.log" 2>&1; then
+  grep -E "error|FAILED" -A5 "$LOGS/build.log" | head -60; step "build" "FAILED"; cat "$LOGS/summary.txt"; exit 1
+fi
+step "build" "ok ($(( $(date +%s) - START )) s)"
+
+ctest --test-dir "$BUILD" -L gpu --output-on-failure --timeout 600 > "$LOGS/gpu-tests.log" 2>&1
+grep -E "Failed|FAILED|\[ INFO" "$LOGS/gpu-tests.log" | head -40
+step "gpu tests" "$(grep -E 'tests passed' "$LOGS/gpu-tests.log" | tail -1)"
+grep -h "\[ INFO" "$LOGS/gpu-tests.log" | head -8 >> "$LOGS/summary.txt"
+
+# The op cases and ONNX's node tests on the CUDA backend alone (the CPU backend's results come from CI).
+KILN_TEST_DEVICES=cuda "$BUILD/tests/op_cases_test" > "$LOGS/op-cases-cuda.log" 2>&1
+step "op cases cuda" "$(grep -cE '^\[       OK \]' "$LOGS/op-cases-cuda.log") pass, $(grep -cE '^\[  FAILED  \].*GetParam' "$LOGS/op-cases-cuda.log") fail"
+grep -hoE "(build|parse|infer) failed: [A-Za-z]+: .{0,120}" "$LOGS/op-cases-cuda.log" | sed -E 's/node .([^ ]*). /node /' \
+  | sort | uniq -c | sort -rn | head -12 > "$LOGS/op-cases-cuda-reasons.txt"
+KILN_TEST_DEVICES=cuda KILN_CONFORMANCE_WRITE="$LOGS/conformance-cuda.txt" "$BUILD/tests/conformance_test" \
+  > "$LOGS/conformance-cuda.log" 2>&1
+step "conformance" "cuda: $(grep -E '^conformance:' "$LOGS/conformance-cuda.log" | tail -1)"
+KILN_TEST_DEVICES=cpu,cuda "$BUILD/tests/models_e2e_test" > "$LOGS/models-e2e.log" 2>&1
+step "models e2e" "$(grep -E 'PASSED|FAILED' "$LOGS/models-e2e.log" | head -2 | tr '\n' ' ')"
+
+if [ "${SKIP_BENCH:-0}" != 1 ] && [ -x bench/run.sh ]; then
+  OUT="$LOGS" timeout "${BENCH_TIMEOUT:-420}" bench/run.sh "$BUILD" > "$LOGS/bench.log" 2>&1
+  step "bench" "exit $? (table below, full log in bench.log)"
+fi
+step "total" "$(( $(date +%s) - START )) s"
+
+echo
+echo "================ gpu-check summary ================"
+cat "$LOGS/summary.txt"
+echo "--- op cases failing on cuda, by reason ---"; cat "$LOGS/op-cases-cuda-reasons.txt"
+[ -f "$LOGS/bench.log" ] && { echo "--- bench ---"; tail -45 "$LOGS/bench.log"; }
+grep -q "100% tests passed" "$LOGS/gpu-tests.log"

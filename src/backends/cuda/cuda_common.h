@@ -1,0 +1,133 @@
+// What the CUDA backend's family files share: library handles, the context every kernel factory receives, the
+// family entry points, and small launch structs that cross from host code (.cpp) to kernels (.cu).
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/cuda/cuda_check.h"
+
+namespace kiln::backends::cuda {
+
+inline constexpr int kMaxRank = 8;
+
+/// cuDNN handles for one backend. A cuDNN handle is bound to a stream and must not be used by two threads at
+/// once, while several contexts may enqueue the same kernel concurrently on several streams. So handles live in a
+/// pool keyed by stream: a caller borrows one for the duration of its enqueue and gives it back. A handle is created
+/// only the first time a stream (or a second concurrent caller on it) needs one; later enqueues find it in the pool.
+/// Capture a CUDA graph only after one plain enqueue on that stream, so no handle is created during capture.
+class CudnnPool {
+ public:
+  class Lease {
+   public:
+    Lease(CudnnPool* pool, cudaStream_t stream, cudnnHandle_t handle) : pool_(pool), stream_(stream), handle_(handle) {}
+    Lease(Lease&& other) noexcept : pool_(other.pool_), stream_(other.stream_), handle_(other.handle_) {
+      other.pool_ = nullptr;
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+      if (pool_) pool_->giveBack(stream_, handle_);
+    }
+    cudnnHandle_t handle() const { return handle_; }
+
+   private:
+    CudnnPool* pool_;
+    cudaStream_t stream_;
+    cudnnHandle_t handle_;
+  };
+
+  CudnnPool() = default;
+  CudnnPool(const CudnnPool&) = delete;
+  CudnnPool& operator=(const CudnnPool&) = delete;
+  ~CudnnPool();
+  Expected<Lease> borrow(cudaStream_t stream, const std::string& where);
+
+ private:
+  void giveBack(cudaStream_t stream, cudnnHandle_t handle);
+  std::mutex mutex_;
+  std::map<cudaStream_t, std::vector<cudnnHandle_t>> idle_;
+  std::vector<cudnnHandle_t> all_;
+};
+
+/// What every kernel factory receives; owned by the backend, outlives its kernels.
+struct CudaContext {
+  BackendOptions options;
+  CudnnPool* cudnn = nullptr;
+  cublasLtHandle_t cublasLt = nullptr;  // thread-safe; the stream is passed per call
+  int multiProcessorCount = 1;
+};
+
+using KernelResult = Expected<std::unique_ptr<Kernel>>;
+
+// Family entry points: supports() says why not, naming the node; make*() builds the kernel (attributes parsed,
+// constants read once). One file per family.
+Status elementwiseSupports(const ir::Graph& graph, const ir::Node& node);  // elementwise.cpp
+KernelResult makeElementwiseKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
+Status convSupports(const ir::Graph& graph, const ir::Node& node);  // conv_cudnn.cpp
+KernelResult makeConvKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
+Status matmulSupports(const ir::Graph& graph, const ir::Node& node);  // matmul_cublaslt.cpp (Gemm, MatMul)
+KernelResult makeMatmulKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
+Status poolSupports(const ir::Graph& graph, const ir::Node& node);  // pool.cpp
+KernelResult makePoolKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
+Status normalizationSupports(const ir::Graph& graph, const ir::Node& node);  // normalization.cpp
+KernelResult makeNormalizationKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
+Status reductionSupports(const ir::Graph& graph, const ir::Node& node);  // reduction.cpp
+KernelResult makeReductionKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
+Status dataMovementSupports(const ir::Graph& graph, const ir::Node& node);  // data_movement.cpp
+KernelResult makeDataMovementKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
+Status generatorSupports(const ir::Graph& graph, const ir::Node& node);  // generators.cpp
+KernelResult makeGeneratorKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
+
+// ---- helpers shared by the host-side family files (cuda_common.cpp)
+
+/// float32 or float16: the types every float kernel accepts (FP16 engines rewrite float tensors to float16).
+bool isFloatType(DataType type);
+/// "input 'x' has type int8; expected float32 or float16" style check for input `index` of `node`.
+Status requireInputType(const ir::Graph& graph, const ir::Node& node, size_t index, std::initializer_list<DataType> allowed);
+/// The dtype of input `index`, kUndefined when absent.
+DataType inputType(const ir::Graph& graph, const ir::Node& node, size_t index);
+/// The constant behind input `index`, or nullptr (absent or computed at run time).
+const Tensor* constantInput(const ir::Graph& graph, const ir::Node& node, size_t index);
+/// Reads an integer constant tensor (int64 or int32) into a vector.
+std::vector<int64_t> readInts(const Tensor& tensor);
+/// Row-major strides of `dims`.
+std::vector<int64_t> contiguousStrides(const Dims& dims);
+/// Blocks for a grid-stride loop over `count` items with `threads` per block.
+unsigned int gridFor(int64_t count, int threads);
+/// Resolves a possibly negative axis against `rank`; -1 when out of range.
+int64_t normalizeAxis(int64_t axis, int64_t rank);
+
+/// A copy from one strided view to another, one element per index of `dims`:
+///   dst[dstBase + sum(i_d * dstStrides_d)] = src[srcBase + sum(f_d(i_d) * srcStrides_d)]
+/// where f_d(i) = i % srcModulo_d when srcModulo_d > 0 (Tile), else i. Covers Transpose, Expand, Slice, Concat,
+/// Split, Tile, DepthToSpace and plain copies. data_movement.cu.
+struct StridedCopy {
+  int32_t rank = 0;
+  int64_t dims[kMaxRank] = {};
+  int64_t srcStrides[kMaxRank] = {};
+  int64_t dstStrides[kMaxRank] = {};
+  int64_t srcModulo[kMaxRank] = {};
+  int64_t srcBase = 0;
+  int64_t dstBase = 0;
+  const void* src = nullptr;
+  void* dst = nullptr;
+};
+/// elementBytes is 1, 2, 4 or 8.
+cudaError_t launchStridedCopy(const StridedCopy& copy, size_t elementBytes, cudaStream_t stream);
+/// Merges adjacent dims that are contiguous in both views (fewer index divisions); keeps the copy's meaning.
+void simplifyStridedCopy(StridedCopy& copy);
+/// A copy of `src` (dims srcDims) broadcast numpy-style to `dstDims`, into contiguous dst. Fails when rank > 8.
+Status broadcastCopy(const DeviceTensor& src, const DeviceTensor& dst, cudaStream_t stream, const std::string& where);
+
+}  // namespace kiln::backends::cuda

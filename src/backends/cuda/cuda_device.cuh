@@ -1,0 +1,50 @@
+// Device-side helpers shared by the .cu files: element loads/stores through a float (or wider) compute type, and
+// the grid-stride loop. FP16 data is always computed in FP32 (DESIGN.md rule 6).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kiln/types.h"
+
+namespace kiln::backends::cuda {
+
+/// The type arithmetic on T happens in.
+template <typename T> struct ComputeOf { using type = T; };
+template <> struct ComputeOf<__half> { using type = float; };
+template <> struct ComputeOf<__nv_bfloat16> { using type = float; };
+template <> struct ComputeOf<int32_t> { using type = int64_t; };
+template <> struct ComputeOf<int8_t> { using type = int64_t; };
+template <> struct ComputeOf<uint8_t> { using type = int64_t; };
+template <typename T> using Compute = typename ComputeOf<T>::type;
+
+template <typename To, typename From> __device__ __forceinline__ To convert(From x) { return static_cast<To>(x); }
+template <> __device__ __forceinline__ float convert<float, __half>(__half x) { return __half2float(x); }
+template <> __device__ __forceinline__ __half convert<__half, float>(float x) { return __float2half_rn(x); }
+template <> __device__ __forceinline__ float convert<float, __nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <> __device__ __forceinline__ __nv_bfloat16 convert<__nv_bfloat16, float>(float x) { return __float2bfloat16_rn(x); }
+
+template <typename T> __device__ __forceinline__ Compute<T> load(const T* p, int64_t i) {
+  return convert<Compute<T>>(p[i]);
+}
+template <typename T, typename C> __device__ __forceinline__ void store(T* p, int64_t i, C v) {
+  p[i] = convert<T>(v);
+}
+
+#define KILN_GRID_STRIDE(i, count) \
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (count); \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+/// Calls f(T{}) with the C++ type of a float kernel's dtype (float32 or float16); false when neither.
+template <typename F> bool dispatchFloat(DataType t, F&& f) {
+  switch (t) {
+    case DataType::kFloat32: f(float{}); return true;
+    case DataType::kFloat16: f(__half{}); return true;
+    default: return false;
+  }
+}
+
+}  // namespace kiln::backends::cuda

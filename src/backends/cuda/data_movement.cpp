@@ -1,0 +1,429 @@
+// Host side of data movement: each op becomes a strided copy (or Gather/Pad/Resize kernel) computed from the call's
+// dims. Parameters that are tensors (Slice starts, Pad pads, Resize scales) must be constants, read once at load.
+#include <algorithm>
+#include <cmath>
+
+#include "backends/cuda/cuda_common.h"
+#include "backends/cuda/data_movement.h"
+
+namespace kiln::backends::cuda {
+namespace {
+
+using ir::OpKind;
+
+/// Copies `count` bytes device to device unless source and destination coincide (the runtime may alias views).
+Status copyBytes(void* dst, const void* src, size_t bytes, cudaStream_t s, const std::string& where) {
+  if (dst != src && bytes) KILN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s), where);
+  return Status::ok();
+}
+
+size_t bytesOf(const DeviceTensor& t) { return static_cast<size_t>(t.elementCount()) * dataTypeSize(t.dtype); }
+
+class DataMovementKernel final : public Kernel {
+ public:
+  DataMovementKernel(const ir::Graph& graph, const ir::Node& node) : where_(graph.describe(node) + ": "), op_(node.op) {
+    const auto& at = node.attrs;
+    axis_ = at.getInt("axis", 0);
+    perm_ = at.getInts("perm");
+    blockSize_ = at.getInt("blocksize", 1);
+    crd_ = at.getString("mode", "DCR") == "CRD";
+    const auto readConst = [&](size_t k) {
+      const Tensor* t = constantInput(graph, node, k);
+      return t ? readInts(*t) : std::vector<int64_t>();
+    };
+    if (op_ == OpKind::kSlice) {
+      starts_ = readConst(1);
+      ends_ = readConst(2);
+      axes_ = readConst(3);
+      steps_ = readConst(4);
+    } else if (op_ == OpKind::kPad) {
+      pads_ = readConst(1);
+      axes_ = readConst(3);
+      const std::string mode = at.getString("mode", "constant");
+      padMode_ = mode == "reflect" ? PadMode::kReflect : mode == "edge" ? PadMode::kEdge
+                                                        : mode == "wrap" ? PadMode::kWrap : PadMode::kConstant;
+    } else if (op_ == OpKind::kResize) {
+      if (const Tensor* t = constantInput(graph, node, 2); t && t->elementCount() > 0 && t->dtype() == DataType::kFloat32)
+        scales_.assign(t->dataAs<float>(), t->dataAs<float>() + t->elementCount());
+      axes_ = at.getInts("axes");
+      linear_ = at.getString("mode", "nearest") == "linear";
+      const std::string c = at.getString("coordinate_transformation_mode", "half_pixel");
+      coordinates_ = c == "pytorch_half_pixel" ? ResizeCoordinates::kPytorchHalfPixel
+                     : c == "align_corners"    ? ResizeCoordinates::kAlignCorners
+                     : c == "asymmetric"       ? ResizeCoordinates::kAsymmetric
+                     : c == "tf_half_pixel_for_nearest" ? ResizeCoordinates::kTfHalfPixelForNearest
+                     : c == "half_pixel_symmetric"      ? ResizeCoordinates::kHalfPixelSymmetric
+                                                        : ResizeCoordinates::kHalfPixel;
+      const std::string n = at.getString("nearest_mode", "round_prefer_floor");
+      rounding_ = n == "round_prefer_ceil" ? NearestRounding::kRoundPreferCeil
+                  : n == "floor"           ? NearestRounding::kFloor
+                  : n == "ceil"            ? NearestRounding::kCeil
+                                           : NearestRounding::kRoundPreferFloor;
+    }
+  }
+
+  Status run(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out, void*, void* stream) const override {
+    const auto s = static_cast<cudaStream_t>(stream);
+    const DeviceTensor& x = in[0];
+    const size_t elem = dataTypeSize(x.dtype);
+    if (x.dims.size() > static_cast<size_t>(kMaxRank) || out[0].dims.size() > static_cast<size_t>(kMaxRank))
+      return unsupported(where_ + "tensors of rank above 8");
+    switch (op_) {
+      case OpKind::kReshape: case OpKind::kFlatten: case OpKind::kSqueeze: case OpKind::kUnsqueeze:
+      case OpKind::kIdentity:
+        if (bytesOf(x) != bytesOf(out[0]))
+          return invalidArgument(where_ + "input " + dimsToString(x.dims) + " and output " +
+                                 dimsToString(out[0].dims) + " differ in size");
+        return copyBytes(out[0].data, x.data, bytesOf(x), s, where_);
+      case OpKind::kExpand: return broadcastCopy(x, out[0], s, where_);
+      case OpKind::kTranspose: return transpose(x, out[0], s);
+      case OpKind::kConcat: return concat(in, out[0], s);
+      case OpKind::kSplit: return split(x, out, s);
+      case OpKind::kSlice: return slice(x, out[0], s);
+      case OpKind::kTile: {
+        StridedCopy c = view(x, out[0]);
+        const auto st = contiguousStrides(x.dims);
+        for (int k = 0; k < c.rank; ++k) {
+          c.srcStrides[k] = st[k];
+          c.srcModulo[k] = x.dims[k];
+        }
+        return launch(c, elem, s);
+      }
+      case OpKind::kGather: {
+        const int64_t axis = normalizeAxis(axis_, static_cast<int64_t>(x.dims.size()));
+        if (axis < 0) return invalidArgument(where_ + "axis " + std::to_string(axis_) + " is outside rank " + std::to_string(x.dims.size()));
+        GatherArgs g;
+        g.data = x.data;
+        g.indices = in[1].data;
+        g.out = out[0].data;
+        g.indices64 = in[1].dtype == DataType::kInt64;
+        g.axisDim = x.dims[static_cast<size_t>(axis)];
+        g.indexCount = in[1].elementCount();
+        for (int64_t k = 0; k < axis; ++k) g.outer *= x.dims[static_cast<size_t>(k)];
+        for (size_t k = static_cast<size_t>(axis) + 1; k < x.dims.size(); ++k) g.inner *= x.dims[k];
+        if (g.outer * g.indexCount * g.inner != out[0].elementCount())
+          return invalidArgument(where_ + "output " + dimsToString(out[0].dims) + " does not match the gather of " +
+                                 dimsToString(x.dims) + " by " + dimsToString(in[1].dims));
+        KILN_CUDA_CHECK(launchGather(g, elem, s), where_);
+        return Status::ok();
+      }
+      case OpKind::kPad: return pad(in, out[0], s);
+      case OpKind::kResize: return resize(x, out[0], s);
+      case OpKind::kDepthToSpace: case OpKind::kSpaceToDepth: return depthSpace(x, out[0], s);
+      default: return internalError(where_ + "not a data-movement op");
+    }
+  }
+
+  std::string tactic() const override { return "cuda:strided-copy"; }
+
+ private:
+  /// A copy whose iteration dims are `dst`'s, with contiguous destination strides and no source strides yet.
+  static StridedCopy view(const DeviceTensor& src, const DeviceTensor& dst) {
+    StridedCopy c;
+    c.rank = static_cast<int32_t>(std::max<size_t>(dst.dims.size(), 1));
+    const auto st = contiguousStrides(dst.dims);
+    c.dims[0] = 1;
+    c.dstStrides[0] = 1;
+    for (size_t k = 0; k < dst.dims.size(); ++k) {
+      c.dims[k] = dst.dims[k];
+      c.dstStrides[k] = st[k];
+    }
+    c.src = src.data;
+    c.dst = dst.data;
+    return c;
+  }
+
+  Status launch(StridedCopy& c, size_t elem, cudaStream_t s) const {
+    for (int k = 0; k < c.rank; ++k)
+      if (c.dims[k] == 0) return Status::ok();
+    simplifyStridedCopy(c);
+    KILN_CUDA_CHECK(launchStridedCopy(c, elem, s), where_);
+    return Status::ok();
+  }
+
+  Status transpose(const DeviceTensor& x, const DeviceTensor& y, cudaStream_t s) const {
+    const size_t rank = x.dims.size();
+    std::vector<int64_t> perm = perm_;
+    if (perm.empty())
+      for (size_t k = 0; k < rank; ++k) perm.push_back(static_cast<int64_t>(rank - 1 - k));
+    if (perm.size() != rank) return invalidArgument(where_ + "perm has " + std::to_string(perm.size()) + " entries for rank " + std::to_string(rank));
+    StridedCopy c = view(x, y);
+    const auto st = contiguousStrides(x.dims);
+    for (size_t k = 0; k < rank; ++k) {
+      const int64_t p = perm[k] < 0 ? perm[k] + static_cast<int64_t>(rank) : perm[k];
+      if (p < 0 || p >= static_cast<int64_t>(rank) || x.dims[static_cast<size_t>(p)] != y.dims[k])
+        return invalidArgument(where_ + "perm[" + std::to_string(k) + "] = " + std::to_string(perm[k]) +
+                               " does not map " + dimsToString(x.dims) + " to " + dimsToString(y.dims));
+      c.srcStrides[k] = st[static_cast<size_t>(p)];
+    }
+    return launch(c, dataTypeSize(x.dtype), s);
+  }
+
+  Status concat(std::span<const DeviceTensor> in, const DeviceTensor& y, cudaStream_t s) const {
+    const int64_t axis = normalizeAxis(axis_, static_cast<int64_t>(y.dims.size()));
+    if (axis < 0) return invalidArgument(where_ + "axis " + std::to_string(axis_) + " is outside rank " + std::to_string(y.dims.size()));
+    const auto outStrides = contiguousStrides(y.dims);
+    int64_t offset = 0;
+    for (const DeviceTensor& part : in) {
+      if (part.dims.size() != y.dims.size())
+        return invalidArgument(where_ + "input " + dimsToString(part.dims) + " has another rank than output " + dimsToString(y.dims));
+      StridedCopy c;
+      c.rank = static_cast<int32_t>(std::max<size_t>(y.dims.size(), 1));
+      c.dims[0] = 1;
+      const auto st = contiguousStrides(part.dims);
+      for (size_t k = 0; k < part.dims.size(); ++k) {
+        c.dims[k] = part.dims[k];
+        c.srcStrides[k] = st[k];
+        c.dstStrides[k] = outStrides[k];
+      }
+      c.dstBase = offset * outStrides[static_cast<size_t>(axis)];
+      c.src = part.data;
+      c.dst = y.data;
+      offset += part.dims.empty() ? 1 : part.dims[static_cast<size_t>(axis)];
+      KILN_RETURN_IF_ERROR(launch(c, dataTypeSize(y.dtype), s));
+    }
+    if (!y.dims.empty() && offset != y.dims[static_cast<size_t>(axis)])
+      return invalidArgument(where_ + "inputs add up to " + std::to_string(offset) + " along axis " +
+                             std::to_string(axis) + "; the output has " + std::to_string(y.dims[static_cast<size_t>(axis)]));
+    return Status::ok();
+  }
+
+  Status split(const DeviceTensor& x, std::span<const DeviceTensor> out, cudaStream_t s) const {
+    const int64_t axis = normalizeAxis(axis_, static_cast<int64_t>(x.dims.size()));
+    if (axis < 0) return invalidArgument(where_ + "axis " + std::to_string(axis_) + " is outside rank " + std::to_string(x.dims.size()));
+    const auto inStrides = contiguousStrides(x.dims);
+    int64_t offset = 0;
+    for (const DeviceTensor& part : out) {
+      StridedCopy c = view(x, part);
+      for (size_t k = 0; k < part.dims.size(); ++k) c.srcStrides[k] = inStrides[k];
+      c.srcBase = offset * inStrides[static_cast<size_t>(axis)];
+      offset += part.dims[static_cast<size_t>(axis)];
+      if (offset > x.dims[static_cast<size_t>(axis)])
+        return invalidArgument(where_ + "outputs exceed the input's " + std::to_string(x.dims[static_cast<size_t>(axis)]) + " along axis " + std::to_string(axis));
+      KILN_RETURN_IF_ERROR(launch(c, dataTypeSize(x.dtype), s));
+    }
+    return Status::ok();
+  }
+
+  Status slice(const DeviceTensor& x, const DeviceTensor& y, cudaStream_t s) const {
+    const auto rank = static_cast<int64_t>(x.dims.size());
+    StridedCopy c = view(x, y);
+    const auto st = contiguousStrides(x.dims);
+    std::vector<int64_t> start(static_cast<size_t>(rank), 0), step(static_cast<size_t>(rank), 1);
+    std::vector<int64_t> expected(x.dims.begin(), x.dims.end());
+    for (size_t i = 0; i < starts_.size(); ++i) {
+      const int64_t a = normalizeAxis(i < axes_.size() ? axes_[i] : static_cast<int64_t>(i), rank);
+      if (a < 0) return invalidArgument(where_ + "axes[" + std::to_string(i) + "] is outside rank " + std::to_string(rank));
+      const int64_t dim = x.dims[static_cast<size_t>(a)];
+      const int64_t st1 = i < steps_.size() ? steps_[i] : 1;
+      if (st1 == 0) return invalidArgument(where_ + "steps[" + std::to_string(i) + "] is 0");
+      int64_t b = starts_[i], e = ends_[i];
+      if (b < 0) b += dim;
+      if (e < 0) e += dim;
+      if (st1 > 0) {
+        b = std::clamp<int64_t>(b, 0, dim);
+        e = std::clamp<int64_t>(e, 0, dim);
+      } else {
+        b = std::clamp<int64_t>(b, 0, dim - 1);
+        e = std::clamp<int64_t>(e, -1, dim - 1);
+      }
+      const int64_t n = st1 > 0 ? (e - b + st1 - 1) / st1 : (b - e + (-st1) - 1) / (-st1);
+      expected[static_cast<size_t>(a)] = std::max<int64_t>(0, n);
+      start[static_cast<size_t>(a)] = b;
+      step[static_cast<size_t>(a)] = st1;
+    }
+    if (Dims(expected) != y.dims)
+      return invalidArgument(where_ + "slicing " + dimsToString(x.dims) + " gives " + dimsToString(expected) +
+                             ", the output is " + dimsToString(y.dims));
+    for (int64_t k = 0; k < rank; ++k) {
+      c.srcBase += start[static_cast<size_t>(k)] * st[static_cast<size_t>(k)];
+      c.srcStrides[k] = st[static_cast<size_t>(k)] * step[static_cast<size_t>(k)];
+    }
+    return launch(c, dataTypeSize(x.dtype), s);
+  }
+
+  Status pad(std::span<const DeviceTensor> in, const DeviceTensor& y, cudaStream_t s) const {
+    const DeviceTensor& x = in[0];
+    const auto rank = static_cast<int64_t>(x.dims.size());
+    std::vector<int64_t> axes = axes_;
+    if (axes.empty())
+      for (int64_t k = 0; k < rank; ++k) axes.push_back(k);
+    if (pads_.size() != 2 * axes.size())
+      return invalidArgument(where_ + "pads has " + std::to_string(pads_.size()) + " values; expected " + std::to_string(2 * axes.size()));
+    PadArgs a;
+    a.rank = static_cast<int32_t>(rank);
+    a.mode = padMode_;
+    a.src = x.data;
+    a.dst = y.data;
+    a.count = y.elementCount();
+    a.constantValue = in.size() > 2 && in[2].present() && in[2].elementCount() > 0 ? in[2].data : nullptr;
+    const auto st = contiguousStrides(x.dims);
+    for (int64_t k = 0; k < rank; ++k) {
+      a.inDims[k] = x.dims[static_cast<size_t>(k)];
+      a.outDims[k] = y.dims[static_cast<size_t>(k)];
+      a.inStrides[k] = st[static_cast<size_t>(k)];
+    }
+    for (size_t i = 0; i < axes.size(); ++i) {
+      const int64_t k = normalizeAxis(axes[i], rank);
+      if (k < 0) return invalidArgument(where_ + "axes[" + std::to_string(i) + "] is outside rank " + std::to_string(rank));
+      a.padBegin[k] = pads_[i];
+      if (a.inDims[k] + pads_[i] + pads_[i + axes.size()] != a.outDims[k])
+        return invalidArgument(where_ + "padding dim " + std::to_string(k) + " of " + dimsToString(x.dims) +
+                               " does not give the output's " + std::to_string(a.outDims[k]));
+      if (a.inDims[k] == 0 && a.mode != PadMode::kConstant && a.outDims[k] > 0)
+        return invalidArgument(where_ + "cannot " + (a.mode == PadMode::kReflect ? "reflect" : "extend") + " an empty dim " + std::to_string(k));
+    }
+    KILN_CUDA_CHECK(launchPad(a, dataTypeSize(x.dtype), s), where_);
+    return Status::ok();
+  }
+
+  Status resize(const DeviceTensor& x, const DeviceTensor& y, cudaStream_t s) const {
+    const auto rank = static_cast<int64_t>(x.dims.size());
+    if (y.dims.size() != x.dims.size()) return invalidArgument(where_ + "output rank differs from input rank");
+    ResizeArgs a;
+    a.rank = static_cast<int32_t>(rank);
+    a.coordinates = coordinates_;
+    a.rounding = rounding_;
+    a.linear = linear_;
+    a.src = x.data;
+    a.dst = y.data;
+    a.count = y.elementCount();
+    std::vector<float> scales(static_cast<size_t>(rank), 0.f);
+    if (!scales_.empty()) {
+      std::vector<int64_t> axes = axes_;
+      if (axes.empty())
+        for (int64_t k = 0; k < rank; ++k) axes.push_back(k);
+      if (axes.size() != scales_.size())
+        return invalidArgument(where_ + "scales has " + std::to_string(scales_.size()) + " values for " + std::to_string(axes.size()) + " axes");
+      for (size_t i = 0; i < axes.size(); ++i) {
+        const int64_t k = normalizeAxis(axes[i], rank);
+        if (k < 0) return invalidArgument(where_ + "axes[" + std::to_string(i) + "] is outside rank " + std::to_string(rank));
+        scales[static_cast<size_t>(k)] = scales_[i];
+      }
+    }
+    for (int64_t k = 0; k < rank; ++k) {
+      a.inDims[k] = x.dims[static_cast<size_t>(k)];
+      a.outDims[k] = y.dims[static_cast<size_t>(k)];
+      float scale = scales[static_cast<size_t>(k)];
+      if (scale <= 0.f) scale = a.inDims[k] ? static_cast<float>(a.outDims[k]) / static_cast<float>(a.inDims[k]) : 1.f;
+      a.scales[k] = scale;
+      if (linear_ && (a.inDims[k] != a.outDims[k] || scale != 1.f)) {
+        if (a.interpolatedCount == 3)
+          return unsupported(where_ + "linear resize of more than 3 dims of " + dimsToString(x.dims));
+        a.interpolated[a.interpolatedCount++] = static_cast<int32_t>(k);
+      }
+    }
+    if (x.elementCount() == 0) return Status::ok();
+    KILN_CUDA_CHECK(launchResize(a, x.dtype, s), where_);
+    return Status::ok();
+  }
+
+  Status depthSpace(const DeviceTensor& x, const DeviceTensor& y, cudaStream_t s) const {
+    if (x.dims.size() != 4 || y.dims.size() != 4) return invalidArgument(where_ + "expects rank-4 NCHW tensors");
+    const int64_t b = blockSize_, n = x.dims[0], c = x.dims[1], h = x.dims[2], w = x.dims[3];
+    StridedCopy copy;
+    copy.rank = 6;
+    copy.src = x.data;
+    copy.dst = y.data;
+    int64_t dims[6], src[6];
+    if (op_ == OpKind::kDepthToSpace) {
+      const int64_t cp = c / (b * b);
+      if (cp * b * b != c) return invalidArgument(where_ + "channels " + std::to_string(c) + " are not divisible by blocksize^2");
+      // Output viewed as [N, C', H, b, W, b].
+      const int64_t d[6] = {n, cp, h, b, w, b};
+      const int64_t dcr[6] = {c * h * w, h * w, w, b * cp * h * w, 1, cp * h * w};
+      const int64_t crd[6] = {c * h * w, b * b * h * w, w, b * h * w, 1, h * w};
+      std::copy(d, d + 6, dims);
+      std::copy(crd_ ? crd : dcr, (crd_ ? crd : dcr) + 6, src);
+    } else {
+      const int64_t hp = h / b, wp = w / b;
+      if (hp * b != h || wp * b != w) return invalidArgument(where_ + "H and W must be divisible by blocksize");
+      // Output viewed as [N, b, b, C, H', W'].
+      const int64_t d[6] = {n, b, b, c, hp, wp};
+      const int64_t st[6] = {c * h * w, w, 1, h * w, b * w, b};
+      std::copy(d, d + 6, dims);
+      std::copy(st, st + 6, src);
+    }
+    int64_t stride = 1;
+    for (int k = 5; k >= 0; --k) {
+      copy.dims[k] = dims[k];
+      copy.srcStrides[k] = src[k];
+      copy.dstStrides[k] = stride;
+      stride *= dims[k];
+    }
+    if (stride != y.elementCount()) return invalidArgument(where_ + "output " + dimsToString(y.dims) + " has the wrong size");
+    return launch(copy, dataTypeSize(x.dtype), s);
+  }
+
+  std::string where_;
+  OpKind op_;
+  int64_t axis_ = 0;
+  std::vector<int64_t> perm_, starts_, ends_, axes_, steps_, pads_;
+  std::vector<float> scales_;
+  int64_t blockSize_ = 1;
+  bool crd_ = false, linear_ = false;
+  PadMode padMode_ = PadMode::kConstant;
+  ResizeCoordinates coordinates_ = ResizeCoordinates::kHalfPixel;
+  NearestRounding rounding_ = NearestRounding::kRoundPreferFloor;
+};
+
+Status needConstant(const ir::Graph& graph, const ir::Node& node, size_t index, const char* what) {
+  if (index >= node.inputs.size() || node.inputs[index] == ir::kNoValue) return Status::ok();
+  if (!graph.isConstant(node.inputs[index]))
+    return unsupported(graph.describe(node) + ": input " + std::to_string(index) + " ('" +
+                       graph.valueName(node.inputs[index]) + "', " + what +
+                       ") must be a constant for the CUDA backend");
+  return Status::ok();
+}
+
+}  // namespace
+
+Status dataMovementSupports(const ir::Graph& graph, const ir::Node& node) {
+  if (node.inputs.empty() || node.inputs[0] == ir::kNoValue) return invalidModel(graph.describe(node) + ": no data input");
+  const DataType t = inputType(graph, node, 0);
+  const size_t bytes = dataTypeSize(t);
+  if (bytes != 1 && bytes != 2 && bytes != 4 && bytes != 8)
+    return unsupported(graph.describe(node) + ": data of type " + dataTypeName(t));
+  switch (node.op) {
+    case OpKind::kReshape: case OpKind::kFlatten: case OpKind::kSqueeze: case OpKind::kUnsqueeze:
+    case OpKind::kTranspose: case OpKind::kConcat: case OpKind::kSplit: case OpKind::kExpand: case OpKind::kTile:
+    case OpKind::kDepthToSpace: case OpKind::kSpaceToDepth:
+      return Status::ok();
+    case OpKind::kGather:
+      return requireInputType(graph, node, 1, {DataType::kInt64, DataType::kInt32});
+    case OpKind::kSlice:
+      for (size_t k = 1; k <= 4; ++k) KILN_RETURN_IF_ERROR(needConstant(graph, node, k, "a slice parameter"));
+      if (node.inputs.size() < 3) return invalidModel(graph.describe(node) + ": Slice needs starts and ends");
+      return Status::ok();
+    case OpKind::kPad: {
+      KILN_RETURN_IF_ERROR(needConstant(graph, node, 1, "pads"));
+      KILN_RETURN_IF_ERROR(needConstant(graph, node, 3, "axes"));
+      if (node.inputs.size() < 2) return invalidModel(graph.describe(node) + ": Pad needs its pads input");
+      const std::string mode = node.attrs.getString("mode", "constant");
+      if (mode != "constant" && mode != "reflect" && mode != "edge" && mode != "wrap")
+        return unsupported(graph.describe(node) + ": pad mode '" + mode + "'");
+      return Status::ok();
+    }
+    case OpKind::kResize: {
+      const std::string mode = node.attrs.getString("mode", "nearest");
+      if (mode != "nearest" && mode != "linear")
+        return unsupported(graph.describe(node) + ": Resize mode '" + mode + "' (nearest and linear are supported)");
+      if (mode == "linear" && !isFloatType(t)) return requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16});
+      const std::string c = node.attrs.getString("coordinate_transformation_mode", "half_pixel");
+      if (c == "tf_crop_and_resize") return unsupported(graph.describe(node) + ": coordinate mode tf_crop_and_resize");
+      if (node.attrs.getString("keep_aspect_ratio_policy", "stretch") != "stretch")
+        return unsupported(graph.describe(node) + ": keep_aspect_ratio_policy other than stretch");
+      KILN_RETURN_IF_ERROR(needConstant(graph, node, 2, "scales"));
+      if (const Tensor* sc = constantInput(graph, node, 2); sc && sc->elementCount() > 0 && sc->dtype() != DataType::kFloat32)
+        return unsupported(graph.describe(node) + ": scales of type " + dataTypeName(sc->dtype()));
+      return Status::ok();
+    }
+    default: return unsupported(graph.describe(node) + ": no CUDA kernel yet");
+  }
+}
+
+KernelResult makeDataMovementKernel(const CudaContext&, const ir::Graph& graph, const ir::Node& node) {
+  return std::unique_ptr<Kernel>(std::make_unique<DataMovementKernel>(graph, node));
+}
+
+}  // namespace kiln::backends::cuda

@@ -1,0 +1,284 @@
+// Data-movement kernels: the strided copy (Transpose, Expand, Slice, Concat, Split, Tile, ...), Gather, Pad,
+// Resize, and the generator fills. Elements are moved as opaque words of 1, 2, 4 or 8 bytes.
+#include "backends/cuda/cuda_device.cuh"
+#include "backends/cuda/data_movement.h"
+
+namespace kiln::backends::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+template <int Bytes> struct Word;
+template <> struct Word<1> { using type = uint8_t; };
+template <> struct Word<2> { using type = uint16_t; };
+template <> struct Word<4> { using type = uint32_t; };
+template <> struct Word<8> { using type = uint64_t; };
+
+template <typename W>
+__global__ void stridedCopyKernel(StridedCopy c, int64_t count) {
+  const W* src = static_cast<const W*>(c.src);
+  W* dst = static_cast<W*>(c.dst);
+  KILN_GRID_STRIDE(i, count) {
+    int64_t rest = i, s = c.srcBase, d = c.dstBase;
+    for (int k = c.rank - 1; k >= 0; --k) {
+      const int64_t idx = rest % c.dims[k];
+      rest /= c.dims[k];
+      s += (c.srcModulo[k] > 0 ? idx % c.srcModulo[k] : idx) * c.srcStrides[k];
+      d += idx * c.dstStrides[k];
+    }
+    dst[d] = src[s];
+  }
+}
+
+template <typename W, typename I>
+__global__ void gatherKernel(GatherArgs a, int64_t count) {
+  const W* data = static_cast<const W*>(a.data);
+  const I* indices = static_cast<const I*>(a.indices);
+  W* out = static_cast<W*>(a.out);
+  KILN_GRID_STRIDE(i, count) {
+    const int64_t inner = i % a.inner;
+    const int64_t j = (i / a.inner) % a.indexCount;
+    const int64_t o = i / (a.inner * a.indexCount);
+    int64_t index = static_cast<int64_t>(indices[j]);
+    if (index < 0) index += a.axisDim;
+    out[i] = (index >= 0 && index < a.axisDim) ? data[(o * a.axisDim + index) * a.inner + inner] : W(0);
+  }
+}
+
+template <typename W>
+__global__ void padKernel(PadArgs a) {
+  const W* src = static_cast<const W*>(a.src);
+  W* dst = static_cast<W*>(a.dst);
+  const W fill = a.constantValue ? *static_cast<const W*>(a.constantValue) : W(0);
+  KILN_GRID_STRIDE(i, a.count) {
+    int64_t rest = i, offset = 0;
+    bool inside = true;
+    for (int k = a.rank - 1; k >= 0; --k) {
+      const int64_t n = a.inDims[k];
+      int64_t j = rest % a.outDims[k] - a.padBegin[k];
+      rest /= a.outDims[k];
+      if (j < 0 || j >= n) {
+        switch (a.mode) {
+          case PadMode::kConstant: inside = false; break;
+          case PadMode::kEdge: j = j < 0 ? 0 : n - 1; break;
+          case PadMode::kWrap: j = ((j % n) + n) % n; break;
+          case PadMode::kReflect:
+            if (n == 1) {
+              j = 0;
+            } else {
+              const int64_t period = 2 * (n - 1);
+              j = ((j % period) + period) % period;
+              if (j >= n) j = period - j;
+            }
+            break;
+        }
+      }
+      offset += j * a.inStrides[k];
+    }
+    dst[i] = inside ? src[offset] : fill;
+  }
+}
+
+__device__ float originalCoordinate(const ResizeArgs& a, int k, int64_t x) {
+  const float scale = a.scales[k];
+  const float outLen = static_cast<float>(a.outDims[k]);
+  const float inLen = static_cast<float>(a.inDims[k]);
+  const float xf = static_cast<float>(x);
+  switch (a.coordinates) {
+    case ResizeCoordinates::kHalfPixel: return (xf + 0.5f) / scale - 0.5f;
+    case ResizeCoordinates::kPytorchHalfPixel: return a.outDims[k] > 1 ? (xf + 0.5f) / scale - 0.5f : 0.f;
+    case ResizeCoordinates::kAlignCorners: return a.outDims[k] == 1 ? 0.f : xf * (inLen - 1.f) / (outLen - 1.f);
+    case ResizeCoordinates::kAsymmetric: return xf / scale;
+    case ResizeCoordinates::kTfHalfPixelForNearest: return (xf + 0.5f) / scale;
+    case ResizeCoordinates::kHalfPixelSymmetric: {
+      const float adjustment = outLen / (scale * inLen);
+      const float offset = inLen * 0.5f * (1.f - adjustment);
+      return offset + (xf + 0.5f) / scale - 0.5f;
+    }
+  }
+  return xf;
+}
+
+__device__ int64_t nearestIndex(const ResizeArgs& a, int k, float x) {
+  float r;
+  switch (a.rounding) {
+    case NearestRounding::kRoundPreferFloor: r = (x == floorf(x) + 0.5f) ? floorf(x) : roundf(x); break;
+    case NearestRounding::kRoundPreferCeil: r = (x == floorf(x) + 0.5f) ? ceilf(x) : roundf(x); break;
+    case NearestRounding::kFloor: r = floorf(x); break;
+    default: r = ceilf(x); break;
+  }
+  const int64_t i = static_cast<int64_t>(r);
+  return i < 0 ? 0 : (i >= a.inDims[k] ? a.inDims[k] - 1 : i);
+}
+
+template <typename W>
+__global__ void resizeNearestKernel(ResizeArgs a) {
+  const W* src = static_cast<const W*>(a.src);
+  W* dst = static_cast<W*>(a.dst);
+  KILN_GRID_STRIDE(i, a.count) {
+    int64_t rest = i, offset = 0, stride = 1;
+    for (int k = a.rank - 1; k >= 0; --k) {
+      const int64_t x = rest % a.outDims[k];
+      rest /= a.outDims[k];
+      const int64_t j = a.outDims[k] == a.inDims[k] && a.scales[k] == 1.f ? x
+                                                                          : nearestIndex(a, k, originalCoordinate(a, k, x));
+      offset += j * stride;
+      stride *= a.inDims[k];
+    }
+    dst[i] = src[offset];
+  }
+}
+
+template <typename T>
+__global__ void resizeLinearKernel(ResizeArgs a) {
+  const T* src = static_cast<const T*>(a.src);
+  T* dst = static_cast<T*>(a.dst);
+  KILN_GRID_STRIDE(i, a.count) {
+    int64_t coord[kMaxRank];
+    int64_t rest = i;
+    for (int k = a.rank - 1; k >= 0; --k) {
+      coord[k] = rest % a.outDims[k];
+      rest /= a.outDims[k];
+    }
+    int64_t low[3], high[3];
+    float weight[3];
+    for (int m = 0; m < a.interpolatedCount; ++m) {
+      const int k = a.interpolated[m];
+      float x = originalCoordinate(a, k, coord[k]);
+      const float top = static_cast<float>(a.inDims[k] - 1);
+      x = x < 0.f ? 0.f : (x > top ? top : x);
+      low[m] = static_cast<int64_t>(floorf(x));
+      high[m] = low[m] + 1 < a.inDims[k] ? low[m] + 1 : low[m];
+      weight[m] = x - static_cast<float>(low[m]);
+    }
+    float sum = 0.f;
+    for (int corner = 0; corner < (1 << a.interpolatedCount); ++corner) {
+      float w = 1.f;
+      int64_t c[kMaxRank];
+      for (int k = 0; k < a.rank; ++k) c[k] = coord[k];
+      for (int m = 0; m < a.interpolatedCount; ++m) {
+        const bool up = (corner >> m) & 1;
+        c[a.interpolated[m]] = up ? high[m] : low[m];
+        w *= up ? weight[m] : 1.f - weight[m];
+      }
+      int64_t offset = 0;
+      for (int k = 0; k < a.rank; ++k) offset = offset * a.inDims[k] + c[k];
+      sum += w * convert<float>(src[offset]);
+    }
+    dst[i] = convert<T>(sum);
+  }
+}
+
+template <typename W>
+__global__ void fillKernel(W* dst, int64_t count, W value) {
+  KILN_GRID_STRIDE(i, count) dst[i] = value;
+}
+
+template <typename T>
+__global__ void rangeKernel(T* dst, int64_t count, const T* start, const T* delta) {
+  using C = Compute<T>;
+  const C s = convert<C>(*start), d = convert<C>(*delta);
+  KILN_GRID_STRIDE(i, count) dst[i] = convert<T>(static_cast<C>(s + static_cast<C>(i) * d));
+}
+
+__global__ void writeIntsKernel(int64_t* dst, SmallInts values) {
+  if (threadIdx.x < values.count) dst[threadIdx.x] = values.values[threadIdx.x];
+}
+
+template <template <typename> class K, typename F> cudaError_t byWordSize(size_t bytes, F&& launch) {
+  switch (bytes) {
+    case 1: launch(typename Word<1>::type{}); break;
+    case 2: launch(typename Word<2>::type{}); break;
+    case 4: launch(typename Word<4>::type{}); break;
+    case 8: launch(typename Word<8>::type{}); break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+template <typename> struct Unused {};
+
+}  // namespace
+
+cudaError_t launchStridedCopy(const StridedCopy& c, size_t elementBytes, cudaStream_t stream) {
+  int64_t count = 1;
+  for (int k = 0; k < c.rank; ++k) count *= c.dims[k];
+  if (count == 0) return cudaSuccess;
+  return byWordSize<Unused>(elementBytes, [&](auto w) {
+    stridedCopyKernel<decltype(w)><<<gridFor(count, kThreads), kThreads, 0, stream>>>(c, count);
+  });
+}
+
+cudaError_t launchGather(const GatherArgs& a, size_t elementBytes, cudaStream_t stream) {
+  const int64_t count = a.outer * a.indexCount * a.inner;
+  if (count == 0) return cudaSuccess;
+  return byWordSize<Unused>(elementBytes, [&](auto w) {
+    using W = decltype(w);
+    if (a.indices64)
+      gatherKernel<W, int64_t><<<gridFor(count, kThreads), kThreads, 0, stream>>>(a, count);
+    else
+      gatherKernel<W, int32_t><<<gridFor(count, kThreads), kThreads, 0, stream>>>(a, count);
+  });
+}
+
+cudaError_t launchPad(const PadArgs& a, size_t elementBytes, cudaStream_t stream) {
+  if (a.count == 0) return cudaSuccess;
+  return byWordSize<Unused>(elementBytes, [&](auto w) {
+    padKernel<decltype(w)><<<gridFor(a.count, kThreads), kThreads, 0, stream>>>(a);
+  });
+}
+
+cudaError_t launchResize(const ResizeArgs& a, DataType dtype, cudaStream_t stream) {
+  if (a.count == 0) return cudaSuccess;
+  if (!a.linear) {
+    return byWordSize<Unused>(dataTypeSize(dtype), [&](auto w) {
+      resizeNearestKernel<decltype(w)><<<gridFor(a.count, kThreads), kThreads, 0, stream>>>(a);
+    });
+  }
+  const bool known = dispatchFloat(dtype, [&](auto t) {
+    resizeLinearKernel<decltype(t)><<<gridFor(a.count, kThreads), kThreads, 0, stream>>>(a);
+  });
+  return known ? cudaGetLastError() : cudaErrorInvalidValue;
+}
+
+cudaError_t launchFill(void* dst, int64_t count, uint64_t bits, size_t elementBytes, cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  return byWordSize<Unused>(elementBytes, [&](auto w) {
+    using W = decltype(w);
+    fillKernel<W><<<gridFor(count, kThreads), kThreads, 0, stream>>>(static_cast<W*>(dst), count,
+                                                                       static_cast<W>(bits));
+  });
+}
+
+cudaError_t launchRange(void* dst, int64_t count, const void* start, const void* delta, DataType dtype,
+                        cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  const unsigned grid = gridFor(count, kThreads);
+  switch (dtype) {
+    case DataType::kFloat32:
+      rangeKernel<<<grid, kThreads, 0, stream>>>(static_cast<float*>(dst), count, static_cast<const float*>(start),
+                                                 static_cast<const float*>(delta));
+      break;
+    case DataType::kFloat16:
+      rangeKernel<<<grid, kThreads, 0, stream>>>(static_cast<__half*>(dst), count, static_cast<const __half*>(start),
+                                                 static_cast<const __half*>(delta));
+      break;
+    case DataType::kInt64:
+      rangeKernel<<<grid, kThreads, 0, stream>>>(static_cast<int64_t*>(dst), count,
+                                                 static_cast<const int64_t*>(start), static_cast<const int64_t*>(delta));
+      break;
+    case DataType::kInt32:
+      rangeKernel<<<grid, kThreads, 0, stream>>>(static_cast<int32_t*>(dst), count,
+                                                 static_cast<const int32_t*>(start), static_cast<const int32_t*>(delta));
+      break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t launchWriteInts(int64_t* dst, const SmallInts& values, cudaStream_t stream) {
+  if (values.count == 0) return cudaSuccess;
+  writeIntsKernel<<<1, kMaxRank * 2, 0, stream>>>(dst, values);
+  return cudaGetLastError();
+}
+
+}  // namespace kiln::backends::cuda

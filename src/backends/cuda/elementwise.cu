@@ -1,0 +1,321 @@
+// Elementwise kernels: broadcast indexing shared by all, the op picked by a grid-uniform switch. Float16 data is
+// computed in float32; int32 in int64.
+#include <cfloat>
+#include <climits>
+#include <type_traits>
+
+#include "backends/cuda/cuda_device.cuh"
+#include "backends/cuda/elementwise.h"
+
+namespace kiln::backends::cuda {
+namespace {
+
+using ir::OpKind;
+constexpr int kThreads = 256;
+
+__device__ __forceinline__ void offsetsOf(const ElementwiseArgs& a, int64_t i, int64_t* off) {
+  off[0] = off[1] = off[2] = 0;
+  if (a.sameShape) {
+    off[0] = off[1] = off[2] = i;
+    return;
+  }
+  for (int k = a.rank - 1; k >= 0; --k) {
+    const int64_t idx = i % a.dims[k];
+    i /= a.dims[k];
+    off[0] += idx * a.strides[0][k];
+    off[1] += idx * a.strides[1][k];
+    off[2] += idx * a.strides[2][k];
+  }
+}
+
+template <typename C> __device__ C unaryMath(const ElementwiseArgs& a, C x, C lo, C hi) {
+  if constexpr (std::is_floating_point_v<C>) {
+    const C alpha = a.alpha, beta = a.beta, gamma = a.gamma;
+    switch (a.op) {
+      case OpKind::kRelu: return x > C(0) ? x : C(0);
+      case OpKind::kSigmoid: return C(1) / (C(1) + exp(-x));
+      case OpKind::kTanh: return tanh(x);
+      case OpKind::kErf: return erf(x);
+      case OpKind::kExp: return exp(x);
+      case OpKind::kLog: return log(x);
+      case OpKind::kSqrt: return sqrt(x);
+      case OpKind::kReciprocal: return C(1) / x;
+      case OpKind::kAbs: return fabs(x);
+      case OpKind::kNeg: return -x;
+      case OpKind::kHardSigmoid: return fmax(C(0), fmin(C(1), alpha * x + beta));
+      case OpKind::kHardSwish: return x * fmax(C(0), fmin(C(1), x / C(6) + C(0.5)));
+      case OpKind::kLeakyRelu: return x >= C(0) ? x : alpha * x;
+      case OpKind::kGelu:
+        if (a.flag == 1) {
+          const C k = C(0.7978845608028654);  // sqrt(2/pi)
+          return C(0.5) * x * (C(1) + tanh(k * (x + C(0.044715) * x * x * x)));
+        }
+        return C(0.5) * x * (C(1) + erf(x * C(0.7071067811865476)));
+      case OpKind::kClip: return x < lo ? lo : (x > hi ? hi : x);
+      case OpKind::kElu: return x >= C(0) ? x : alpha * (exp(x) - C(1));
+      case OpKind::kSelu: return x > C(0) ? gamma * x : gamma * (alpha * exp(x) - alpha);
+      case OpKind::kCelu: return fmax(C(0), x) + fmin(C(0), alpha * (exp(x / alpha) - C(1)));
+      case OpKind::kSoftplus: return x > C(20) ? x : log1p(exp(x));
+      case OpKind::kSoftsign: return x / (C(1) + fabs(x));
+      case OpKind::kMish: return x * tanh(x > C(20) ? x : log1p(exp(x)));
+      case OpKind::kThresholdedRelu: return x > alpha ? x : C(0);
+      case OpKind::kCeil: return ceil(x);
+      case OpKind::kFloor: return floor(x);
+      case OpKind::kRound: return rint(x);  // half to even, as ONNX asks
+      case OpKind::kSign: return x > C(0) ? C(1) : (x < C(0) ? C(-1) : C(0));
+      case OpKind::kSin: return sin(x);
+      case OpKind::kCos: return cos(x);
+      case OpKind::kTan: return tan(x);
+      case OpKind::kAsin: return asin(x);
+      case OpKind::kAcos: return acos(x);
+      case OpKind::kAtan: return atan(x);
+      case OpKind::kSinh: return sinh(x);
+      case OpKind::kCosh: return cosh(x);
+      case OpKind::kAsinh: return asinh(x);
+      case OpKind::kAcosh: return acosh(x);
+      case OpKind::kAtanh: return atanh(x);
+      default: return x;
+    }
+  } else if constexpr (std::is_same_v<C, bool>) {
+    return a.op == OpKind::kNot ? !x : x;
+  } else {
+    switch (a.op) {
+      case OpKind::kRelu: return x > 0 ? x : 0;
+      case OpKind::kAbs: return x < 0 ? -x : x;
+      case OpKind::kNeg: return -x;
+      case OpKind::kSign: return x > 0 ? 1 : (x < 0 ? -1 : 0);
+      case OpKind::kClip: return x < lo ? lo : (x > hi ? hi : x);
+      default: return x;
+    }
+  }
+}
+
+template <typename C> __device__ C binaryMath(const ElementwiseArgs& a, C x, C y) {
+  switch (a.op) {
+    case OpKind::kAdd: return x + y;
+    case OpKind::kSub: return x - y;
+    case OpKind::kMul: return x * y;
+    case OpKind::kMax: return x > y ? x : y;
+    case OpKind::kMin: return x < y ? x : y;
+    default: break;
+  }
+  if constexpr (std::is_floating_point_v<C>) {
+    switch (a.op) {
+      case OpKind::kDiv: return x / y;
+      case OpKind::kPow: return pow(x, y);
+      case OpKind::kMod: return fmod(x, y);
+      case OpKind::kPRelu: return x < C(0) ? x * y : x;
+      default: return x;
+    }
+  } else {
+    switch (a.op) {
+      case OpKind::kDiv: return y == 0 ? C(0) : x / y;  // truncates toward zero, as ONNX does for integers
+      case OpKind::kPow: return static_cast<C>(llrint(pow(static_cast<double>(x), static_cast<double>(y))));
+      case OpKind::kMod: {
+        if (y == 0) return C(0);
+        C r = x % y;
+        if (a.flag == 0 && r != 0 && ((r < 0) != (y < 0))) r += y;  // fmod=0: the sign follows the divisor
+        return r;
+      }
+      case OpKind::kPRelu: return x < 0 ? x * y : x;
+      default: return x;
+    }
+  }
+}
+
+template <typename C> __device__ bool compareMath(OpKind op, C x, C y) {
+  switch (op) {
+    case OpKind::kEqual: return x == y;
+    case OpKind::kGreater: return x > y;
+    case OpKind::kGreaterOrEqual: return x >= y;
+    case OpKind::kLess: return x < y;
+    case OpKind::kLessOrEqual: return x <= y;
+    case OpKind::kAnd: return static_cast<bool>(x) && static_cast<bool>(y);
+    case OpKind::kOr: return static_cast<bool>(x) || static_cast<bool>(y);
+    case OpKind::kXor: return static_cast<bool>(x) != static_cast<bool>(y);
+    default: return false;
+  }
+}
+
+template <typename C> __device__ C lowest() {
+  if constexpr (std::is_same_v<C, float>) return -FLT_MAX * 2.f;  // -inf
+  else if constexpr (std::is_same_v<C, double>) return -DBL_MAX * 2.0;
+  else return static_cast<C>(LLONG_MIN);
+}
+template <typename C> __device__ C highest() {
+  if constexpr (std::is_same_v<C, float>) return FLT_MAX * 2.f;
+  else if constexpr (std::is_same_v<C, double>) return DBL_MAX * 2.0;
+  else return static_cast<C>(LLONG_MAX);
+}
+
+template <typename T> __global__ void unaryKernel(ElementwiseArgs a) {
+  using C = Compute<T>;
+  const T* in = static_cast<const T*>(a.inputs[0]);
+  T* out = static_cast<T*>(a.output);
+  C lo{}, hi{};
+  if constexpr (!std::is_same_v<C, bool>) {
+    lo = a.clipMin ? load(static_cast<const T*>(a.clipMin), 0) : lowest<C>();
+    hi = a.clipMax ? load(static_cast<const T*>(a.clipMax), 0) : highest<C>();
+  }
+  KILN_GRID_STRIDE(i, a.count) {
+    int64_t off[3];
+    offsetsOf(a, i, off);
+    store(out, i, unaryMath<C>(a, load(in, off[0]), lo, hi));
+  }
+}
+
+template <typename T> __global__ void predicateKernel(ElementwiseArgs a) {
+  const T* in = static_cast<const T*>(a.inputs[0]);
+  bool* out = static_cast<bool*>(a.output);
+  KILN_GRID_STRIDE(i, a.count) {
+    int64_t off[3];
+    offsetsOf(a, i, off);
+    const float x = convert<float>(in[off[0]]);
+    bool r;
+    if (a.op == OpKind::kIsNaN) r = isnan(x);
+    else r = isinf(x) && ((x < 0.f && (a.flag & 1)) || (x > 0.f && (a.flag & 2)));
+    out[i] = r;
+  }
+}
+
+template <typename T> __global__ void binaryKernel(ElementwiseArgs a) {
+  using C = Compute<T>;
+  const T* x = static_cast<const T*>(a.inputs[0]);
+  const T* y = static_cast<const T*>(a.inputs[1]);
+  T* out = static_cast<T*>(a.output);
+  KILN_GRID_STRIDE(i, a.count) {
+    int64_t off[3];
+    offsetsOf(a, i, off);
+    store(out, i, binaryMath<C>(a, load(x, off[0]), load(y, off[1])));
+  }
+}
+
+template <typename T> __global__ void compareKernel(ElementwiseArgs a) {
+  using C = Compute<T>;
+  const T* x = static_cast<const T*>(a.inputs[0]);
+  const T* y = static_cast<const T*>(a.inputs[1]);
+  bool* out = static_cast<bool*>(a.output);
+  KILN_GRID_STRIDE(i, a.count) {
+    int64_t off[3];
+    offsetsOf(a, i, off);
+    out[i] = compareMath<C>(a.op, load(x, off[0]), load(y, off[1]));
+  }
+}
+
+template <typename W> __global__ void whereKernel(ElementwiseArgs a) {
+  const bool* condition = static_cast<const bool*>(a.inputs[0]);
+  const W* x = static_cast<const W*>(a.inputs[1]);
+  const W* y = static_cast<const W*>(a.inputs[2]);
+  W* out = static_cast<W*>(a.output);
+  KILN_GRID_STRIDE(i, a.count) {
+    int64_t off[3];
+    offsetsOf(a, i, off);
+    out[i] = condition[off[0]] ? x[off[1]] : y[off[2]];
+  }
+}
+
+template <typename From, typename To> __global__ void castKernel(const From* in, To* out, int64_t count) {
+  KILN_GRID_STRIDE(i, count) {
+    if constexpr (std::is_same_v<To, bool>) {
+      out[i] = convert<float>(in[i]) != 0.f;
+    } else if constexpr (std::is_same_v<From, __half> || std::is_same_v<From, __nv_bfloat16>) {
+      out[i] = convert<To>(convert<float>(in[i]));
+    } else if constexpr (std::is_same_v<To, __half> || std::is_same_v<To, __nv_bfloat16>) {
+      out[i] = convert<To>(static_cast<float>(in[i]));
+    } else {
+      out[i] = static_cast<To>(in[i]);
+    }
+  }
+}
+
+/// Calls f(T{}) with the C++ type of `t`; false for types without kernels.
+template <typename F> bool dispatchAny(DataType t, F&& f) {
+  switch (t) {
+    case DataType::kFloat32: f(float{}); return true;
+    case DataType::kFloat16: f(__half{}); return true;
+    case DataType::kBFloat16: f(__nv_bfloat16{}); return true;
+    case DataType::kFloat64: f(double{}); return true;
+    case DataType::kInt64: f(int64_t{}); return true;
+    case DataType::kInt32: f(int32_t{}); return true;
+    case DataType::kInt8: f(int8_t{}); return true;
+    case DataType::kUInt8: f(uint8_t{}); return true;
+    case DataType::kBool: f(bool{}); return true;
+    default: return false;
+  }
+}
+
+/// The types arithmetic kernels are instantiated for.
+template <typename F> bool dispatchArithmetic(DataType t, F&& f) {
+  switch (t) {
+    case DataType::kFloat32: f(float{}); return true;
+    case DataType::kFloat16: f(__half{}); return true;
+    case DataType::kFloat64: f(double{}); return true;
+    case DataType::kInt64: f(int64_t{}); return true;
+    case DataType::kInt32: f(int32_t{}); return true;
+    default: return false;
+  }
+}
+
+bool isComparison(OpKind op) {
+  return op == OpKind::kEqual || op == OpKind::kGreater || op == OpKind::kGreaterOrEqual || op == OpKind::kLess ||
+         op == OpKind::kLessOrEqual || op == OpKind::kAnd || op == OpKind::kOr || op == OpKind::kXor;
+}
+
+}  // namespace
+
+bool castSupported(DataType t) {
+  return dispatchAny(t, [](auto) {});
+}
+
+cudaError_t launchElementwise(const ElementwiseArgs& a, DataType inType, DataType outType, cudaStream_t stream) {
+  if (a.count == 0) return cudaSuccess;
+  const unsigned grid = gridFor(a.count, kThreads);
+  bool launched = false;
+  if (a.op == OpKind::kWhere) {
+    switch (dataTypeSize(inType)) {
+      case 1: whereKernel<uint8_t><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
+      case 2: whereKernel<uint16_t><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
+      case 4: whereKernel<uint32_t><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
+      case 8: whereKernel<uint64_t><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
+      default: break;
+    }
+  } else if (isComparison(a.op)) {
+    if (outType != DataType::kBool) return cudaErrorInvalidValue;
+    if (inType == DataType::kBool) {
+      compareKernel<bool><<<grid, kThreads, 0, stream>>>(a);
+      launched = true;
+    } else {
+      launched = dispatchArithmetic(inType, [&](auto t) { compareKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a); });
+    }
+  } else if (a.op == OpKind::kIsNaN || a.op == OpKind::kIsInf) {
+    launched = dispatchFloat(inType, [&](auto t) { predicateKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a); });
+  } else if (a.op == OpKind::kNot) {
+    if (inType != DataType::kBool) return cudaErrorInvalidValue;
+    unaryKernel<bool><<<grid, kThreads, 0, stream>>>(a);
+    launched = true;
+  } else if (a.inputCount == 1) {
+    if (inType != outType) return cudaErrorInvalidValue;
+    launched = dispatchArithmetic(inType, [&](auto t) { unaryKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a); });
+  } else {
+    if (inType != outType) return cudaErrorInvalidValue;
+    launched = dispatchArithmetic(inType, [&](auto t) { binaryKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a); });
+  }
+  return launched ? cudaGetLastError() : cudaErrorInvalidValue;
+}
+
+cudaError_t launchCast(const void* in, DataType inType, void* out, DataType outType, int64_t count,
+                       cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  const unsigned grid = gridFor(count, kThreads);
+  bool launched = false;
+  dispatchAny(inType, [&](auto from) {
+    using From = decltype(from);
+    launched = dispatchAny(outType, [&](auto to) {
+      using To = decltype(to);
+      castKernel<From, To><<<grid, kThreads, 0, stream>>>(static_cast<const From*>(in), static_cast<To*>(out), count);
+    });
+  });
+  return launched ? cudaGetLastError() : cudaErrorInvalidValue;
+}
+
+}  // namespace kiln::backends::cuda

@@ -1,0 +1,246 @@
+// Gemm and MatMul through cuBLASLt. Row-major C = A·B is computed as column-major Cᵀ = Bᵀ·Aᵀ, so no data moves.
+// A plan (descriptors + heuristic algorithm) is made once per (shape, alignment) and memoized under a mutex: run()
+// finds it ready after workspaceBytes() made it at setInputShape, and several streams may share it read-only.
+#include <algorithm>
+#include <mutex>
+#include <tuple>
+
+#include "backends/cuda/cuda_common.h"
+
+namespace kiln::backends::cuda {
+namespace {
+
+using ir::OpKind;
+
+constexpr size_t kWorkspaceBytes = size_t{32} << 20;  // what cuBLASLt asks for on Hopper
+
+struct Problem {
+  int64_t m = 0, n = 0, k = 0, batch = 1;
+  int64_t strideA = 0, strideB = 0, strideC = 0;  // elements between batch entries (0 = broadcast)
+  bool transA = false, transB = false;
+  bool bias = false;        // epilogue adds a length-n vector
+  uint64_t biasAddress = 0;  // the epilogue's bias pointer lives in the descriptor, so it is part of the key
+  int64_t alignment = 256;   // bytes every pointer and batch offset is a multiple of
+  auto key() const {
+    return std::tuple(m, n, k, batch, strideA, strideB, strideC, transA, transB, bias, biasAddress, alignment);
+  }
+};
+
+struct Plan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  size_t workspace = 0;
+  ~Plan() {
+    if (desc) cublasLtMatmulDescDestroy(desc);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (c) cublasLtMatrixLayoutDestroy(c);
+  }
+};
+
+int64_t alignmentOf(uint64_t value) {
+  if (value == 0) return 256;
+  const int64_t a = static_cast<int64_t>(value & (~value + 1));
+  return std::min<int64_t>(a, 256);
+}
+
+class MatmulKernel final : public Kernel {
+ public:
+  MatmulKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node)
+      : where_(graph.describe(node) + ": "), handle_(ctx.cublasLt), gemm_(node.op == OpKind::kGemm),
+        allowTF32_(ctx.options.allowTF32) {
+    if (gemm_) {
+      transA_ = node.attrs.getInt("transA", 0) != 0;
+      transB_ = node.attrs.getInt("transB", 0) != 0;
+      alpha_ = node.attrs.getFloat("alpha", 1.f);
+      beta_ = node.attrs.getFloat("beta", 1.f);
+    }
+  }
+
+  size_t workspaceBytes(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const override {
+    auto problem = describe(in, out);
+    if (problem.hasValue()) (void)planFor(*problem, in[0].dtype);  // warm the memo off the hot path
+    return kWorkspaceBytes;
+  }
+
+  Status run(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out, void* workspace,
+             void* stream) const override {
+    const auto s = static_cast<cudaStream_t>(stream);
+    const DeviceTensor& y = out[0];
+    if (y.elementCount() == 0) return Status::ok();
+    KILN_ASSIGN_OR_RETURN(Problem p, describe(in, out));
+    float beta = 0.f;
+    const bool hasC = gemm_ && in.size() > 2 && in[2].present() && beta_ != 0.f;
+    if (hasC && !p.bias) {
+      KILN_RETURN_IF_ERROR(broadcastCopy(in[2], y, s, where_));  // Y = C, then Y = alpha·AB + beta·Y
+      beta = beta_;
+    }
+    if (p.k == 0) {  // empty inner dim: the product is zero
+      if (!hasC) KILN_CUDA_CHECK(cudaMemsetAsync(y.data, 0, y.elementCount() * dataTypeSize(y.dtype), s), where_);
+      return Status::ok();
+    }
+    uint64_t addresses = reinterpret_cast<uintptr_t>(in[0].data) | reinterpret_cast<uintptr_t>(in[1].data) |
+                         reinterpret_cast<uintptr_t>(y.data);
+    if (p.bias) addresses |= reinterpret_cast<uintptr_t>(in[2].data);
+    p.alignment = std::min(p.alignment, alignmentOf(addresses));
+    KILN_ASSIGN_OR_RETURN(const Plan* plan, planFor(p, in[0].dtype));
+    const size_t wsBytes = workspace ? kWorkspaceBytes : 0;
+    if (plan->workspace > wsBytes)
+      return internalError(where_ + "cuBLASLt plan needs " + std::to_string(plan->workspace) + " workspace bytes");
+    // Operands swapped: column-major Cᵀ = op(B)ᵀ · op(A)ᵀ.
+    KILN_CUBLAS_CHECK(cublasLtMatmul(handle_, plan->desc, &alpha_, in[1].data, plan->a, in[0].data, plan->b, &beta,
+                                     y.data, plan->c, y.data, plan->c, &plan->algo, workspace, wsBytes, s),
+                      where_);
+    return Status::ok();
+  }
+
+  std::string tactic() const override { return "cublasLt:heuristic"; }
+
+ private:
+  /// The problem for these inputs: M, N, K, batching, and whether C can be a bias epilogue.
+  Expected<Problem> describe(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const {
+    Problem p;
+    const Dims& a = in[0].dims;
+    const Dims& b = in[1].dims;
+    const Dims& y = out[0].dims;
+    if (gemm_) {
+      if (a.size() != 2 || b.size() != 2)
+        return invalidArgument(where_ + "Gemm needs rank-2 A and B, found " + dimsToString(a) + " and " + dimsToString(b));
+      p.transA = transA_;
+      p.transB = transB_;
+      p.m = transA_ ? a[1] : a[0];
+      p.k = transA_ ? a[0] : a[1];
+      p.n = transB_ ? b[0] : b[1];
+      const int64_t kb = transB_ ? b[1] : b[0];
+      if (kb != p.k) return invalidArgument(where_ + "inner dims differ: A " + dimsToString(a) + ", B " + dimsToString(b));
+      if (in.size() > 2 && in[2].present() && beta_ == 1.f) {
+        const Dims& c = in[2].dims;
+        p.bias = (c.size() == 1 && c[0] == p.n && p.n > 1) || (c.size() == 2 && c[0] == 1 && c[1] == p.n && p.n > 1);
+        // Bias is normally a weight: one address per engine, shared by its contexts, so one plan serves them all.
+        p.bias = p.bias && in[2].data != nullptr;
+        p.biasAddress = p.bias ? reinterpret_cast<uintptr_t>(in[2].data) : 0;
+      }
+      return p;
+    }
+    if (a.empty() || b.empty()) return invalidArgument(where_ + "MatMul inputs must have rank >= 1");
+    p.k = a.back();
+    p.m = a.size() >= 2 ? a[a.size() - 2] : 1;
+    p.n = b.size() >= 2 ? b.back() : 1;
+    const int64_t kb = b.size() >= 2 ? b[b.size() - 2] : b[0];
+    if (kb != p.k) return invalidArgument(where_ + "inner dims differ: A " + dimsToString(a) + ", B " + dimsToString(b));
+    const Dims batchA(a.begin(), a.end() - std::min<size_t>(a.size(), 2));
+    const Dims batchB(b.begin(), b.end() - std::min<size_t>(b.size(), 2));
+    const int64_t countA = elementCount(batchA), countB = elementCount(batchB);
+    if (batchB.empty() || countB == 1) {
+      // B is one matrix: fold A's batch into M (one large GEMM instead of many small ones).
+      p.m *= countA;
+      return p;
+    }
+    const int64_t batch = std::max(countA, countB);
+    if ((countA != 1 && countA != batch) || elementCount(y) != batch * p.m * p.n)
+      return unsupported(where_ + "batch broadcast between " + dimsToString(a) + " and " + dimsToString(b) +
+                         " other than one side being a single matrix");
+    if (countA == batch && countB == batch && batchA != batchB && batchA.size() == batchB.size())
+      return unsupported(where_ + "batch dims " + dimsToString(batchA) + " and " + dimsToString(batchB) + " differ");
+    p.batch = batch;
+    p.strideA = countA == 1 ? 0 : p.m * p.k;
+    p.strideB = p.k * p.n;
+    p.strideC = p.m * p.n;
+    return p;
+  }
+
+  Expected<const Plan*> planFor(const Problem& p0, DataType dtype) const {
+    Problem p = p0;
+    const size_t elem = dataTypeSize(dtype);
+    p.alignment = std::min({p.alignment, alignmentOf(static_cast<uint64_t>(p.strideA * elem)),
+                            alignmentOf(static_cast<uint64_t>(p.strideB * elem)),
+                            alignmentOf(static_cast<uint64_t>(p.strideC * elem))});
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = plans_.find(p.key());
+    if (it != plans_.end()) return it->second.get();
+    auto plan = std::make_unique<Plan>();
+    const cudaDataType_t type = dtype == DataType::kFloat16 ? CUDA_R_16F : CUDA_R_32F;
+    const cublasComputeType_t compute =
+        dtype == DataType::kFloat32 && allowTF32_ ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    KILN_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, compute, CUDA_R_32F), where_);
+    const cublasOperation_t opA = p.transB ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's A is our B
+    const cublasOperation_t opB = p.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
+    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof(opA)), where_);
+    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof(opB)), where_);
+    if (p.bias) {
+      const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+      KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
+                                                       sizeof(epilogue)), where_);
+      const void* bias = reinterpret_cast<const void*>(p.biasAddress);
+      KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                                       sizeof(bias)), where_);
+    }
+    const uint64_t aRows = static_cast<uint64_t>(p.transB ? p.k : p.n), aCols = static_cast<uint64_t>(p.transB ? p.n : p.k);
+    const uint64_t bRows = static_cast<uint64_t>(p.transA ? p.m : p.k), bCols = static_cast<uint64_t>(p.transA ? p.k : p.m);
+    KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, type, aRows, aCols, static_cast<int64_t>(aRows)), where_);
+    KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, type, bRows, bCols, static_cast<int64_t>(bRows)), where_);
+    KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->c, type, static_cast<uint64_t>(p.n), static_cast<uint64_t>(p.m), p.n), where_);
+    if (p.batch > 1) {
+      const int32_t count = static_cast<int32_t>(p.batch);
+      const struct { cublasLtMatrixLayout_t layout; int64_t stride; } batched[3] = {
+          {plan->a, p.strideB}, {plan->b, p.strideA}, {plan->c, p.strideC}};
+      for (const auto& e : batched) {
+        KILN_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(e.layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                                           sizeof(count)), where_);
+        KILN_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(e.layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                           &e.stride, sizeof(e.stride)), where_);
+      }
+    }
+    cublasLtMatmulPreference_t pref = nullptr;
+    KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref), where_);
+    const uint64_t maxWorkspace = kWorkspaceBytes;
+    const uint32_t align = static_cast<uint32_t>(p.alignment);
+    cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                             &maxWorkspace, sizeof(maxWorkspace));
+    for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+      if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof(align));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    if (st == CUBLAS_STATUS_SUCCESS)
+      st = cublasLtMatmulAlgoGetHeuristic(handle_, plan->desc, plan->a, plan->b, plan->c, plan->c, pref, 1, &result, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (st != CUBLAS_STATUS_SUCCESS) return fromCublas(st, "cublasLtMatmulAlgoGetHeuristic", where_);
+    if (found == 0)
+      return unsupported(where_ + "cuBLASLt has no algorithm for M=" + std::to_string(p.m) + " N=" + std::to_string(p.n) +
+                         " K=" + std::to_string(p.k) + " batch=" + std::to_string(p.batch) + " " + dataTypeName(dtype));
+    plan->algo = result.algo;
+    plan->workspace = result.workspaceSize;
+    const Plan* raw = plan.get();
+    plans_.emplace(p.key(), std::move(plan));
+    return raw;
+  }
+
+  std::string where_;
+  cublasLtHandle_t handle_;
+  bool gemm_;
+  bool allowTF32_;
+  bool transA_ = false, transB_ = false;
+  float alpha_ = 1.f, beta_ = 1.f;
+  mutable std::mutex mutex_;  // guards the plan memo only
+  mutable std::map<decltype(Problem{}.key()), std::unique_ptr<Plan>> plans_;
+};
+
+}  // namespace
+
+Status matmulSupports(const ir::Graph& graph, const ir::Node& node) {
+  if (node.inputs.size() < 2) return invalidModel(graph.describe(node) + ": needs inputs A and B");
+  KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16}));
+  const DataType t = inputType(graph, node, 0);
+  KILN_RETURN_IF_ERROR(requireInputType(graph, node, 1, {t}));
+  if (node.op == OpKind::kGemm && node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue)
+    KILN_RETURN_IF_ERROR(requireInputType(graph, node, 2, {t}));
+  return Status::ok();
+}
+
+KernelResult makeMatmulKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node) {
+  return std::unique_ptr<Kernel>(std::make_unique<MatmulKernel>(ctx, graph, node));
+}
+
+}  // namespace kiln::backends::cuda

@@ -1,0 +1,40 @@
+// Launch arguments for reductions (reduce.cu): each output element reduces a set of input elements described by
+// the reduced dims' sizes and strides, starting at an offset given by the kept dims.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backends/cuda/cuda_common.h"
+#include "ir/op_kind.h"
+
+namespace kiln::backends::cuda {
+
+struct ReduceArgs {
+  ir::OpKind op = ir::OpKind::kReduceSum;
+  const void* x = nullptr;
+  void* y = nullptr;
+  int64_t outCount = 0;
+  int32_t keptRank = 0;
+  int64_t keptDims[kMaxRank] = {};
+  int64_t keptStrides[kMaxRank] = {};
+  int32_t reducedRank = 0;
+  int64_t reducedDims[kMaxRank] = {};
+  int64_t reducedStrides[kMaxRank] = {};
+  int64_t reduceCount = 1;
+  bool selectLastIndex = false;  // ArgMax/ArgMin ties
+};
+/// Float32/float16 data reduce in float32; int64/int32 (Sum, Max, Min, Prod) in int64. ArgMax/ArgMin write int64.
+cudaError_t launchReduce(const ReduceArgs& args, DataType dtype, cudaStream_t stream);
+
+/// CumSum along one axis: lines of `axisLength` elements `inner` apart.
+struct CumSumArgs {
+  const void* x = nullptr;
+  void* y = nullptr;
+  int64_t outer = 1, axisLength = 1, inner = 1;
+  bool exclusive = false, reverse = false;
+};
+cudaError_t launchCumSum(const CumSumArgs& args, DataType dtype, cudaStream_t stream);
+
+}  // namespace kiln::backends::cuda
