@@ -93,6 +93,11 @@ Expected<std::vector<std::byte>> buildEngine(Network& network, const BuilderConf
     KILN_RETURN_IF_ERROR(passes::runGraphPasses(graph, config.verbose));
     KILN_RETURN_IF_ERROR(annotateShapes(graph, profiles));
   }
+  if (config.device == DeviceKind::kCuda) {
+    KILN_ASSIGN_OR_RETURN(int fused, passes::fuseConvEpilogues(graph));
+    if (config.verbose) std::fprintf(stderr, "[kiln] fused %d conv epilogues (bias, residual add, relu)\n", fused);
+    KILN_RETURN_IF_ERROR(annotateShapes(graph, profiles));
+  }
   if (config.allows(Precision::kFP16)) {
     KILN_RETURN_IF_ERROR(passes::convertToHalfPrecision(graph));
     KILN_RETURN_IF_ERROR(annotateShapes(graph, profiles));

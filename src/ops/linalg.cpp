@@ -26,9 +26,14 @@ Status checkFloatInputs(const InferenceCall& call, size_t required, size_t maxim
       if (i < required) return invalidModel(call.where() + inputName(call, i) + " is required");
       continue;
     }
-    if (in.dtype != DataType::kFloat32) {
+    // Float tensors only; FP16 engines carry float16 throughout (backends decide what they run).
+    if (in.dtype != DataType::kFloat32 && in.dtype != DataType::kFloat16) {
       return unsupported(call.where() + inputName(call, i) + " has dtype " + dataTypeName(in.dtype) +
-                         ", only float32 is supported");
+                         ", only float32 and float16 are supported");
+    }
+    if (in.dtype != call.inputs[0].dtype) {
+      return invalidModel(call.where() + inputName(call, i) + " has dtype " + dataTypeName(in.dtype) + ", input 0 has " +
+                          dataTypeName(call.inputs[0].dtype) + ": they must match");
     }
   }
   if (call.node.outputs.size() != 1) {
@@ -67,7 +72,9 @@ Status checkBias(const InferenceCall& call, size_t i, int64_t channels) {
 }
 
 InferResult inferConv(const InferenceCall& call) {
-  KILN_RETURN_IF_ERROR(checkFloatInputs(call, 2, 3));
+  // A 4th input (a residual added before the activation) exists only after kiln's fuse_conv_epilogue pass.
+  const bool fused = call.node.attrs.has("activation");
+  KILN_RETURN_IF_ERROR(checkFloatInputs(call, 2, fused ? 4 : 3));
   KILN_RETURN_IF_ERROR(checkRank(call, 0, 3, 5));
   const Dims& x = call.inputs[0].dims;
   const Dims& w = call.inputs[1].dims;
@@ -92,11 +99,16 @@ InferResult inferConv(const InferenceCall& call) {
   KILN_ASSIGN_OR_RETURN(auto g, resolveWindow(call.where(), call.node.attrs, WindowOp::kConv, spatial, kernel));
   Dims out{x[0], w[0]};
   out.insert(out.end(), g.output.begin(), g.output.end());
-  return std::vector<TensorInfo>{{DataType::kFloat32, out}};
+  if (call.inputs.size() > 3 && call.inputs[3].present() && call.inputs[3].dims != out)
+    return invalidModel(call.where() + "the fused residual " + inputName(call, 3) + " has shape " +
+                        dimsToString(call.inputs[3].dims) + ", expected the output's " + dimsToString(out));
+  return std::vector<TensorInfo>{{call.inputs[0].dtype, out}};
 }
 
 InferResult inferConvTranspose(const InferenceCall& call) {
-  KILN_RETURN_IF_ERROR(checkFloatInputs(call, 2, 3));
+  // A 4th input (a residual added before the activation) exists only after kiln's fuse_conv_epilogue pass.
+  const bool fused = call.node.attrs.has("activation");
+  KILN_RETURN_IF_ERROR(checkFloatInputs(call, 2, fused ? 4 : 3));
   KILN_RETURN_IF_ERROR(checkRank(call, 0, 3, 5));
   const Dims& x = call.inputs[0].dims;
   const Dims& w = call.inputs[1].dims;
@@ -117,7 +129,7 @@ InferResult inferConvTranspose(const InferenceCall& call) {
   KILN_ASSIGN_OR_RETURN(auto g, resolveTransposedWindow(call.where(), call.node.attrs, spatial, kernel));
   Dims out{x[0], outChannels};
   out.insert(out.end(), g.output.begin(), g.output.end());
-  return std::vector<TensorInfo>{{DataType::kFloat32, out}};
+  return std::vector<TensorInfo>{{call.inputs[0].dtype, out}};
 }
 
 InferResult inferPool(const InferenceCall& call) {
@@ -140,7 +152,7 @@ InferResult inferPool(const InferenceCall& call) {
   KILN_ASSIGN_OR_RETURN(auto g, resolveWindow(call.where(), call.node.attrs, WindowOp::kPool, spatial, {}));
   Dims out{x[0], x[1]};
   out.insert(out.end(), g.output.begin(), g.output.end());
-  return std::vector<TensorInfo>{{DataType::kFloat32, out}};
+  return std::vector<TensorInfo>{{call.inputs[0].dtype, out}};
 }
 
 InferResult inferGlobalPool(const InferenceCall& call) {
@@ -148,7 +160,7 @@ InferResult inferGlobalPool(const InferenceCall& call) {
   KILN_RETURN_IF_ERROR(checkRank(call, 0, 3, 8));
   Dims out = call.inputs[0].dims;
   for (size_t i = 2; i < out.size(); ++i) out[i] = 1;
-  return std::vector<TensorInfo>{{DataType::kFloat32, out}};
+  return std::vector<TensorInfo>{{call.inputs[0].dtype, out}};
 }
 
 InferResult inferGemm(const InferenceCall& call) {
@@ -178,7 +190,7 @@ InferResult inferGemm(const InferenceCall& call) {
                           ", which does not broadcast to the output " + dimsToString(target));
     }
   }
-  return std::vector<TensorInfo>{{DataType::kFloat32, Dims{m, n}}};
+  return std::vector<TensorInfo>{{call.inputs[0].dtype, Dims{m, n}}};
 }
 
 InferResult inferMatMul(const InferenceCall& call) {
@@ -209,7 +221,7 @@ InferResult inferMatMul(const InferenceCall& call) {
   }
   if (!aVector) out.push_back(a[a.size() - 2]);
   if (!bVector) out.push_back(b.back());
-  return std::vector<TensorInfo>{{DataType::kFloat32, out}};
+  return std::vector<TensorInfo>{{call.inputs[0].dtype, out}};
 }
 
 }  // namespace

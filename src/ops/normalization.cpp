@@ -27,9 +27,11 @@ Status checkInputs(const InferenceCall& call, size_t required, size_t maximum, s
       if (i < required) return invalidModel(call.where() + inputName(call, i) + " is required");
       continue;
     }
-    if (call.inputs[i].dtype != DataType::kFloat32) {
-      return unsupported(call.where() + inputName(call, i) + " has dtype " + dataTypeName(call.inputs[i].dtype) +
-                         ", only float32 is supported");
+    // Float tensors only; FP16 engines carry float16 throughout (backends decide what they run).
+    const DataType t = call.inputs[i].dtype;
+    if (t != DataType::kFloat32 && t != DataType::kFloat16) {
+      return unsupported(call.where() + inputName(call, i) + " has dtype " + dataTypeName(t) +
+                         ", only float32 and float16 are supported");
     }
   }
   if (call.inputs[0].dims.size() < minRank) {
@@ -72,7 +74,7 @@ Expected<int64_t> normalizedAxis(const InferenceCall& call, int64_t fallback) {
   return axis < 0 ? axis + rank : axis;
 }
 
-std::vector<TensorInfo> sameAsX(const InferenceCall& call) { return {{DataType::kFloat32, call.inputs[0].dims}}; }
+std::vector<TensorInfo> sameAsX(const InferenceCall& call) { return {{call.inputs[0].dtype, call.inputs[0].dims}}; }
 
 InferResult inferBatchNorm(const InferenceCall& call) {
   if (call.node.attrs.getInt("training_mode", 0) != 0) {

@@ -29,3 +29,12 @@ namespace kiln::passes {
 Status convertToHalfPrecision(ir::Graph& graph);
 
 }  // namespace kiln::passes
+
+namespace kiln::passes {
+
+/// Conv (with a constant bias) followed by Relu, or by Add of a same-shaped tensor and then Relu, becomes one Conv
+/// with attribute activation="Relu", the residual as input 3 and the fused node names in "fused_nodes"
+/// (cuDNN's y = relu(conv(x) + z + bias)). Only for backends that implement that form (CUDA).
+Expected<int> fuseConvEpilogues(ir::Graph& graph);
+
+}  // namespace kiln::passes

@@ -4,6 +4,7 @@
 
 #include "backends/backend.h"
 #include "backends/cpu/cpu_kernels.h"
+#include "ops/families.h"
 #include "ops/shape_inference.h"
 
 namespace kiln::backends {
@@ -66,6 +67,14 @@ class CpuBackend final : public Backend {
       if (v != ir::kNoValue && !cpuHandlesType(graph.values[v].dtype))
         return unsupported(graph.describe(node) + ": input '" + graph.values[v].name + "' has type " +
                            dataTypeName(graph.values[v].dtype) + ", which the CPU backend does not handle");
+    if (node.attrs.has("activation"))  // a fused epilogue from a CUDA-only pass
+      return unsupported(graph.describe(node) + ": fused epilogues run on the CUDA backend only");
+    const auto family = ops::familyOf(node.op);
+    if (family == ops::OpFamily::kLinalg || family == ops::OpFamily::kNormalization)
+      for (ir::ValueId v : node.inputs)
+        if (v != ir::kNoValue && graph.values[v].dtype != DataType::kFloat32)
+          return unsupported(graph.describe(node) + ": input '" + graph.values[v].name + "' has type " +
+                             dataTypeName(graph.values[v].dtype) + "; the CPU backend runs this operator in float32");
     return Status::ok();
   }
   Expected<std::unique_ptr<Kernel>> createKernel(const ir::Graph& graph, const ir::Node& node,

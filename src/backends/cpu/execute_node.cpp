@@ -7,6 +7,13 @@ namespace kiln::backends::cpu {
 Status executeNode(const ir::Graph& graph, const ir::Node& node, std::span<const DeviceTensor> inputs,
                    std::span<const DeviceTensor> outputs) {
   const KernelCall call{graph, node, inputs, outputs};
+  // The BLAS-backed linear algebra and the normalization kernels compute in float32 only.
+  const auto family = ops::familyOf(node.op);
+  if (family == ops::OpFamily::kLinalg || family == ops::OpFamily::kNormalization)
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (inputs[i].present() && inputs[i].dtype != DataType::kFloat32)
+        return unsupported(call.where() + "input " + std::to_string(i) + " has dtype " +
+                           dataTypeName(inputs[i].dtype) + "; the CPU backend runs this operator in float32 only");
   switch (ops::familyOf(node.op)) {
     case ops::OpFamily::kElementwise: return runElementwise(call);
     case ops::OpFamily::kLinalg: return runLinalg(call);

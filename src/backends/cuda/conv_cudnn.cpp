@@ -50,6 +50,7 @@ class ConvKernel final : public Kernel {
     group_ = at.getInt("group", 1);
     autoPad_ = at.getString("auto_pad", "NOTSET");
     fuseRelu_ = at.getString("activation", "") == "Relu";
+    fuseResidual_ = node.inputs.size() > 3 && node.inputs[3] != ir::kNoValue;
   }
 
   size_t workspaceBytes(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const override {
@@ -68,11 +69,14 @@ class ConvKernel final : public Kernel {
     const float one = 1.f, zero = 0.f;
     const bool hasBias = in.size() > 2 && in[2].present();
     if (fuseRelu_) {
-      // y = relu(conv(x, w) + 0 * z + bias); z aliases y and is ignored because alpha2 is 0.
+      // y = relu(conv(x, w) + alpha2 * z + bias). With a fused residual z is input 3 (same shape as y);
+      // without one z aliases y and is ignored because alpha2 is 0.
+      const bool hasResidual = in.size() > 3 && in[3].present();
       KILN_CUDNN_CHECK(cudnnConvolutionBiasActivationForward(
                            lease.handle(), &one, plan->x, in[0].data, plan->w, in[1].data, plan->conv, plan->algo,
-                           workspace, plan->workspace, &zero, plan->y, out[0].data, plan->bias,
-                           hasBias ? in[2].data : zeroBias_, plan->activation, plan->y, out[0].data),
+                           workspace, plan->workspace, hasResidual ? &one : &zero, plan->y,
+                           hasResidual ? in[3].data : out[0].data, plan->bias, hasBias ? in[2].data : zeroBias_,
+                           plan->activation, plan->y, out[0].data),
                        where_);
       return Status::ok();
     }
@@ -85,7 +89,9 @@ class ConvKernel final : public Kernel {
     return Status::ok();
   }
 
-  std::string tactic() const override { return fuseRelu_ ? "cudnn:conv+bias+relu" : "cudnn:conv"; }
+  std::string tactic() const override {
+    return fuseRelu_ ? (fuseResidual_ ? "cudnn:conv+bias+add+relu" : "cudnn:conv+bias+relu") : "cudnn:conv";
+  }
 
  private:
   Expected<const ConvPlan*> planFor(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const {
@@ -200,6 +206,7 @@ class ConvKernel final : public Kernel {
   int64_t group_ = 1;
   std::string autoPad_;
   bool fuseRelu_ = false;
+  bool fuseResidual_ = false;
   const void* zeroBias_ = nullptr;  // the fused path needs a bias; supports() refuses activation without one
   mutable std::mutex mutex_;  // guards the plan memo only
   mutable std::map<Dims, std::unique_ptr<ConvPlan>> plans_;
