@@ -74,6 +74,8 @@ class BuilderConfig {
   size_t workspaceLimitBytes = 0;
   /// Timing-cache file for tactic choices ("" = none). Used by backends that time tactics.
   std::string timingCachePath;
+  /// CUDA FP16 builds run convolution networks channels-last (NHWC); true keeps NCHW (for comparison).
+  bool keepNchw = false;
   /// Print build progress to stderr.
   bool verbose = false;
 

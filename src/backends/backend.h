@@ -20,6 +20,9 @@ struct DeviceTensor {
   DataType dtype = DataType::kUndefined;
   Dims dims;
   void* data = nullptr;
+  /// A host copy of the contents when they are known on the host (constants and shape-program results, e.g. Slice
+  /// starts or Resize scales computed from input shapes); null otherwise. Valid until the next shape change.
+  const void* hostData = nullptr;
   bool present() const { return dtype != DataType::kUndefined; }
   int64_t elementCount() const { return kiln::elementCount(dims); }
 };
@@ -88,6 +91,18 @@ class Backend {
 
   /// Ok when this backend can run `node` (dtypes, attributes); otherwise says why, naming the node.
   virtual Status supports(const ir::Graph& graph, const ir::Node& node) const = 0;
+  /// Times the candidate configurations (tactics) of `node` at these shapes — data pointers are null, the backend
+  /// makes its own scratch buffers — and returns the fastest as a string that the builder records in the engine
+  /// and the timing cache, and that createKernel receives back. "" when there is nothing to choose.
+  virtual Expected<std::string> chooseTactic(const ir::Graph& graph, const ir::Node& node,
+                                             std::span<const DeviceTensor> inputs,
+                                             std::span<const DeviceTensor> outputs) {
+    (void)graph;
+    (void)node;
+    (void)inputs;
+    (void)outputs;
+    return std::string();
+  }
   /// Makes the kernel for `node`. Constant inputs can be read from graph.constantOf() to pre-pack weights.
   virtual Expected<std::unique_ptr<Kernel>> createKernel(const ir::Graph& graph, const ir::Node& node,
                                                          const std::string& tactic) = 0;

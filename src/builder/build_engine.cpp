@@ -101,6 +101,11 @@ Expected<std::vector<std::byte>> buildEngine(Network& network, const BuilderConf
   if (config.allows(Precision::kFP16)) {
     KILN_RETURN_IF_ERROR(passes::convertToHalfPrecision(graph));
     KILN_RETURN_IF_ERROR(annotateShapes(graph, profiles));
+    if (config.device == DeviceKind::kCuda && !config.keepNchw) {
+      KILN_ASSIGN_OR_RETURN(int nhwc, passes::convertToNhwc(graph));
+      if (config.verbose) std::fprintf(stderr, "[kiln] %d nodes run channels-last (NHWC)\n", nhwc);
+      KILN_RETURN_IF_ERROR(annotateShapes(graph, profiles));
+    }
   }
   graph.compact();
 

@@ -226,7 +226,52 @@ InferResult inferMatMul(const InferenceCall& call) {
 
 }  // namespace
 
+namespace {
+
+Dims nhwcToNchw(const Dims& d) { return d.size() == 4 ? Dims{d[0], d[3], d[1], d[2]} : d; }
+Dims nchwToNhwc(const Dims& d) { return d.size() == 4 ? Dims{d[0], d[2], d[3], d[1]} : d; }
+
+InferResult inferNchw(const InferenceCall& call);
+
+// data_format="NHWC" (set by kiln's layout pass for CUDA FP16 builds): X, the residual and Y are [N,H,W,C] and
+// Conv weights are [K,R,S,C]. The rules are the NCHW ones over permuted dims.
+InferResult inferNhwc(const InferenceCall& call) {
+  if (call.inputs.empty() || call.inputs[0].dims.size() != 4)
+    return invalidModel(call.where() + "data_format NHWC needs a rank-4 input 0");
+  std::vector<TensorInfo> inputs(call.inputs.begin(), call.inputs.end());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].present()) continue;
+    const bool spatial = i == 0 || i == 3 || (i == 1 && call.node.op == OpKind::kConv);
+    if (spatial) {
+      inputs[i].dims = nhwcToNchw(inputs[i].dims);
+      inputs[i].value = nullptr;
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(auto outputs, inferNchw(InferenceCall{call.graph, call.node, inputs}));
+  for (auto& o : outputs) o.dims = nchwToNhwc(o.dims);
+  return outputs;
+}
+
+}  // namespace
+
 InferResult inferLinalg(const InferenceCall& call) {
+  const std::string format = call.node.attrs.getString("data_format", "NCHW");
+  if (format == "NHWC") {
+    switch (call.node.op) {
+      case OpKind::kConv: case OpKind::kMaxPool: case OpKind::kAveragePool: case OpKind::kGlobalAveragePool:
+      case OpKind::kGlobalMaxPool:
+        return inferNhwc(call);
+      default:
+        return invalidModel(call.where() + "data_format NHWC is not defined for this operator");
+    }
+  }
+  if (format != "NCHW") return invalidModel(call.where() + "unknown data_format '" + format + "'");
+  return inferNchw(call);
+}
+
+namespace {
+
+InferResult inferNchw(const InferenceCall& call) {
   switch (call.node.op) {
     case OpKind::kConv: return inferConv(call);
     case OpKind::kConvTranspose: return inferConvTranspose(call);
@@ -240,6 +285,8 @@ InferResult inferLinalg(const InferenceCall& call) {
   }
   return internalError(call.where() + "not a linalg op");
 }
+
+}  // namespace
 
 bool linalgImplements(ir::OpKind kind) {
   switch (kind) {

@@ -38,3 +38,12 @@ namespace kiln::passes {
 Expected<int> fuseConvEpilogues(ir::Graph& graph);
 
 }  // namespace kiln::passes
+
+namespace kiln::passes {
+
+/// Channels-last for convolution networks (CUDA FP16 builds): Conv, MaxPool, AveragePool and the global pools get
+/// data_format="NHWC" (Conv weights re-laid out as [K,R,S,C]); elementwise ops between them follow; Transposes are
+/// inserted only where an NCHW consumer, or the graph's edge, meets an NHWC value. Returns the nodes converted.
+Expected<int> convertToNhwc(ir::Graph& graph);
+
+}  // namespace kiln::passes

@@ -103,8 +103,13 @@ Status ContextState::prepare() {
   for (int i = 0; i < stepCount; ++i) {
     if (es.program.hostNode[i]) continue;
     const ir::Node& n = graph.nodes[i];
-    for (size_t k = 0; k < n.inputs.size(); ++k)
-      if (n.inputs[k] != ir::kNoValue) nodeInputs[i][k].data = address[n.inputs[k]];
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      const ir::ValueId v = n.inputs[k];
+      if (v == ir::kNoValue) continue;
+      nodeInputs[i][k].data = address[v];
+      if (const Tensor* c = graph.constantOf(v)) nodeInputs[i][k].hostData = c->data();
+      else if (auto h = shapes.hostValues.find(v); h != shapes.hostValues.end()) nodeInputs[i][k].hostData = h->second.data();
+    }
     for (size_t k = 0; k < n.outputs.size(); ++k) nodeOutputs[i][k].data = address[n.outputs[k]];
   }
   for (ir::ValueId v : hostValuesToUpload) {

@@ -180,7 +180,8 @@ TEST(CudaRuntime, EngineFromAnotherGpuIsRefusedWithWhatDiffers) {
   ASSERT_TRUE(bytes.hasValue());
   auto engine = Engine::loadFromMemory(bytes->data(), bytes->size());
   ASSERT_FALSE(engine.hasValue());
-  EXPECT_NE(engine.status().message().find("8.9"), std::string::npos) << engine.status().toString();
+  EXPECT_NE(engine.status().message().find("sm_89"), std::string::npos) << engine.status().toString();
+  EXPECT_NE(engine.status().message().find("NVIDIA L4"), std::string::npos) << engine.status().toString();
 }
 
 TEST(CudaRuntime, ShapeOutsideProfileNamesInputAndRange) {

@@ -69,6 +69,8 @@ class CpuBackend final : public Backend {
                            dataTypeName(graph.values[v].dtype) + ", which the CPU backend does not handle");
     if (node.attrs.has("activation"))  // a fused epilogue from a CUDA-only pass
       return unsupported(graph.describe(node) + ": fused epilogues run on the CUDA backend only");
+    if (node.attrs.getString("data_format", "NCHW") != "NCHW")  // from the CUDA-only layout pass
+      return unsupported(graph.describe(node) + ": the CPU backend runs convolutions and pools in NCHW only");
     const auto family = ops::familyOf(node.op);
     if (family == ops::OpFamily::kLinalg || family == ops::OpFamily::kNormalization)
       for (ir::ValueId v : node.inputs)
