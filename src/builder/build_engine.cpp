@@ -3,6 +3,7 @@
 
 #include "backends/backend.h"
 #include "builder/profile_validation.h"
+#include "builder/timing_cache.h"
 #include "engine/engine_file.h"
 #include "ir/verifier.h"
 #include "kiln/builder.h"
@@ -62,6 +63,53 @@ Status annotateShapes(ir::Graph& graph, const std::vector<OptimizationProfile>& 
   }
   // Graph inputs keep their declared symbolic names; the profiles decide their ranges.
   return Status::ok();
+}
+
+/// Times each device node's candidate kernels at the first profile's opt shapes (DESIGN.md rule 3); a timing cache
+/// makes a rebuild skip what it has already timed.
+Expected<std::vector<std::string>> chooseTactics(const ir::Graph& graph, const runtime::ShapeProgram& program,
+                                                 const OptimizationProfile& profile, backends::Backend& backend,
+                                                 const BuilderConfig& config) {
+  std::vector<std::string> tactics(graph.nodes.size());
+  std::map<ir::ValueId, Dims> optDims;
+  for (const auto& range : profile.inputs) optDims[graph.findValue(range.name)] = range.opt;
+  KILN_ASSIGN_OR_RETURN(auto shapes, runtime::resolveShapes(graph, program, optDims));
+  builder::TimingCache cache;
+  if (!config.timingCachePath.empty()) {
+    KILN_ASSIGN_OR_RETURN(cache, builder::TimingCache::load(config.timingCachePath));
+    if (cache.skippedLines())
+      std::fprintf(stderr, "[kiln] timing cache '%s': skipped %d malformed line(s)\n", config.timingCachePath.c_str(),
+                   cache.skippedLines());
+  }
+  const std::string device = backend.deviceName();
+  int timed = 0, cached = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (program.hostNode[i]) continue;
+    const ir::Node& n = graph.nodes[i];
+    std::vector<backends::DeviceTensor> in, out;
+    for (ir::ValueId v : n.inputs)
+      in.push_back(v == ir::kNoValue ? backends::DeviceTensor{} : backends::DeviceTensor{shapes.dtypes[v], shapes.dims[v]});
+    for (ir::ValueId v : n.outputs) out.push_back({shapes.dtypes[v], shapes.dims[v]});
+    const std::string key = builder::TimingCache::keyFor(graph, n, in, out, device);
+    if (auto hit = cache.find(key)) {
+      tactics[i] = *hit;
+      ++cached;
+      continue;
+    }
+    KILN_ASSIGN_OR_RETURN(tactics[i], backend.chooseTactic(graph, n, in, out));
+    if (tactics[i].empty()) continue;
+    cache.put(key, tactics[i]);
+    ++timed;
+    if (config.verbose)
+      std::fprintf(stderr, "[kiln] tuned %zu/%zu %s: %s\n", i + 1, graph.nodes.size(), graph.describe(n).c_str(),
+                   tactics[i].c_str());
+  }
+  if (config.verbose || timed)
+    std::fprintf(stderr, "[kiln] tactics: %d timed, %d from the timing cache (%.2f s)\n", timed, cached,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  if (!config.timingCachePath.empty()) KILN_RETURN_IF_ERROR(cache.save(config.timingCachePath));
+  return tactics;
 }
 
 std::string precisionList(const BuilderConfig& config) {
@@ -125,11 +173,13 @@ Expected<std::vector<std::byte>> buildEngine(Network& network, const BuilderConf
     return unsupported(std::to_string(problemCount) + " node(s) cannot run on the " + deviceKindName(config.device) +
                        " backend:" + problems);
 
+  KILN_ASSIGN_OR_RETURN(auto tactics, chooseTactics(graph, program, profiles[0], *backend, config));
+
   engine::EngineModel model;
   model.graph = graph;
   model.profiles = profiles;
   model.device = config.device;
-  model.tactics.assign(graph.nodes.size(), "");
+  model.tactics = std::move(tactics);
   model.metadata = backend->buildFacts();
   model.metadata["kiln.version"] = KILN_VERSION;
   model.metadata["build.device"] = deviceKindName(config.device);
