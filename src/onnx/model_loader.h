@@ -10,7 +10,7 @@
 namespace kiln::onnx {
 
 inline constexpr int64_t kMinOpset = 13;
-inline constexpr int64_t kMaxOpset = 21;
+inline constexpr int64_t kMaxOpset = 28;
 
 /// Parses a serialized ModelProto; malformed, truncated or oversized input gives kInvalidModel.
 Expected<::onnx::ModelProto> parseModelProto(const void* data, size_t size);

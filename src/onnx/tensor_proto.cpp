@@ -98,6 +98,8 @@ Expected<DataType> dataTypeFromOnnx(int32_t elemType, const std::string& what) {
   if (isKnownDataType(elemType)) return static_cast<DataType>(elemType);
   if (elemType > 0 && elemType <= 23)
     return unsupported(what + ": element type " + onnxTypeName(elemType) + " is not supported");
+  if (elemType > 23 && elemType <= 64)  // types newer ONNX releases define (float8e8m0, 2-bit ints, ...)
+    return unsupported(what + ": element type " + std::to_string(elemType) + " (a newer ONNX type) is not supported");
   return invalidModel(what + ": element type " + std::to_string(elemType) + " is not an ONNX data type");
 }
 
