@@ -403,7 +403,12 @@ TEST_F(CliTest, BenchReportsThroughputAndLatency) {
   CliResult t = runCli("bench " + tinyEngine() + " --iterations=5 --duration=0 --includeDataTransfers");
   EXPECT_EQ(t.exitCode, 0) << describe(t);
   EXPECT_NE(t.out.find("transfers"), std::string::npos) << describe(t);
-  expectError("bench " + tinyEngine() + " --streams=2 --duration=0", {"--streams"});
+  // Several streams: one context each, results pooled.
+  CliResult multi = runCli("bench " + tinyEngine() + " --streams=3 --iterations=5 --duration=0 --warmUp=0");
+  ASSERT_EQ(multi.exitCode, 0) << describe(multi);
+  EXPECT_NE(multi.out.find("3 stream(s)"), std::string::npos) << describe(multi);
+  EXPECT_NE(multi.out.find("compute"), std::string::npos) << describe(multi);
+  expectError("bench " + tinyEngine() + " --streams=65 --duration=0", {"--streams"});
 }
 
 }  // namespace

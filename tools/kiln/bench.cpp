@@ -7,9 +7,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <thread>
 
 #include "backends/backend.h"
 #include "cli_support.h"
+#include "stream_timer.h"
 
 namespace kiln::cli {
 namespace {
@@ -61,7 +63,7 @@ class BenchCommand : public Command {
     app_->add_option("--iterations", iterations_, "minimum timed iterations (default 10)")->check(CLI::PositiveNumber);
     app_->add_option("--warmUp", warmUpMs_, "warm-up time in ms (default 200)")->check(CLI::NonNegativeNumber);
     app_->add_option("--duration", durationS_, "minimum timed duration in s (default 3)")->check(CLI::NonNegativeNumber);
-    app_->add_option("--streams", streams_, "parallel streams (only 1 for now)")->check(CLI::PositiveNumber);
+    app_->add_option("--streams", streams_, "parallel streams, each with its own context (default 1)")->check(CLI::PositiveNumber);
     app_->add_option("--profile", profile_, "optimization profile index")->check(CLI::NonNegativeNumber);
     app_->add_option("--seed", seed_, "seed for the random inputs");
     app_->add_flag("--noCudaGraph", noCudaGraph_, "do not capture the run in a CUDA graph");
@@ -80,82 +82,145 @@ class BenchCommand : public Command {
   }
 
   Status execute() override {
-    if (streams_ != 1)
-      return unsupported("--streams=" + std::to_string(streams_) + ": only one stream is supported for now (the "
-                         "backend interface has no stream creation yet)");
+    if (streams_ > 64) return invalidArgument("--streams is capped at 64");
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<Engine> engine, loadEngine(enginePath_));
     plan_.seed = seed_;
     KILN_ASSIGN_OR_RETURN(auto inputs, prepareInputs(*engine, profile_, plan_, /*verbose=*/true));
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<backends::Backend> backend, backends::createBackend(engine->device()));
-    KILN_ASSIGN_OR_RETURN(std::unique_ptr<ExecutionContext> context, engine->createContext(profile_));
-    context->setCudaGraphsEnabled(!noCudaGraph_);
-    BoundBuffers buffers(*backend);
-    // A stream of our own: CUDA graphs cannot be captured on the legacy default stream.
-    KILN_ASSIGN_OR_RETURN(void* stream, backend->createStream());
-    struct StreamGuard {
-      backends::Backend& backend;
-      void* stream;
-      ~StreamGuard() { backend.destroyStream(stream); }
-    } streamGuard{*backend, stream};
-    std::vector<Transfer> ins, outs;
-    for (const auto& [name, tensor] : inputs) {
-      KILN_RETURN_IF_ERROR(context->setInputShape(name, tensor.dims()));
-      KILN_ASSIGN_OR_RETURN(void* device, buffers.allocate(tensor.byteSize()));
-      KILN_RETURN_IF_ERROR(backend->copyToDevice(device, tensor.data(), tensor.byteSize(), nullptr));
-      KILN_RETURN_IF_ERROR(context->setTensorAddress(name, device));
-      ins.push_back({name, device, tensor});
+    // One worker per stream: its own context, device buffers and stream (TensorRT's pattern for concurrency).
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (int i = 0; i < streams_; ++i) {
+      auto w = std::make_unique<Worker>(*backend);
+      KILN_RETURN_IF_ERROR(w->setUp(*engine, profile_, inputs, !noCudaGraph_).withContext("stream " + std::to_string(i)));
+      workers.push_back(std::move(w));
     }
     for (const TensorDesc& desc : engine->outputs()) {
-      KILN_ASSIGN_OR_RETURN(Dims dims, context->tensorShape(desc.name));
-      KILN_ASSIGN_OR_RETURN(Tensor host, Tensor::allocate(desc.dtype, dims));
-      KILN_ASSIGN_OR_RETURN(void* device, buffers.allocate(host.byteSize()));
-      KILN_RETURN_IF_ERROR(context->setTensorAddress(desc.name, device));
-      outs.push_back({desc.name, device, host});
-      std::printf("output '%s' %s [%s]\n", desc.name.c_str(), dataTypeName(desc.dtype).c_str(),
-                  dimsToString(dims).c_str());
+      KILN_ASSIGN_OR_RETURN(Dims dims, workers[0]->context->tensorShape(desc.name));
+      std::printf("output '%s' %s [%s]\n", desc.name.c_str(), dataTypeName(desc.dtype).c_str(), dimsToString(dims).c_str());
     }
-    KILN_RETURN_IF_ERROR(backend->synchronize(nullptr));
-
-    auto iteration = [&]() -> Status {
-      if (transfers_)
-        for (const Transfer& t : ins)
-          KILN_RETURN_IF_ERROR(backend->copyToDevice(t.device, t.host.data(), t.host.byteSize(), stream));
-      KILN_RETURN_IF_ERROR(context->enqueue(stream));
-      if (transfers_)
-        for (Transfer& t : outs)
-          KILN_RETURN_IF_ERROR(backend->copyToHost(t.host.data(), t.device, t.host.byteSize(), stream));
-      return backend->synchronize(stream);
-    };
-
     const auto warmStart = Clock::now();
     int warmUpRuns = 0;
     do {
-      KILN_RETURN_IF_ERROR(iteration().withContext("warm-up run"));
+      for (auto& w : workers) KILN_RETURN_IF_ERROR(w->iterate(transfers_).status().withContext("warm-up run"));
       ++warmUpRuns;
     } while (std::chrono::duration<double, std::milli>(Clock::now() - warmStart).count() < warmUpMs_);
 
-    std::vector<double> latenciesMs;
     const auto start = Clock::now();
-    while (true) {
-      const auto t0 = Clock::now();
-      KILN_RETURN_IF_ERROR(iteration());
-      const auto t1 = Clock::now();
-      latenciesMs.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-      if (static_cast<int64_t>(latenciesMs.size()) >= iterations_ &&
-          std::chrono::duration<double>(t1 - start).count() >= durationS_)
-        break;
-    }
+    std::vector<Status> failures(workers.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < workers.size(); ++i)
+      threads.emplace_back([&, i] {
+        while (true) {
+          auto t = workers[i]->iterate(transfers_);
+          if (!t) { failures[i] = t.status(); return; }
+          workers[i]->samples.push_back(*t);
+          const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+          if (static_cast<int64_t>(workers[i]->samples.size()) >= iterations_ && elapsed >= durationS_) return;
+        }
+      });
+    for (auto& t : threads) t.join();
     const double totalS = std::chrono::duration<double>(Clock::now() - start).count();
-    return report(*engine, inputs, latenciesMs, totalS, warmUpRuns);
+    for (auto& f : failures) KILN_RETURN_IF_ERROR(f);
+    std::vector<Sample> all;
+    for (auto& w : workers) all.insert(all.end(), w->samples.begin(), w->samples.end());
+    return report(*engine, inputs, all, totalS, warmUpRuns);
   }
 
  private:
-  Status report(const Engine& engine, const std::map<std::string, Tensor>& inputs, std::vector<double> latencies,
+  /// One iteration's timings in ms: host wall time, host time inside enqueue, GPU time of the enqueued work,
+  /// and of the copies in and out (measured every iteration, counted in the latency only with
+  /// --includeDataTransfers).
+  struct Sample {
+    double latency = 0, enqueue = 0, compute = 0, h2d = 0, d2h = 0;
+  };
+
+  struct Worker {
+    explicit Worker(backends::Backend& b) : backend(b), buffers(b) {}
+    ~Worker() {
+      if (stream) backend.destroyStream(stream);
+    }
+    Status setUp(Engine& engine, int profile, const std::map<std::string, Tensor>& inputs, bool graphs) {
+      KILN_ASSIGN_OR_RETURN(context, engine.createContext(profile));
+      context->setCudaGraphsEnabled(graphs);
+      // A stream of our own: CUDA graphs cannot be captured on the legacy default stream.
+      KILN_ASSIGN_OR_RETURN(stream, backend.createStream());
+      KILN_ASSIGN_OR_RETURN(timer, StreamTimer::create(engine.device()));
+      for (const auto& [name, tensor] : inputs) {
+        KILN_RETURN_IF_ERROR(context->setInputShape(name, tensor.dims()));
+        KILN_ASSIGN_OR_RETURN(void* device, buffers.allocate(tensor.byteSize()));
+        KILN_RETURN_IF_ERROR(backend.copyToDevice(device, tensor.data(), tensor.byteSize(), stream));
+        KILN_RETURN_IF_ERROR(context->setTensorAddress(name, device));
+        ins.push_back({name, device, tensor});
+      }
+      for (const TensorDesc& desc : engine.outputs()) {
+        KILN_ASSIGN_OR_RETURN(Dims dims, context->tensorShape(desc.name));
+        KILN_ASSIGN_OR_RETURN(Tensor host, Tensor::allocate(desc.dtype, dims));
+        KILN_ASSIGN_OR_RETURN(void* device, buffers.allocate(host.byteSize()));
+        KILN_RETURN_IF_ERROR(context->setTensorAddress(desc.name, device));
+        outs.push_back({desc.name, device, host});
+      }
+      return backend.synchronize(stream);
+    }
+    Expected<Sample> iterate(bool countTransfers) {
+      Sample s;
+      const auto t0 = Clock::now();
+      KILN_RETURN_IF_ERROR(timer->start(stream));
+      for (const Transfer& t : ins)
+        KILN_RETURN_IF_ERROR(backend.copyToDevice(t.device, t.host.data(), t.host.byteSize(), stream));
+      KILN_ASSIGN_OR_RETURN(s.h2d, timer->stopMs(stream));
+      const auto t1 = Clock::now();
+      KILN_RETURN_IF_ERROR(timer->start(stream));
+      const auto e0 = Clock::now();
+      KILN_RETURN_IF_ERROR(context->enqueue(stream));
+      s.enqueue = std::chrono::duration<double, std::milli>(Clock::now() - e0).count();
+      KILN_ASSIGN_OR_RETURN(s.compute, timer->stopMs(stream));
+      const auto t2 = Clock::now();
+      KILN_RETURN_IF_ERROR(timer->start(stream));
+      for (Transfer& t : outs)
+        KILN_RETURN_IF_ERROR(backend.copyToHost(t.host.data(), t.device, t.host.byteSize(), stream));
+      KILN_ASSIGN_OR_RETURN(s.d2h, timer->stopMs(stream));
+      const auto t3 = Clock::now();
+      s.latency = std::chrono::duration<double, std::milli>(countTransfers ? t3 - t0 : t2 - t1).count();
+      return s;
+    }
+    backends::Backend& backend;
+    BoundBuffers buffers;
+    std::unique_ptr<ExecutionContext> context;
+    std::unique_ptr<StreamTimer> timer;
+    void* stream = nullptr;
+    std::vector<Transfer> ins, outs;
+    std::vector<Sample> samples;
+  };
+
+  struct Stats {
+    double min = 0, mean = 0, median = 0, p90 = 0, p95 = 0, p99 = 0, max = 0;
+  };
+  static Stats stats(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    Stats s;
+    s.min = v.front();
+    s.max = v.back();
+    s.mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+    s.median = percentile(v, 50);
+    s.p90 = percentile(v, 90);
+    s.p95 = percentile(v, 95);
+    s.p99 = percentile(v, 99);
+    return s;
+  }
+  static nlohmann::json toJson(const Stats& s) {
+    return {{"min", s.min}, {"mean", s.mean}, {"median", s.median}, {"p90", s.p90},
+            {"p95", s.p95}, {"p99", s.p99},   {"max", s.max}};
+  }
+
+  Status report(const Engine& engine, const std::map<std::string, Tensor>& inputs, const std::vector<Sample>& samples,
                 double totalS, int warmUpRuns) const {
-    std::sort(latencies.begin(), latencies.end());
-    const double mean = std::accumulate(latencies.begin(), latencies.end(), 0.0) / static_cast<double>(latencies.size());
-    const double median = percentile(latencies, 50);
-    const double p99 = percentile(latencies, 99);
+    auto pick = [&](double Sample::*field) {
+      std::vector<double> v;
+      for (const auto& s : samples) v.push_back(s.*field);
+      return stats(std::move(v));
+    };
+    const Stats latency = pick(&Sample::latency), enqueue = pick(&Sample::enqueue), compute = pick(&Sample::compute),
+                h2d = pick(&Sample::h2d), d2h = pick(&Sample::d2h);
     // Items per inference: the leading (batch) dim of the first input, 1 for a scalar input or no input.
     int64_t batch = 1;
     const std::vector<TensorDesc> declared = engine.inputs();
@@ -163,21 +228,29 @@ class BenchCommand : public Command {
       const Tensor& first = inputs.at(declared.front().name);
       if (!first.dims().empty()) batch = first.dims().front();
     }
-    const double perSecond = static_cast<double>(latencies.size()) / totalS;
-    const bool unstable = median > 0 && (p99 - median) / median > 0.2;
+    const double perSecond = static_cast<double>(samples.size()) / totalS;
+    const bool unstable = latency.median > 0 && (latency.p99 - latency.median) / latency.median > 0.2;
+    const char* timeKind = engine.device() == DeviceKind::kCuda ? "GPU time, CUDA events" : "host clock";
 
-    std::printf("device    %s%s%s\n", deviceKindName(engine.device()),
-                transfers_ ? " (timings include host<->device transfers)" : " (data already on the device)",
-                noCudaGraph_ ? ", CUDA graphs off" : "");
-    std::printf("runs      %d warm-up, %zu timed in %.3f s\n", warmUpRuns, latencies.size(), totalS);
+    std::printf("device     %s%s%s, %d stream(s)\n", deviceKindName(engine.device()),
+                transfers_ ? " (latency includes host<->device transfers)" : " (data already on the device)",
+                noCudaGraph_ ? ", CUDA graphs off" : ", CUDA graphs on", streams_);
+    std::printf("runs       %d warm-up, %zu timed in %.3f s\n", warmUpRuns, samples.size(), totalS);
     std::printf("throughput %.2f inferences/s, %.2f items/s (batch %lld)\n", perSecond,
                 perSecond * static_cast<double>(batch), static_cast<long long>(batch));
-    std::printf("latency   min %.4g  mean %.4g  median %.4g  p90 %.4g  p95 %.4g  p99 %.4g  max %.4g ms\n",
-                latencies.front(), mean, median, percentile(latencies, 90), percentile(latencies, 95), p99,
-                latencies.back());
+    auto line = [](const char* what, const Stats& s) {
+      std::printf("%-10s min %.4g  mean %.4g  median %.4g  p90 %.4g  p95 %.4g  p99 %.4g  max %.4g ms\n", what, s.min,
+                  s.mean, s.median, s.p90, s.p95, s.p99, s.max);
+    };
+    line("latency", latency);
+    line("enqueue", enqueue);
+    std::printf("(%s)\n", timeKind);
+    line("compute", compute);
+    line("h2d", h2d);
+    line("d2h", d2h);
     if (unstable)
-      std::printf("warning   timings are unstable: p99 is %.0f%% above the median (other load on the machine?)\n",
-                  100.0 * (p99 - median) / median);
+      std::printf("warning    timings are unstable: p99 is %.0f%% above the median (other load on the machine?)\n",
+                  100.0 * (latency.p99 - latency.median) / latency.median);
 
     if (!jsonPath_.empty()) {
       nlohmann::json j;
@@ -187,17 +260,19 @@ class BenchCommand : public Command {
       for (const auto& [name, t] : inputs) shapes[name] = t.dims();
       j["shapes"] = shapes;
       j["batch"] = batch;
+      j["streams"] = streams_;
       j["include_data_transfers"] = transfers_;
       j["no_cuda_graph"] = noCudaGraph_;
       j["warm_up_runs"] = warmUpRuns;
-      j["iterations"] = latencies.size();
+      j["iterations"] = samples.size();
       j["total_s"] = totalS;
       j["inferences_per_s"] = perSecond;
       j["items_per_s"] = perSecond * static_cast<double>(batch);
-      j["latency_ms"] = {{"min", latencies.front()},           {"mean", mean},
-                         {"median", median},                  {"p90", percentile(latencies, 90)},
-                         {"p95", percentile(latencies, 95)},  {"p99", p99},
-                         {"max", latencies.back()}};
+      j["latency_ms"] = toJson(latency);
+      j["enqueue_ms"] = toJson(enqueue);
+      j["gpu_compute_ms"] = toJson(compute);
+      j["h2d_ms"] = toJson(h2d);
+      j["d2h_ms"] = toJson(d2h);
       j["unstable"] = unstable;
       std::ofstream f(jsonPath_);
       f << j.dump(2) << "\n";
