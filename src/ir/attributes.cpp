@@ -30,6 +30,10 @@ std::vector<float> Attributes::getFloats(const std::string& name, std::vector<fl
   const auto* v = find<std::vector<float>>(values_, name);
   return v ? *v : fallback;
 }
+std::vector<std::string> Attributes::getStrings(const std::string& name) const {
+  const auto* v = find<std::vector<std::string>>(values_, name);
+  return v ? *v : std::vector<std::string>{};
+}
 const Tensor* Attributes::getTensor(const std::string& name) const { return find<Tensor>(values_, name); }
 
 }  // namespace kiln::ir

@@ -31,6 +31,7 @@ class Attributes {
   std::string getString(const std::string& name, const std::string& fallback) const;
   std::vector<int64_t> getInts(const std::string& name, std::vector<int64_t> fallback = {}) const;
   std::vector<float> getFloats(const std::string& name, std::vector<float> fallback = {}) const;
+  std::vector<std::string> getStrings(const std::string& name) const;
   const Tensor* getTensor(const std::string& name) const;
 
   const std::map<std::string, AttributeValue>& all() const { return values_; }

@@ -51,6 +51,9 @@ Expected<int> foldBatchNormIntoConv(ir::Graph& graph) {
     c.inputs[1] = wId;
     c.inputs[2] = bId;
     c.outputs[0] = graph.nodes[i].outputs[0];
+    auto fusedNames = c.attrs.getStrings("fused_nodes");
+    fusedNames.push_back(graph.nodes[i].name);
+    c.attrs.set("fused_nodes", fusedNames);
     remove[i] = true;
     ++folded;
   }

@@ -44,7 +44,7 @@ Expected<int> fuseConvEpilogues(ir::Graph& graph) {
     }
     if (graph.nodes[next].op != ir::OpKind::kRelu) continue;
     // Rewire: conv takes the residual and writes the Relu's output; the Add and Relu go away.
-    std::vector<std::string> names;
+    std::vector<std::string> names = conv.attrs.getStrings("fused_nodes");
     if (addIndex >= 0) {
       conv.inputs.resize(4);
       conv.inputs[3] = residual;

@@ -112,8 +112,12 @@ class InspectCommand : public Command {
       for (ir::ValueId id : n.inputs) ins.push_back(id == ir::kNoValue ? "" : g.valueName(id));
       for (ir::ValueId id : n.outputs) outs.push_back(g.valueName(id) + " [" + valueShape(g, id) + "]");
       const std::string tactic = i < model->tactics.size() && !model->tactics[i].empty() ? model->tactics[i] : "default";
+      // The original ONNX nodes behind this layer: its own name plus what passes folded or fused into it.
+      json fused = json::array();
+      for (const auto& f : n.attrs.getStrings("fused_nodes")) fused.push_back(f);
       layers.push_back({{"name", n.name}, {"op", std::string(ir::opKindName(n.op))}, {"tactic", tactic},
-                        {"inputs", ins}, {"outputs", outs}});
+                        {"layout", n.attrs.getString("data_format", "")}, {"fused", fused}, {"inputs", ins},
+                        {"outputs", outs}});
     }
     r["layers"] = layers;
     r["weights_bytes"] = weightBytes(g);
@@ -180,6 +184,9 @@ class InspectCommand : public Command {
         for (const json& o : l["outputs"]) outs += (outs.empty() ? "" : ", ") + o.get<std::string>();
         std::printf("  %4d  %-20s %-24s tactic %-16s -> %s\n", i++, l["op"].get<std::string>().c_str(),
                     l["name"].get<std::string>().c_str(), l["tactic"].get<std::string>().c_str(), outs.c_str());
+        std::string fused;
+        for (const json& f : l["fused"]) fused += (fused.empty() ? "" : ", ") + f.get<std::string>();
+        if (!fused.empty()) std::printf("        fuses %s\n", fused.c_str());
       }
     } else {
       std::printf("nodes    %zu\n", r["node_count"].get<size_t>());
