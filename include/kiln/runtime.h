@@ -61,6 +61,14 @@ class ExecutionContext {
   void setCudaGraphsEnabled(bool enabled);
   /// Runs on `stream` (a cudaStream_t for CUDA engines; ignored by the CPU backend). Never allocates.
   Status enqueue(void* stream = nullptr);
+  /// Time of one layer (a kernel of the engine), for `kiln bench --profile`.
+  struct LayerTiming {
+    std::string name, op, tactic;
+    double milliseconds = 0;  // median over the iterations
+  };
+  /// Runs the layers one at a time on `stream`, synchronizing after each, `iterations` times; returns each layer's
+  /// median host-clock time (launch included, so small layers read high). For diagnosis, not for throughput.
+  Expected<std::vector<LayerTiming>> profileLayers(void* stream, int iterations);
   /// Convenience: sets shapes from host tensors, copies in, runs, copies out, synchronizes.
   Expected<std::map<std::string, Tensor>> infer(const std::map<std::string, Tensor>& inputs);
 

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "builder/memory_planner.h"
@@ -212,6 +213,34 @@ Status ExecutionContext::enqueue(void* stream) {
     it = cs.graphs.emplace(key, std::move(work)).first;
   }
   return it->second->replay(stream);
+}
+
+Expected<std::vector<ExecutionContext::LayerTiming>> ExecutionContext::profileLayers(void* stream, int iterations) {
+  ContextState& cs = *state_;
+  if (cs.dirty) KILN_RETURN_IF_ERROR(cs.prepare());
+  const EngineState& es = cs.engine->state();
+  const ir::Graph& graph = es.model.graph;
+  void* workspace = static_cast<std::byte*>(cs.arena) + cs.workspaceOffset;
+  std::vector<std::vector<double>> samples(es.kernels.size());
+  for (int it = 0; it < std::max(iterations, 1); ++it) {
+    for (size_t i = 0; i < es.kernels.size(); ++i) {
+      if (!es.kernels[i]) continue;
+      const auto t0 = std::chrono::steady_clock::now();
+      KILN_RETURN_IF_ERROR(es.kernels[i]->run(cs.nodeInputs[i], cs.nodeOutputs[i], workspace, stream)
+                               .withContext(graph.describe(graph.nodes[i])));
+      KILN_RETURN_IF_ERROR(es.backend->synchronize(stream));
+      samples[i].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+  std::vector<LayerTiming> result;
+  for (size_t i = 0; i < es.kernels.size(); ++i) {
+    if (!es.kernels[i]) continue;
+    auto& v = samples[i];
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    result.push_back({graph.nodes[i].name, std::string(ir::opKindName(graph.nodes[i].op)), es.kernels[i]->tactic(),
+                      v[v.size() / 2]});
+  }
+  return result;
 }
 
 Expected<std::map<std::string, Tensor>> ExecutionContext::infer(const std::map<std::string, Tensor>& inputs) {

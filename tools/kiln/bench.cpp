@@ -69,6 +69,7 @@ class BenchCommand : public Command {
     app_->add_flag("--noCudaGraph", noCudaGraph_, "do not capture the run in a CUDA graph");
     app_->add_flag("--includeDataTransfers", transfers_, "time host->device and device->host copies too");
     app_->add_option("--json", jsonPath_, "also write the results as JSON to this file");
+    app_->add_flag("--profileLayers", profile_layers_, "also time each layer alone (synchronized after each) and list them");
   }
   CLI::App* app() const override { return app_; }
 
@@ -123,7 +124,9 @@ class BenchCommand : public Command {
     for (auto& f : failures) KILN_RETURN_IF_ERROR(f);
     std::vector<Sample> all;
     for (auto& w : workers) all.insert(all.end(), w->samples.begin(), w->samples.end());
-    return report(*engine, inputs, all, totalS, warmUpRuns);
+    KILN_RETURN_IF_ERROR(report(*engine, inputs, all, totalS, warmUpRuns));
+    if (profile_layers_) return printLayerProfile(*workers[0]);
+    return Status::ok();
   }
 
  private:
@@ -191,6 +194,23 @@ class BenchCommand : public Command {
     std::vector<Transfer> ins, outs;
     std::vector<Sample> samples;
   };
+
+  Status printLayerProfile(Worker& worker) const {
+    KILN_ASSIGN_OR_RETURN(auto layers, worker.context->profileLayers(worker.stream, 20));
+    double total = 0;
+    for (const auto& l : layers) total += l.milliseconds;
+    std::vector<size_t> order(layers.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return layers[a].milliseconds > layers[b].milliseconds; });
+    std::printf("layers     %zu, %.4g ms in total when run one at a time (median of 20, launch included)\n",
+                layers.size(), total);
+    for (size_t k = 0; k < order.size(); ++k) {
+      const auto& l = layers[order[k]];
+      std::printf("  %8.4f ms %5.1f%%  %-18s %-32s %s\n", l.milliseconds, total > 0 ? 100 * l.milliseconds / total : 0,
+                  l.op.c_str(), l.name.c_str(), l.tactic.c_str());
+    }
+    return Status::ok();
+  }
 
   struct Stats {
     double min = 0, mean = 0, median = 0, p90 = 0, p95 = 0, p99 = 0, max = 0;
@@ -288,7 +308,7 @@ class BenchCommand : public Command {
   double warmUpMs_ = 200, durationS_ = 3;
   int streams_ = 1, profile_ = 0;
   uint64_t seed_ = 1;
-  bool noCudaGraph_ = false, transfers_ = false;
+  bool noCudaGraph_ = false, transfers_ = false, profile_layers_ = false;
   InputPlan plan_;
 };
 

@@ -147,34 +147,43 @@ class CudaBackend final : public Backend {
     switch (ops::familyOf(node.op)) {
       case ops::OpFamily::kElementwise: return elementwiseSupports(graph, node);
       case ops::OpFamily::kLinalg:
-        if (node.op == OpKind::kConv || node.op == OpKind::kConvTranspose) return convSupports(graph, node);
+        if (node.op == OpKind::kConv) return convSupports(graph, node);
+        if (node.op == OpKind::kConvTranspose) return convTransposeSupports(graph, node);
         if (node.op == OpKind::kGemm || node.op == OpKind::kMatMul) return matmulSupports(graph, node);
         return poolSupports(graph, node);
       case ops::OpFamily::kNormalization: return normalizationSupports(graph, node);
       case ops::OpFamily::kReduction: return reductionSupports(graph, node);
       case ops::OpFamily::kDataMovement: return dataMovementSupports(graph, node);
       case ops::OpFamily::kGenerator: return generatorSupports(graph, node);
-      case ops::OpFamily::kMisc: break;  // TopK, Hardmax, losses, LRN, RNNs: no CUDA kernels yet
+      case ops::OpFamily::kMisc: return miscSupports(graph, node);  // NonZero, Unique, RNNs: refused there
     }
     return unsupported(graph.describe(node) + ": no CUDA kernel for this operator yet");
   }
 
+  Expected<std::string> chooseTactic(const ir::Graph& graph, const ir::Node& node,
+                                     std::span<const DeviceTensor> inputs,
+                                     std::span<const DeviceTensor> outputs) override {
+    KILN_CUDA_CHECK(cudaSetDevice(device_), graph.describe(node) + ": ");
+    if (node.op == OpKind::kConv) return chooseConvTactic(context_, graph, node, inputs, outputs);
+    return std::string();
+  }
+
   Expected<std::unique_ptr<Kernel>> createKernel(const ir::Graph& graph, const ir::Node& node,
                                                  const std::string& tactic) override {
-    (void)tactic;  // one tactic per op for now; the tuner will choose among several
     KILN_RETURN_IF_ERROR(supports(graph, node));
     KILN_CUDA_CHECK(cudaSetDevice(device_), graph.describe(node) + ": ");
     switch (ops::familyOf(node.op)) {
       case ops::OpFamily::kElementwise: return makeElementwiseKernel(context_, graph, node);
       case ops::OpFamily::kLinalg:
-        if (node.op == OpKind::kConv) return makeConvKernel(context_, graph, node);
+        if (node.op == OpKind::kConv) return makeConvKernel(context_, graph, node, tactic);
+        if (node.op == OpKind::kConvTranspose) return makeConvTransposeKernel(context_, graph, node);
         if (node.op == OpKind::kGemm || node.op == OpKind::kMatMul) return makeMatmulKernel(context_, graph, node);
         return makePoolKernel(context_, graph, node);
       case ops::OpFamily::kNormalization: return makeNormalizationKernel(context_, graph, node);
       case ops::OpFamily::kReduction: return makeReductionKernel(context_, graph, node);
       case ops::OpFamily::kDataMovement: return makeDataMovementKernel(context_, graph, node);
       case ops::OpFamily::kGenerator: return makeGeneratorKernel(context_, graph, node);
-      case ops::OpFamily::kMisc: break;
+      case ops::OpFamily::kMisc: return makeMiscKernel(context_, graph, node);
     }
     return unsupported(graph.describe(node) + ": unknown op family");
   }

@@ -74,6 +74,55 @@ std::vector<int64_t> readInts(const Tensor& tensor) {
   return out;
 }
 
+bool hostKnown(const ir::Graph& graph, ir::ValueId value) {
+  if (value == ir::kNoValue || value < 0 || static_cast<size_t>(value) >= graph.values.size()) return false;
+  if (graph.isConstant(value)) return true;
+  // Walk back through producers; the graph is acyclic and topologically sorted, so this terminates.
+  std::vector<ir::ValueId> pending{value};
+  std::vector<char> seen(graph.values.size(), 0);
+  while (!pending.empty()) {
+    const ir::ValueId v = pending.back();
+    pending.pop_back();
+    if (seen[static_cast<size_t>(v)]) continue;
+    seen[static_cast<size_t>(v)] = 1;
+    if (graph.isConstant(v)) continue;
+    const int32_t producer = graph.values[static_cast<size_t>(v)].producer;
+    if (producer < 0 || static_cast<size_t>(producer) >= graph.nodes.size()) return false;  // a graph input
+    const ir::Node& n = graph.nodes[static_cast<size_t>(producer)];
+    if (n.op == ir::OpKind::kShape || n.op == ir::OpKind::kSize) continue;
+    for (ir::ValueId in : n.inputs)
+      if (in != ir::kNoValue) pending.push_back(in);
+  }
+  return true;
+}
+
+Status requireHostKnown(const ir::Graph& graph, const ir::Node& node, size_t index, const char* what) {
+  if (index >= node.inputs.size() || node.inputs[index] == ir::kNoValue) return Status::ok();
+  if (hostKnown(graph, node.inputs[index])) return Status::ok();
+  return unsupported(graph.describe(node) + ": input " + std::to_string(index) + " ('" +
+                     graph.valueName(node.inputs[index]) + "', " + what +
+                     ") is computed on the device from tensor data; the CUDA kernel needs it from a constant or "
+                     "the host-side shape program");
+}
+
+Expected<std::vector<int64_t>> hostInts(const DeviceTensor& t, const std::string& where, const char* what) {
+  std::vector<int64_t> out;
+  if (!t.present()) return out;
+  if (!t.hostData)
+    return unsupported(where + what + " are not known on the host (DeviceTensor::hostData is null)");
+  const int64_t n = t.elementCount();
+  if (t.dtype == DataType::kInt64) {
+    const auto* p = static_cast<const int64_t*>(t.hostData);
+    out.assign(p, p + n);
+  } else if (t.dtype == DataType::kInt32) {
+    const auto* p = static_cast<const int32_t*>(t.hostData);
+    out.assign(p, p + n);
+  } else {
+    return invalidArgument(where + what + " have type " + dataTypeName(t.dtype) + "; expected int64 or int32");
+  }
+  return out;
+}
+
 std::vector<int64_t> contiguousStrides(const Dims& dims) {
   std::vector<int64_t> strides(dims.size(), 1);
   for (size_t d = dims.size(); d-- > 1;) strides[d - 1] = strides[d] * dims[d];

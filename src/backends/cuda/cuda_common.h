@@ -75,7 +75,11 @@ using KernelResult = Expected<std::unique_ptr<Kernel>>;
 Status elementwiseSupports(const ir::Graph& graph, const ir::Node& node);  // elementwise.cpp
 KernelResult makeElementwiseKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
 Status convSupports(const ir::Graph& graph, const ir::Node& node);  // conv_cudnn.cpp
-KernelResult makeConvKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
+KernelResult makeConvKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node,
+                            const std::string& tactic);
+/// Times cuDNN's algorithms for this conv at these shapes; returns the fastest as a tactic ("" = heuristics).
+Expected<std::string> chooseConvTactic(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node,
+                                       std::span<const DeviceTensor> inputs, std::span<const DeviceTensor> outputs);
 Status matmulSupports(const ir::Graph& graph, const ir::Node& node);  // matmul_cublaslt.cpp (Gemm, MatMul)
 KernelResult makeMatmulKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
 Status poolSupports(const ir::Graph& graph, const ir::Node& node);  // pool.cpp
@@ -86,6 +90,18 @@ Status reductionSupports(const ir::Graph& graph, const ir::Node& node);  // redu
 KernelResult makeReductionKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
 Status dataMovementSupports(const ir::Graph& graph, const ir::Node& node);  // data_movement.cpp
 KernelResult makeDataMovementKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
+/// GatherElements, GatherND, ScatterND, ScatterElements, Trilu, OneHot, ReverseSequence, Compress (indexing.cpp);
+/// data_movement.cpp hands these over.
+bool isIndexingOp(ir::OpKind op);
+Status indexingSupports(const ir::Graph& graph, const ir::Node& node);
+KernelResult makeIndexingKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
+/// ConvTranspose: a direct kernel (conv_transpose.cpp).
+Status convTransposeSupports(const ir::Graph& graph, const ir::Node& node);
+KernelResult makeConvTransposeKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
+/// The misc family: Hardmax, TopK, Einsum, Det, LRN, LpNormalization, MeanVarianceNormalization,
+/// RMSNormalization, NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss (misc.cpp).
+Status miscSupports(const ir::Graph& graph, const ir::Node& node);
+KernelResult makeMiscKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
 Status generatorSupports(const ir::Graph& graph, const ir::Node& node);  // generators.cpp
 KernelResult makeGeneratorKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
 
@@ -101,6 +117,15 @@ DataType inputType(const ir::Graph& graph, const ir::Node& node, size_t index);
 const Tensor* constantInput(const ir::Graph& graph, const ir::Node& node, size_t index);
 /// Reads an integer constant tensor (int64 or int32) into a vector.
 std::vector<int64_t> readInts(const Tensor& tensor);
+/// True when `value`'s contents are known on the host before the kernels run: a constant, or the result of the
+/// host-side shape program (Shape/Size, or a node whose inputs are all host-known). Mirrors
+/// runtime::analyzeShapeProgram, which sets DeviceTensor::hostData for exactly these values.
+bool hostKnown(const ir::Graph& graph, ir::ValueId value);
+/// Ok when input `index` of `node` is absent or host-known; otherwise says that `what` must be.
+Status requireHostKnown(const ir::Graph& graph, const ir::Node& node, size_t index, const char* what);
+/// The int64/int32 contents of a host-known parameter input (DeviceTensor::hostData); an error naming `what` when
+/// the runtime did not supply them.
+Expected<std::vector<int64_t>> hostInts(const DeviceTensor& tensor, const std::string& where, const char* what);
 /// Row-major strides of `dims`.
 std::vector<int64_t> contiguousStrides(const Dims& dims);
 /// Blocks for a grid-stride loop over `count` items with `threads` per block.

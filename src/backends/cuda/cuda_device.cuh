@@ -17,8 +17,11 @@ template <typename T> struct ComputeOf { using type = T; };
 template <> struct ComputeOf<__half> { using type = float; };
 template <> struct ComputeOf<__nv_bfloat16> { using type = float; };
 template <> struct ComputeOf<int32_t> { using type = int64_t; };
+template <> struct ComputeOf<int16_t> { using type = int64_t; };
 template <> struct ComputeOf<int8_t> { using type = int64_t; };
 template <> struct ComputeOf<uint8_t> { using type = int64_t; };
+template <> struct ComputeOf<uint16_t> { using type = int64_t; };
+template <> struct ComputeOf<uint32_t> { using type = int64_t; };  // uint64 stays uint64: no wider signed type
 template <typename T> using Compute = typename ComputeOf<T>::type;
 
 template <typename To, typename From> __device__ __forceinline__ To convert(From x) { return static_cast<To>(x); }
@@ -43,6 +46,39 @@ template <typename F> bool dispatchFloat(DataType t, F&& f) {
   switch (t) {
     case DataType::kFloat32: f(float{}); return true;
     case DataType::kFloat16: f(__half{}); return true;
+    default: return false;
+  }
+}
+
+/// Calls f(T{}) with the C++ type of any numeric dtype (floats and every 8-64 bit integer); false otherwise.
+template <typename F> bool dispatchNumeric(DataType t, F&& f) {
+  switch (t) {
+    case DataType::kFloat32: f(float{}); return true;
+    case DataType::kFloat16: f(__half{}); return true;
+    case DataType::kFloat64: f(double{}); return true;
+    case DataType::kInt64: f(int64_t{}); return true;
+    case DataType::kInt32: f(int32_t{}); return true;
+    case DataType::kInt16: f(int16_t{}); return true;
+    case DataType::kInt8: f(int8_t{}); return true;
+    case DataType::kUInt64: f(uint64_t{}); return true;
+    case DataType::kUInt32: f(uint32_t{}); return true;
+    case DataType::kUInt16: f(uint16_t{}); return true;
+    case DataType::kUInt8: f(uint8_t{}); return true;
+    default: return false;
+  }
+}
+
+/// Calls f(T{}) for the integer dtypes only.
+template <typename F> bool dispatchInteger(DataType t, F&& f) {
+  switch (t) {
+    case DataType::kInt64: f(int64_t{}); return true;
+    case DataType::kInt32: f(int32_t{}); return true;
+    case DataType::kInt16: f(int16_t{}); return true;
+    case DataType::kInt8: f(int8_t{}); return true;
+    case DataType::kUInt64: f(uint64_t{}); return true;
+    case DataType::kUInt32: f(uint32_t{}); return true;
+    case DataType::kUInt16: f(uint16_t{}); return true;
+    case DataType::kUInt8: f(uint8_t{}); return true;
     default: return false;
   }
 }

@@ -1,10 +1,13 @@
 // Host side of data movement: each op becomes a strided copy (or Gather/Pad/Resize kernel) computed from the call's
-// dims. Parameters that are tensors (Slice starts, Pad pads, Resize scales) must be constants, read once at load.
+// dims. Parameters that are tensors (Slice starts, Pad pads, Resize scales) are read once at load when constant;
+// otherwise the host shape program computes them and run() reads DeviceTensor::hostData. Either way the same
+// ops::compute* functions as shape inference turn them into bounds, so kernel and inferred shape agree.
 #include <algorithm>
 #include <cmath>
 
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/data_movement.h"
+#include "ops/data_movement_params.h"
 
 namespace kiln::backends::cuda {
 namespace {
@@ -21,38 +24,40 @@ size_t bytesOf(const DeviceTensor& t) { return static_cast<size_t>(t.elementCoun
 
 class DataMovementKernel final : public Kernel {
  public:
-  DataMovementKernel(const ir::Graph& graph, const ir::Node& node) : where_(graph.describe(node) + ": "), op_(node.op) {
+  DataMovementKernel(const ir::Graph& graph, const ir::Node& node)
+      : where_(graph.describe(node) + ": "), op_(node.op), node_(node) {
     const auto& at = node.attrs;
     axis_ = at.getInt("axis", 0);
     perm_ = at.getInts("perm");
     blockSize_ = at.getInt("blocksize", 1);
     crd_ = at.getString("mode", "DCR") == "CRD";
-    const auto readConst = [&](size_t k) {
+    for (size_t k = 1; k < node.inputs.size() && k < kParams; ++k) {
       const Tensor* t = constantInput(graph, node, k);
-      return t ? readInts(*t) : std::vector<int64_t>();
-    };
-    if (op_ == OpKind::kSlice) {
-      starts_ = readConst(1);
-      ends_ = readConst(2);
-      axes_ = readConst(3);
-      steps_ = readConst(4);
-    } else if (op_ == OpKind::kPad) {
-      pads_ = readConst(1);
-      axes_ = readConst(3);
+      if (!t) continue;
+      constant_[k] = true;
+      if (t->dtype() == DataType::kFloat32 || t->dtype() == DataType::kFloat64) {
+        if (auto f = ops::readFloats(t->dtype(), t->data(), t->elementCount(), where_)) constFloats_[k] = *f;
+      } else {
+        constInts_[k] = readInts(*t);
+      }
+    }
+    if (op_ == OpKind::kPad) {
       const std::string mode = at.getString("mode", "constant");
       padMode_ = mode == "reflect" ? PadMode::kReflect : mode == "edge" ? PadMode::kEdge
                                                         : mode == "wrap" ? PadMode::kWrap : PadMode::kConstant;
     } else if (op_ == OpKind::kResize) {
-      if (const Tensor* t = constantInput(graph, node, 2); t && t->elementCount() > 0 && t->dtype() == DataType::kFloat32)
-        scales_.assign(t->dataAs<float>(), t->dataAs<float>() + t->elementCount());
-      axes_ = at.getInts("axes");
-      linear_ = at.getString("mode", "nearest") == "linear";
+      const std::string mode = at.getString("mode", "nearest");
+      mode_ = mode == "linear" ? ResizeMode::kLinear : mode == "cubic" ? ResizeMode::kCubic : ResizeMode::kNearest;
+      cubicA_ = at.getFloat("cubic_coeff_a", -0.75f);
+      excludeOutside_ = at.getInt("exclude_outside", 0) != 0;
+      extrapolation_ = at.getFloat("extrapolation_value", 0.f);
       const std::string c = at.getString("coordinate_transformation_mode", "half_pixel");
       coordinates_ = c == "pytorch_half_pixel" ? ResizeCoordinates::kPytorchHalfPixel
                      : c == "align_corners"    ? ResizeCoordinates::kAlignCorners
                      : c == "asymmetric"       ? ResizeCoordinates::kAsymmetric
                      : c == "tf_half_pixel_for_nearest" ? ResizeCoordinates::kTfHalfPixelForNearest
                      : c == "half_pixel_symmetric"      ? ResizeCoordinates::kHalfPixelSymmetric
+                     : c == "tf_crop_and_resize"        ? ResizeCoordinates::kTfCropAndResize
                                                         : ResizeCoordinates::kHalfPixel;
       const std::string n = at.getString("nearest_mode", "round_prefer_floor");
       rounding_ = n == "round_prefer_ceil" ? NearestRounding::kRoundPreferCeil
@@ -79,7 +84,7 @@ class DataMovementKernel final : public Kernel {
       case OpKind::kTranspose: return transpose(x, out[0], s);
       case OpKind::kConcat: return concat(in, out[0], s);
       case OpKind::kSplit: return split(x, out, s);
-      case OpKind::kSlice: return slice(x, out[0], s);
+      case OpKind::kSlice: return slice(in, out[0], s);
       case OpKind::kTile: {
         StridedCopy c = view(x, out[0]);
         const auto st = contiguousStrides(x.dims);
@@ -108,7 +113,7 @@ class DataMovementKernel final : public Kernel {
         return Status::ok();
       }
       case OpKind::kPad: return pad(in, out[0], s);
-      case OpKind::kResize: return resize(x, out[0], s);
+      case OpKind::kResize: return resize(in, out[0], s);
       case OpKind::kDepthToSpace: case OpKind::kSpaceToDepth: return depthSpace(x, out[0], s);
       default: return internalError(where_ + "not a data-movement op");
     }
@@ -205,39 +210,34 @@ class DataMovementKernel final : public Kernel {
     return Status::ok();
   }
 
-  Status slice(const DeviceTensor& x, const DeviceTensor& y, cudaStream_t s) const {
-    const auto rank = static_cast<int64_t>(x.dims.size());
+  /// Integer parameter input k: the constant read at load, else the host copy the runtime supplies.
+  Expected<std::vector<int64_t>> ints(std::span<const DeviceTensor> in, size_t k, const char* what) const {
+    if (k >= in.size() || !in[k].present()) return std::vector<int64_t>();
+    if (k < kParams && constant_[k]) return constInts_[k];
+    return hostInts(in[k], where_, what);
+  }
+  Expected<std::vector<float>> floats(std::span<const DeviceTensor> in, size_t k, const char* what) const {
+    if (k >= in.size() || !in[k].present()) return std::vector<float>();
+    if (k < kParams && constant_[k]) return constFloats_[k];
+    if (!in[k].hostData) return unsupported(where_ + what + " are not known on the host (DeviceTensor::hostData is null)");
+    return ops::readFloats(in[k].dtype, in[k].hostData, in[k].elementCount(), where_ + what);
+  }
+
+  Status slice(std::span<const DeviceTensor> in, const DeviceTensor& y, cudaStream_t s) const {
+    const DeviceTensor& x = in[0];
+    KILN_ASSIGN_OR_RETURN(const std::vector<int64_t> starts, ints(in, 1, "input 1 (starts)"));
+    KILN_ASSIGN_OR_RETURN(const std::vector<int64_t> ends, ints(in, 2, "input 2 (ends)"));
+    KILN_ASSIGN_OR_RETURN(const std::vector<int64_t> axes, ints(in, 3, "input 3 (axes)"));
+    KILN_ASSIGN_OR_RETURN(const std::vector<int64_t> steps, ints(in, 4, "input 4 (steps)"));
+    KILN_ASSIGN_OR_RETURN(const ops::SliceParams p, ops::computeSlice(x.dims, starts, ends, axes, steps, where_));
+    if (p.outDims != y.dims)
+      return invalidArgument(where_ + "slicing " + dimsToString(x.dims) + " gives " + dimsToString(p.outDims) +
+                             ", the output is " + dimsToString(y.dims));
     StridedCopy c = view(x, y);
     const auto st = contiguousStrides(x.dims);
-    std::vector<int64_t> start(static_cast<size_t>(rank), 0), step(static_cast<size_t>(rank), 1);
-    std::vector<int64_t> expected(x.dims.begin(), x.dims.end());
-    for (size_t i = 0; i < starts_.size(); ++i) {
-      const int64_t a = normalizeAxis(i < axes_.size() ? axes_[i] : static_cast<int64_t>(i), rank);
-      if (a < 0) return invalidArgument(where_ + "axes[" + std::to_string(i) + "] is outside rank " + std::to_string(rank));
-      const int64_t dim = x.dims[static_cast<size_t>(a)];
-      const int64_t st1 = i < steps_.size() ? steps_[i] : 1;
-      if (st1 == 0) return invalidArgument(where_ + "steps[" + std::to_string(i) + "] is 0");
-      int64_t b = starts_[i], e = ends_[i];
-      if (b < 0) b += dim;
-      if (e < 0) e += dim;
-      if (st1 > 0) {
-        b = std::clamp<int64_t>(b, 0, dim);
-        e = std::clamp<int64_t>(e, 0, dim);
-      } else {
-        b = std::clamp<int64_t>(b, 0, dim - 1);
-        e = std::clamp<int64_t>(e, -1, dim - 1);
-      }
-      const int64_t n = st1 > 0 ? (e - b + st1 - 1) / st1 : (b - e + (-st1) - 1) / (-st1);
-      expected[static_cast<size_t>(a)] = std::max<int64_t>(0, n);
-      start[static_cast<size_t>(a)] = b;
-      step[static_cast<size_t>(a)] = st1;
-    }
-    if (Dims(expected) != y.dims)
-      return invalidArgument(where_ + "slicing " + dimsToString(x.dims) + " gives " + dimsToString(expected) +
-                             ", the output is " + dimsToString(y.dims));
-    for (int64_t k = 0; k < rank; ++k) {
-      c.srcBase += start[static_cast<size_t>(k)] * st[static_cast<size_t>(k)];
-      c.srcStrides[k] = st[static_cast<size_t>(k)] * step[static_cast<size_t>(k)];
+    for (size_t k = 0; k < x.dims.size(); ++k) {
+      c.srcBase += p.start[k] * st[k];
+      c.srcStrides[k] = st[k] * p.step[k];
     }
     return launch(c, dataTypeSize(x.dtype), s);
   }
@@ -245,11 +245,12 @@ class DataMovementKernel final : public Kernel {
   Status pad(std::span<const DeviceTensor> in, const DeviceTensor& y, cudaStream_t s) const {
     const DeviceTensor& x = in[0];
     const auto rank = static_cast<int64_t>(x.dims.size());
-    std::vector<int64_t> axes = axes_;
-    if (axes.empty())
-      for (int64_t k = 0; k < rank; ++k) axes.push_back(k);
-    if (pads_.size() != 2 * axes.size())
-      return invalidArgument(where_ + "pads has " + std::to_string(pads_.size()) + " values; expected " + std::to_string(2 * axes.size()));
+    KILN_ASSIGN_OR_RETURN(const std::vector<int64_t> pads, ints(in, 1, "input 1 (pads)"));
+    KILN_ASSIGN_OR_RETURN(const std::vector<int64_t> axes, ints(in, 3, "input 3 (axes)"));
+    KILN_ASSIGN_OR_RETURN(const ops::PadParams p, ops::computePads(x.dims, pads, axes, where_));
+    if (p.outDims != y.dims)
+      return invalidArgument(where_ + "padding " + dimsToString(x.dims) + " gives " + dimsToString(p.outDims) +
+                             ", the output is " + dimsToString(y.dims));
     PadArgs a;
     a.rank = static_cast<int32_t>(rank);
     a.mode = padMode_;
@@ -262,14 +263,7 @@ class DataMovementKernel final : public Kernel {
       a.inDims[k] = x.dims[static_cast<size_t>(k)];
       a.outDims[k] = y.dims[static_cast<size_t>(k)];
       a.inStrides[k] = st[static_cast<size_t>(k)];
-    }
-    for (size_t i = 0; i < axes.size(); ++i) {
-      const int64_t k = normalizeAxis(axes[i], rank);
-      if (k < 0) return invalidArgument(where_ + "axes[" + std::to_string(i) + "] is outside rank " + std::to_string(rank));
-      a.padBegin[k] = pads_[i];
-      if (a.inDims[k] + pads_[i] + pads_[i + axes.size()] != a.outDims[k])
-        return invalidArgument(where_ + "padding dim " + std::to_string(k) + " of " + dimsToString(x.dims) +
-                               " does not give the output's " + std::to_string(a.outDims[k]));
+      a.padBegin[k] = p.before[static_cast<size_t>(k)];
       if (a.inDims[k] == 0 && a.mode != PadMode::kConstant && a.outDims[k] > 0)
         return invalidArgument(where_ + "cannot " + (a.mode == PadMode::kReflect ? "reflect" : "extend") + " an empty dim " + std::to_string(k));
     }
@@ -277,43 +271,53 @@ class DataMovementKernel final : public Kernel {
     return Status::ok();
   }
 
-  Status resize(const DeviceTensor& x, const DeviceTensor& y, cudaStream_t s) const {
+  Status resize(std::span<const DeviceTensor> in, const DeviceTensor& y, cudaStream_t s) const {
+    const DeviceTensor& x = in[0];
     const auto rank = static_cast<int64_t>(x.dims.size());
     if (y.dims.size() != x.dims.size()) return invalidArgument(where_ + "output rank differs from input rank");
+    std::vector<float> roi;
+    if (coordinates_ == ResizeCoordinates::kTfCropAndResize) {
+      KILN_ASSIGN_OR_RETURN(roi, floats(in, 1, "input 1 (roi)"));
+    }
+    KILN_ASSIGN_OR_RETURN(const std::vector<float> scales, floats(in, 2, "input 2 (scales)"));
+    KILN_ASSIGN_OR_RETURN(const std::vector<int64_t> sizes, ints(in, 3, "input 3 (sizes)"));
+    KILN_ASSIGN_OR_RETURN(const ops::ResizeParams p, ops::computeResize(x.dims, roi, scales, sizes, node_, where_));
+    if (p.outDims != y.dims)
+      return invalidArgument(where_ + "resizing " + dimsToString(x.dims) + " gives " + dimsToString(p.outDims) +
+                             ", the output is " + dimsToString(y.dims));
+    if (y.elementCount() == 0) return Status::ok();
+    if (x.elementCount() == 0) return invalidArgument(where_ + "cannot resize an empty input to a non-empty output");
     ResizeArgs a;
     a.rank = static_cast<int32_t>(rank);
     a.coordinates = coordinates_;
     a.rounding = rounding_;
-    a.linear = linear_;
+    a.mode = mode_;
+    a.cubicA = cubicA_;
+    a.excludeOutside = excludeOutside_;
+    a.extrapolation = extrapolation_;
     a.src = x.data;
     a.dst = y.data;
     a.count = y.elementCount();
-    std::vector<float> scales(static_cast<size_t>(rank), 0.f);
-    if (!scales_.empty()) {
-      std::vector<int64_t> axes = axes_;
-      if (axes.empty())
-        for (int64_t k = 0; k < rank; ++k) axes.push_back(k);
-      if (axes.size() != scales_.size())
-        return invalidArgument(where_ + "scales has " + std::to_string(scales_.size()) + " values for " + std::to_string(axes.size()) + " axes");
-      for (size_t i = 0; i < axes.size(); ++i) {
-        const int64_t k = normalizeAxis(axes[i], rank);
-        if (k < 0) return invalidArgument(where_ + "axes[" + std::to_string(i) + "] is outside rank " + std::to_string(rank));
-        scales[static_cast<size_t>(k)] = scales_[i];
-      }
-    }
+    const bool crop = coordinates_ == ResizeCoordinates::kTfCropAndResize;
     for (int64_t k = 0; k < rank; ++k) {
-      a.inDims[k] = x.dims[static_cast<size_t>(k)];
-      a.outDims[k] = y.dims[static_cast<size_t>(k)];
-      float scale = scales[static_cast<size_t>(k)];
-      if (scale <= 0.f) scale = a.inDims[k] ? static_cast<float>(a.outDims[k]) / static_cast<float>(a.inDims[k]) : 1.f;
-      a.scales[k] = scale;
-      if (linear_ && (a.inDims[k] != a.outDims[k] || scale != 1.f)) {
-        if (a.interpolatedCount == 3)
-          return unsupported(where_ + "linear resize of more than 3 dims of " + dimsToString(x.dims));
-        a.interpolated[a.interpolatedCount++] = static_cast<int32_t>(k);
+      const auto u = static_cast<size_t>(k);
+      a.inDims[k] = x.dims[u];
+      a.outDims[k] = y.dims[u];
+      a.scales[k] = p.scales[u];
+      a.roiStart[k] = p.roiStart[u];
+      a.roiEnd[k] = p.roiEnd[u];
+      // A dim that keeps its size at scale 1 maps every output coordinate onto itself (every mode and coordinate
+      // transform but tf_crop_and_resize): it needs no interpolation.
+      const bool identity = a.inDims[k] == a.outDims[k] && a.scales[k] == 1.f &&
+                            (!crop || (a.roiStart[k] == 0.f && a.roiEnd[k] == 1.f));
+      if (!identity) {
+        if (mode_ != ResizeMode::kNearest && a.interpolatedCount == 3)
+          return unsupported(where_ + "interpolating resize of more than 3 dims of " + dimsToString(x.dims));
+        if (a.interpolatedCount < 3) a.interpolated[a.interpolatedCount] = static_cast<int32_t>(k);
+        ++a.interpolatedCount;
       }
     }
-    if (x.elementCount() == 0) return Status::ok();
+    if (mode_ == ResizeMode::kNearest) a.interpolatedCount = 0;  // nearest walks every dim itself
     KILN_CUDA_CHECK(launchResize(a, x.dtype, s), where_);
     return Status::ok();
   }
@@ -355,26 +359,23 @@ class DataMovementKernel final : public Kernel {
     return launch(copy, dataTypeSize(x.dtype), s);
   }
 
+  static constexpr size_t kParams = 5;  // parameter inputs 1..4 (Slice starts/ends/axes/steps, Pad, Resize)
   std::string where_;
   OpKind op_;
+  ir::Node node_;  // attributes for ops::computeResize
   int64_t axis_ = 0;
-  std::vector<int64_t> perm_, starts_, ends_, axes_, steps_, pads_;
-  std::vector<float> scales_;
+  std::vector<int64_t> perm_;
+  bool constant_[kParams] = {};
+  std::vector<int64_t> constInts_[kParams];
+  std::vector<float> constFloats_[kParams];
   int64_t blockSize_ = 1;
-  bool crd_ = false, linear_ = false;
+  bool crd_ = false, excludeOutside_ = false;
+  float cubicA_ = -0.75f, extrapolation_ = 0.f;
   PadMode padMode_ = PadMode::kConstant;
+  ResizeMode mode_ = ResizeMode::kNearest;
   ResizeCoordinates coordinates_ = ResizeCoordinates::kHalfPixel;
   NearestRounding rounding_ = NearestRounding::kRoundPreferFloor;
 };
-
-Status needConstant(const ir::Graph& graph, const ir::Node& node, size_t index, const char* what) {
-  if (index >= node.inputs.size() || node.inputs[index] == ir::kNoValue) return Status::ok();
-  if (!graph.isConstant(node.inputs[index]))
-    return unsupported(graph.describe(node) + ": input " + std::to_string(index) + " ('" +
-                       graph.valueName(node.inputs[index]) + "', " + what +
-                       ") must be a constant for the CUDA backend");
-  return Status::ok();
-}
 
 }  // namespace
 
@@ -392,13 +393,17 @@ Status dataMovementSupports(const ir::Graph& graph, const ir::Node& node) {
     case OpKind::kGather:
       return requireInputType(graph, node, 1, {DataType::kInt64, DataType::kInt32});
     case OpKind::kSlice:
-      for (size_t k = 1; k <= 4; ++k) KILN_RETURN_IF_ERROR(needConstant(graph, node, k, "a slice parameter"));
       if (node.inputs.size() < 3) return invalidModel(graph.describe(node) + ": Slice needs starts and ends");
+      for (size_t k = 1; k <= 4; ++k) {
+        KILN_RETURN_IF_ERROR(requireHostKnown(graph, node, k, "a slice parameter"));
+        if (k < node.inputs.size() && node.inputs[k] != ir::kNoValue)
+          KILN_RETURN_IF_ERROR(requireInputType(graph, node, k, {DataType::kInt64, DataType::kInt32}));
+      }
       return Status::ok();
     case OpKind::kPad: {
-      KILN_RETURN_IF_ERROR(needConstant(graph, node, 1, "pads"));
-      KILN_RETURN_IF_ERROR(needConstant(graph, node, 3, "axes"));
       if (node.inputs.size() < 2) return invalidModel(graph.describe(node) + ": Pad needs its pads input");
+      KILN_RETURN_IF_ERROR(requireHostKnown(graph, node, 1, "pads"));
+      KILN_RETURN_IF_ERROR(requireHostKnown(graph, node, 3, "axes"));
       const std::string mode = node.attrs.getString("mode", "constant");
       if (mode != "constant" && mode != "reflect" && mode != "edge" && mode != "wrap")
         return unsupported(graph.describe(node) + ": pad mode '" + mode + "'");
@@ -406,23 +411,24 @@ Status dataMovementSupports(const ir::Graph& graph, const ir::Node& node) {
     }
     case OpKind::kResize: {
       const std::string mode = node.attrs.getString("mode", "nearest");
-      if (mode != "nearest" && mode != "linear")
-        return unsupported(graph.describe(node) + ": Resize mode '" + mode + "' (nearest and linear are supported)");
-      if (mode == "linear" && !isFloatType(t)) return requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16});
+      if (mode != "nearest" && mode != "linear" && mode != "cubic")
+        return unsupported(graph.describe(node) + ": Resize mode '" + mode + "'");
       const std::string c = node.attrs.getString("coordinate_transformation_mode", "half_pixel");
-      if (c == "tf_crop_and_resize") return unsupported(graph.describe(node) + ": coordinate mode tf_crop_and_resize");
-      if (node.attrs.getString("keep_aspect_ratio_policy", "stretch") != "stretch")
-        return unsupported(graph.describe(node) + ": keep_aspect_ratio_policy other than stretch");
-      KILN_RETURN_IF_ERROR(needConstant(graph, node, 2, "scales"));
-      if (const Tensor* sc = constantInput(graph, node, 2); sc && sc->elementCount() > 0 && sc->dtype() != DataType::kFloat32)
-        return unsupported(graph.describe(node) + ": scales of type " + dataTypeName(sc->dtype()));
+      if ((mode != "nearest" || c == "tf_crop_and_resize") && !isFloatType(t))
+        return requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16});
+      if (node.attrs.getInt("antialias", 0) != 0) return unsupported(graph.describe(node) + ": antialias=1");
+      for (size_t k = 1; k <= 3; ++k) KILN_RETURN_IF_ERROR(requireHostKnown(graph, node, k, "a resize parameter"));
+      for (size_t k = 1; k <= 2; ++k)
+        if (k < node.inputs.size() && node.inputs[k] != ir::kNoValue)
+          KILN_RETURN_IF_ERROR(requireInputType(graph, node, k, {DataType::kFloat32, DataType::kFloat64}));
       return Status::ok();
     }
-    default: return unsupported(graph.describe(node) + ": no CUDA kernel yet");
+    default: return indexingSupports(graph, node);
   }
 }
 
-KernelResult makeDataMovementKernel(const CudaContext&, const ir::Graph& graph, const ir::Node& node) {
+KernelResult makeDataMovementKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node) {
+  if (isIndexingOp(node.op)) return makeIndexingKernel(ctx, graph, node);
   return std::unique_ptr<Kernel>(std::make_unique<DataMovementKernel>(graph, node));
 }
 

@@ -95,8 +95,49 @@ __device__ float originalCoordinate(const ResizeArgs& a, int k, int64_t x) {
       const float offset = inLen * 0.5f * (1.f - adjustment);
       return offset + (xf + 0.5f) / scale - 0.5f;
     }
+    case ResizeCoordinates::kTfCropAndResize: {
+      const float s = a.roiStart[k], e = a.roiEnd[k];
+      return a.outDims[k] > 1 ? s * (inLen - 1.f) + xf * (e - s) * (inLen - 1.f) / (outLen - 1.f)
+                              : 0.5f * (s + e) * (inLen - 1.f);
+    }
   }
   return xf;
+}
+
+/// tf_crop_and_resize: a coordinate outside the input gets the extrapolation value.
+__device__ __forceinline__ bool outsideCrop(const ResizeArgs& a, int k, float x) {
+  return a.coordinates == ResizeCoordinates::kTfCropAndResize && (x < 0.f || x > static_cast<float>(a.inDims[k] - 1));
+}
+
+/// The interpolation taps of one dim: up to 4 input indices and weights (ONNX's cubic kernel with coefficient A).
+__device__ int resizeTaps(const ResizeArgs& a, int k, float x, int64_t* index, float* weight) {
+  const int64_t last = a.inDims[k] - 1;
+  if (a.mode == ResizeMode::kLinear) {
+    x = x < 0.f ? 0.f : (x > static_cast<float>(last) ? static_cast<float>(last) : x);
+    const int64_t lo = static_cast<int64_t>(x) < last ? static_cast<int64_t>(x) : last;
+    const int64_t hi = lo + 1 < last ? lo + 1 : last;
+    index[0] = lo;
+    index[1] = hi;
+    weight[0] = lo == hi ? 0.5f : static_cast<float>(hi) - x;
+    weight[1] = lo == hi ? 0.5f : x - static_cast<float>(lo);
+    return 2;
+  }
+  const float fl = floorf(x), s = x - fl, A = a.cubicA;
+  const int64_t base = static_cast<int64_t>(fl);
+  weight[0] = ((A * (s + 1) - 5 * A) * (s + 1) + 8 * A) * (s + 1) - 4 * A;
+  weight[1] = ((A + 2) * s - (A + 3)) * s * s + 1;
+  weight[2] = ((A + 2) * (1 - s) - (A + 3)) * (1 - s) * (1 - s) + 1;
+  weight[3] = ((A * (2 - s) - 5 * A) * (2 - s) + 8 * A) * (2 - s) - 4 * A;
+  float sum = 0.f;
+  for (int i = 0; i < 4; ++i) {
+    const int64_t j = base - 1 + i;
+    if (a.excludeOutside && (j < 0 || j > last)) weight[i] = 0.f;
+    sum += weight[i];
+    index[i] = j < 0 ? 0 : (j > last ? last : j);
+  }
+  if (a.excludeOutside && sum != 0.f)
+    for (int i = 0; i < 4; ++i) weight[i] /= sum;
+  return 4;
 }
 
 __device__ int64_t nearestIndex(const ResizeArgs& a, int k, float x) {
@@ -129,8 +170,29 @@ __global__ void resizeNearestKernel(ResizeArgs a) {
   }
 }
 
+/// Nearest with tf_crop_and_resize (float data): coordinates outside the input give the extrapolation value.
 template <typename T>
-__global__ void resizeLinearKernel(ResizeArgs a) {
+__global__ void resizeNearestCropKernel(ResizeArgs a) {
+  const T* src = static_cast<const T*>(a.src);
+  T* dst = static_cast<T*>(a.dst);
+  KILN_GRID_STRIDE(i, a.count) {
+    int64_t rest = i, offset = 0, stride = 1;
+    bool outside = false;
+    for (int k = a.rank - 1; k >= 0; --k) {
+      const int64_t x = rest % a.outDims[k];
+      rest /= a.outDims[k];
+      const float xf = originalCoordinate(a, k, x);
+      outside = outside || outsideCrop(a, k, xf);
+      offset += nearestIndex(a, k, xf) * stride;
+      stride *= a.inDims[k];
+    }
+    dst[i] = outside ? convert<T>(a.extrapolation) : src[offset];
+  }
+}
+
+/// Linear and cubic: a weighted sum over the taps of the interpolated dims (at most 3 dims, 4 taps each).
+template <typename T>
+__global__ void resizeInterpolateKernel(ResizeArgs a) {
   const T* src = static_cast<const T*>(a.src);
   T* dst = static_cast<T*>(a.dst);
   KILN_GRID_STRIDE(i, a.count) {
@@ -140,27 +202,35 @@ __global__ void resizeLinearKernel(ResizeArgs a) {
       coord[k] = rest % a.outDims[k];
       rest /= a.outDims[k];
     }
-    int64_t low[3], high[3];
-    float weight[3];
+    int64_t index[3][4];
+    float weight[3][4];
+    int taps[3];
+    bool outside = false;
     for (int m = 0; m < a.interpolatedCount; ++m) {
       const int k = a.interpolated[m];
-      float x = originalCoordinate(a, k, coord[k]);
-      const float top = static_cast<float>(a.inDims[k] - 1);
-      x = x < 0.f ? 0.f : (x > top ? top : x);
-      low[m] = static_cast<int64_t>(floorf(x));
-      high[m] = low[m] + 1 < a.inDims[k] ? low[m] + 1 : low[m];
-      weight[m] = x - static_cast<float>(low[m]);
+      const float x = originalCoordinate(a, k, coord[k]);
+      outside = outside || outsideCrop(a, k, x);
+      taps[m] = resizeTaps(a, k, x, index[m], weight[m]);
     }
+    if (outside) {
+      dst[i] = convert<T>(a.extrapolation);
+      continue;
+    }
+    int combinations = 1;
+    for (int m = 0; m < a.interpolatedCount; ++m) combinations *= taps[m];
     float sum = 0.f;
-    for (int corner = 0; corner < (1 << a.interpolatedCount); ++corner) {
+    for (int corner = 0; corner < combinations; ++corner) {
       float w = 1.f;
       int64_t c[kMaxRank];
       for (int k = 0; k < a.rank; ++k) c[k] = coord[k];
+      int rem = corner;
       for (int m = 0; m < a.interpolatedCount; ++m) {
-        const bool up = (corner >> m) & 1;
-        c[a.interpolated[m]] = up ? high[m] : low[m];
-        w *= up ? weight[m] : 1.f - weight[m];
+        const int t = rem % taps[m];
+        rem /= taps[m];
+        c[a.interpolated[m]] = index[m][t];
+        w *= weight[m][t];
       }
+      if (w == 0.f) continue;
       int64_t offset = 0;
       for (int k = 0; k < a.rank; ++k) offset = offset * a.inDims[k] + c[k];
       sum += w * convert<float>(src[offset]);
@@ -229,13 +299,16 @@ cudaError_t launchPad(const PadArgs& a, size_t elementBytes, cudaStream_t stream
 
 cudaError_t launchResize(const ResizeArgs& a, DataType dtype, cudaStream_t stream) {
   if (a.count == 0) return cudaSuccess;
-  if (!a.linear) {
+  const unsigned grid = gridFor(a.count, kThreads);
+  const bool crop = a.coordinates == ResizeCoordinates::kTfCropAndResize;
+  if (a.mode == ResizeMode::kNearest && !crop) {
     return byWordSize<Unused>(dataTypeSize(dtype), [&](auto w) {
-      resizeNearestKernel<decltype(w)><<<gridFor(a.count, kThreads), kThreads, 0, stream>>>(a);
+      resizeNearestKernel<decltype(w)><<<grid, kThreads, 0, stream>>>(a);
     });
   }
   const bool known = dispatchFloat(dtype, [&](auto t) {
-    resizeLinearKernel<decltype(t)><<<gridFor(a.count, kThreads), kThreads, 0, stream>>>(a);
+    if (a.mode == ResizeMode::kNearest) resizeNearestCropKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a);
+    else resizeInterpolateKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a);
   });
   return known ? cudaGetLastError() : cudaErrorInvalidValue;
 }

@@ -37,24 +37,30 @@ cudaError_t launchPad(const PadArgs& args, size_t elementBytes, cudaStream_t str
 
 enum class ResizeCoordinates : int32_t {
   kHalfPixel = 0, kPytorchHalfPixel = 1, kAlignCorners = 2, kAsymmetric = 3, kTfHalfPixelForNearest = 4,
-  kHalfPixelSymmetric = 5
+  kHalfPixelSymmetric = 5, kTfCropAndResize = 6
 };
 enum class NearestRounding : int32_t { kRoundPreferFloor = 0, kRoundPreferCeil = 1, kFloor = 2, kCeil = 3 };
+enum class ResizeMode : int32_t { kNearest = 0, kLinear = 1, kCubic = 2 };
 struct ResizeArgs {
   int32_t rank = 0;
   int64_t outDims[kMaxRank] = {};
   int64_t inDims[kMaxRank] = {};
   float scales[kMaxRank] = {};
-  int32_t interpolatedCount = 0;  // linear: dims that change size (at most 3), listed in interpolated[]
+  float roiStart[kMaxRank] = {};  // tf_crop_and_resize only
+  float roiEnd[kMaxRank] = {};
+  int32_t interpolatedCount = 0;  // linear/cubic: dims that need interpolation (at most 3), listed in interpolated[]
   int32_t interpolated[3] = {};
   ResizeCoordinates coordinates = ResizeCoordinates::kHalfPixel;
   NearestRounding rounding = NearestRounding::kRoundPreferFloor;
-  bool linear = false;
+  ResizeMode mode = ResizeMode::kNearest;
+  float cubicA = -0.75f;
+  bool excludeOutside = false;
+  float extrapolation = 0.f;  // tf_crop_and_resize: the value outside the crop region
   int64_t count = 0;
   const void* src = nullptr;
   void* dst = nullptr;
 };
-/// Nearest: any element size; linear: float32/float16 (dtype passed).
+/// Nearest: any element size (tf_crop_and_resize: float32/float16); linear and cubic: float32/float16.
 cudaError_t launchResize(const ResizeArgs& args, DataType dtype, cudaStream_t stream);
 
 /// Generators (generators.cpp): fill with a value of up to 8 bytes; arithmetic sequence; small int64 vectors.

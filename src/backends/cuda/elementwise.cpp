@@ -10,7 +10,7 @@ namespace {
 using ir::OpKind;
 
 enum class Shape { kFloatUnary, kNumericUnary, kBoolUnary, kFloatPredicate, kArithmetic, kCompare, kLogical,
-                   kVariadic, kWhere, kCast, kIdentity, kNone };
+                   kVariadic, kWhere, kCast, kIdentity, kBitwise, kNone };
 
 Shape shapeOf(OpKind op) {
   switch (op) {
@@ -22,28 +22,40 @@ Shape shapeOf(OpKind op) {
     case OpKind::kSoftplus: case OpKind::kSoftsign: case OpKind::kMish: case OpKind::kThresholdedRelu:
     case OpKind::kCeil: case OpKind::kFloor: case OpKind::kRound: case OpKind::kSin: case OpKind::kCos:
     case OpKind::kTan: case OpKind::kAsin: case OpKind::kAcos: case OpKind::kAtan: case OpKind::kSinh:
-    case OpKind::kCosh: case OpKind::kAsinh: case OpKind::kAcosh: case OpKind::kAtanh:
+    case OpKind::kCosh: case OpKind::kAsinh: case OpKind::kAcosh: case OpKind::kAtanh: case OpKind::kShrink:
+    case OpKind::kSwish:
       return Shape::kFloatUnary;
+    case OpKind::kBitShift: case OpKind::kBitwiseAnd: case OpKind::kBitwiseOr: case OpKind::kBitwiseXor:
+    case OpKind::kBitwiseNot:
+      return Shape::kBitwise;
     case OpKind::kNot: return Shape::kBoolUnary;
     case OpKind::kIsNaN: case OpKind::kIsInf: return Shape::kFloatPredicate;
     case OpKind::kAdd: case OpKind::kSub: case OpKind::kMul: case OpKind::kDiv: case OpKind::kPow:
     case OpKind::kMod: case OpKind::kPRelu:
       return Shape::kArithmetic;
-    case OpKind::kMax: case OpKind::kMin: return Shape::kVariadic;
+    case OpKind::kMax: case OpKind::kMin: case OpKind::kSum: case OpKind::kMean: return Shape::kVariadic;
     case OpKind::kEqual: case OpKind::kGreater: case OpKind::kGreaterOrEqual: case OpKind::kLess:
     case OpKind::kLessOrEqual:
       return Shape::kCompare;
     case OpKind::kAnd: case OpKind::kOr: case OpKind::kXor: return Shape::kLogical;
     case OpKind::kWhere: return Shape::kWhere;
-    case OpKind::kCast: return Shape::kCast;
+    case OpKind::kCast: case OpKind::kCastLike: return Shape::kCast;
     case OpKind::kIdentity: return Shape::kIdentity;
     default: return Shape::kNone;
   }
 }
 
 constexpr std::initializer_list<DataType> kFloats = {DataType::kFloat32, DataType::kFloat16, DataType::kFloat64};
-constexpr std::initializer_list<DataType> kNumbers = {DataType::kFloat32, DataType::kFloat16, DataType::kFloat64,
-                                                      DataType::kInt64, DataType::kInt32};
+constexpr std::initializer_list<DataType> kIntegers = {DataType::kInt64,  DataType::kInt32,  DataType::kInt16,
+                                                       DataType::kInt8,   DataType::kUInt64, DataType::kUInt32,
+                                                       DataType::kUInt16, DataType::kUInt8};
+constexpr std::initializer_list<DataType> kNumbers = {
+    DataType::kFloat32, DataType::kFloat16, DataType::kFloat64, DataType::kInt64,  DataType::kInt32, DataType::kInt16,
+    DataType::kInt8,    DataType::kUInt64,  DataType::kUInt32,  DataType::kUInt16, DataType::kUInt8};
+constexpr std::initializer_list<DataType> kPowBases = {DataType::kFloat32, DataType::kFloat16, DataType::kFloat64,
+                                                       DataType::kInt64, DataType::kInt32};
+constexpr std::initializer_list<DataType> kPowExponents = {DataType::kFloat32, DataType::kFloat64, DataType::kInt64,
+                                                           DataType::kInt32};
 
 /// Fills dims/strides of `a` for inputs broadcast to `out`, merging dims that are contiguous for every operand.
 Status fillBroadcast(ElementwiseArgs& a, std::span<const DeviceTensor> ins, const Dims& out, const std::string& where) {
@@ -120,6 +132,12 @@ class ElementwiseKernel final : public Kernel {
       case OpKind::kIsInf:
         flag_ = (at.getInt("detect_negative", 1) ? 1 : 0) | (at.getInt("detect_positive", 1) ? 2 : 0);
         break;
+      case OpKind::kShrink:
+        alpha_ = at.getFloat("lambd", 0.5f);
+        beta_ = at.getFloat("bias", 0.f);
+        break;
+      case OpKind::kSwish: alpha_ = at.getFloat("alpha", 1.f); break;
+      case OpKind::kBitShift: flag_ = at.getString("direction", "") == "LEFT" ? 1 : 0; break;
       default: break;
     }
   }
@@ -129,8 +147,7 @@ class ElementwiseKernel final : public Kernel {
     const auto s = static_cast<cudaStream_t>(stream);
     const DeviceTensor& out = outputs[0];
     const Shape shape = shapeOf(op_);
-    if (shape == Shape::kIdentity || (shape == Shape::kVariadic && inputs.size() == 1) ||
-        (shape == Shape::kCast && inputs[0].dtype == out.dtype))
+    if (shape == Shape::kIdentity || (shape == Shape::kCast && inputs[0].dtype == out.dtype))
       return copy(inputs[0], out, s);
     if (shape == Shape::kCast) {
       KILN_CUDA_CHECK(launchCast(inputs[0].data, inputs[0].dtype, out.data, out.dtype, out.elementCount(), s), where_);
@@ -138,16 +155,33 @@ class ElementwiseKernel final : public Kernel {
     }
     ElementwiseArgs a = baseArgs(out);
     if (shape == Shape::kVariadic) {
-      // Fold pairwise into the output: out = op(in0, in1), then out = op(out, in_k).
-      for (size_t k = 1; k < inputs.size(); ++k) {
-        const DeviceTensor pair[2] = {k == 1 ? inputs[0] : out, inputs[k]};
-        ElementwiseArgs step = a;
-        KILN_RETURN_IF_ERROR(prepare(step, std::span<const DeviceTensor>(pair, 2), out));
-        KILN_CUDA_CHECK(launchElementwise(step, inputs[k].dtype, out.dtype, s), where_);
+      if (inputs.size() == 1) {
+        KILN_RETURN_IF_ERROR(broadcastCopy(inputs[0], out, s, where_));
+      } else {
+        // Fold pairwise into the output: out = op(in0, in1), then out = op(out, in_k).
+        for (size_t k = 1; k < inputs.size(); ++k) {
+          const DeviceTensor pair[2] = {k == 1 ? inputs[0] : out, inputs[k]};
+          ElementwiseArgs step = a;
+          if (op_ == OpKind::kMean) step.op = OpKind::kSum;
+          KILN_RETURN_IF_ERROR(prepare(step, std::span<const DeviceTensor>(pair, 2), out));
+          KILN_CUDA_CHECK(launchElementwise(step, inputs[k].dtype, out.dtype, s), where_);
+        }
+      }
+      if (op_ == OpKind::kMean) {  // out *= 1/n, in place
+        ElementwiseArgs scale = a;
+        scale.alpha = 1.f / static_cast<float>(inputs.size());
+        KILN_RETURN_IF_ERROR(prepare(scale, std::span<const DeviceTensor>(&out, 1), out));
+        KILN_CUDA_CHECK(launchElementwise(scale, out.dtype, out.dtype, s), where_);
       }
       return Status::ok();
     }
+    if (op_ == OpKind::kPow && inputs[1].dtype != inputs[0].dtype) {
+      KILN_RETURN_IF_ERROR(prepare(a, inputs.first(2), out));
+      KILN_CUDA_CHECK(launchPow(a, inputs[0].dtype, inputs[1].dtype, s), where_);
+      return Status::ok();
+    }
     size_t used = inputs.size();
+    if (op_ == OpKind::kCastLike) used = 1;  // input 1 only names the target type
     if (op_ == OpKind::kClip) {
       a.clipMin = inputs.size() > 1 && inputs[1].present() ? inputs[1].data : nullptr;
       a.clipMax = inputs.size() > 2 && inputs[2].present() ? inputs[2].data : nullptr;
@@ -219,16 +253,26 @@ Status elementwiseSupports(const ir::Graph& graph, const ir::Node& node) {
     case Shape::kFloatPredicate: return requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16});
     case Shape::kArithmetic:
     case Shape::kVariadic:
-      KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, kNumbers));
-      if (node.op == OpKind::kMod && isFloatType(inputType(graph, node, 0)) && node.attrs.getInt("fmod", 0) != 1)
-        return invalidModel(graph.describe(node) + ": float Mod needs fmod=1");
       if (node.op != OpKind::kPRelu && shapeOf(node.op) == Shape::kArithmetic && node.inputs.size() != 2)
         return invalidModel(graph.describe(node) + ": expected 2 inputs, found " + std::to_string(node.inputs.size()));
+      if (node.op == OpKind::kPow && inputType(graph, node, 1) != inputType(graph, node, 0)) {
+        KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, kPowBases));
+        return requireInputType(graph, node, 1, kPowExponents);
+      }
+      KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, node.op == OpKind::kMean ? kFloats : kNumbers));
+      return sameTypes(graph, node, 0);
+    case Shape::kBitwise:
+      if (node.inputs.size() != (node.op == OpKind::kBitwiseNot ? 1u : 2u))
+        return invalidModel(graph.describe(node) + ": wrong number of inputs (" + std::to_string(node.inputs.size()) + ")");
+      if (node.op == OpKind::kBitShift) {
+        const std::string d = node.attrs.getString("direction", "");
+        if (d != "LEFT" && d != "RIGHT")
+          return invalidModel(graph.describe(node) + ": direction must be LEFT or RIGHT, found '" + d + "'");
+      }
+      KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, kIntegers));
       return sameTypes(graph, node, 0);
     case Shape::kCompare:
-      KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16,
-                                                             DataType::kFloat64, DataType::kInt64, DataType::kInt32,
-                                                             DataType::kBool}));
+      if (inputType(graph, node, 0) != DataType::kBool) KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, kNumbers));
       return sameTypes(graph, node, 0);
     case Shape::kLogical:
       KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kBool}));
@@ -243,7 +287,8 @@ Status elementwiseSupports(const ir::Graph& graph, const ir::Node& node) {
     }
     case Shape::kCast: {
       const DataType from = inputType(graph, node, 0);
-      const auto to = static_cast<DataType>(node.attrs.getInt("to", 0));
+      const auto to = node.op == OpKind::kCastLike ? inputType(graph, node, 1)
+                                                   : static_cast<DataType>(node.attrs.getInt("to", 0));
       if (from == to) return Status::ok();
       if (!castSupported(from) || !castSupported(to))
         return unsupported(graph.describe(node) + ": Cast from " + dataTypeName(from) + " to " + dataTypeName(to));

@@ -74,53 +74,108 @@ template <typename C> __device__ C unaryMath(const ElementwiseArgs& a, C x, C lo
       case OpKind::kAsinh: return asinh(x);
       case OpKind::kAcosh: return acosh(x);
       case OpKind::kAtanh: return atanh(x);
+      case OpKind::kShrink: return x < -alpha ? x + beta : (x > alpha ? x - beta : C(0));  // alpha=lambd, beta=bias
+      case OpKind::kSwish: return x / (C(1) + exp(-alpha * x));
+      case OpKind::kMean: return x * alpha;  // the last step of Mean: the sum times 1/n
       default: return x;
     }
   } else if constexpr (std::is_same_v<C, bool>) {
     return a.op == OpKind::kNot ? !x : x;
   } else {
+    bool negative = false;
+    if constexpr (std::is_signed_v<C>) negative = x < 0;
     switch (a.op) {
       case OpKind::kRelu: return x > 0 ? x : 0;
-      case OpKind::kAbs: return x < 0 ? -x : x;
+      case OpKind::kAbs: return negative ? -x : x;
       case OpKind::kNeg: return -x;
-      case OpKind::kSign: return x > 0 ? 1 : (x < 0 ? -1 : 0);
+      case OpKind::kSign: return x > 0 ? 1 : (negative ? C(-1) : C(0));
       case OpKind::kClip: return x < lo ? lo : (x > hi ? hi : x);
       default: return x;
     }
   }
 }
 
+/// Integer + - * wrap around (two's complement) instead of overflowing, as the CPU backend does.
+template <typename C> __device__ __forceinline__ C wrap(OpKind op, C x, C y) {
+  using U = std::make_unsigned_t<C>;
+  const U ux = static_cast<U>(x), uy = static_cast<U>(y);
+  return static_cast<C>(op == OpKind::kAdd ? ux + uy : (op == OpKind::kSub ? ux - uy : ux * uy));
+}
+
 template <typename C> __device__ C binaryMath(const ElementwiseArgs& a, C x, C y) {
-  switch (a.op) {
-    case OpKind::kAdd: return x + y;
-    case OpKind::kSub: return x - y;
-    case OpKind::kMul: return x * y;
-    case OpKind::kMax: return x > y ? x : y;
-    case OpKind::kMin: return x < y ? x : y;
-    default: break;
-  }
   if constexpr (std::is_floating_point_v<C>) {
     switch (a.op) {
+      case OpKind::kAdd: case OpKind::kSum: return x + y;
+      case OpKind::kSub: return x - y;
+      case OpKind::kMul: return x * y;
+      case OpKind::kMax: return (x != x || x > y) ? x : y;  // NaN propagates, as numpy.maximum
+      case OpKind::kMin: return (x != x || x < y) ? x : y;
       case OpKind::kDiv: return x / y;
       case OpKind::kPow: return pow(x, y);
-      case OpKind::kMod: return fmod(x, y);
+      case OpKind::kMod: {
+        C r = fmod(x, y);
+        if (a.flag == 0 && r != C(0) && ((r < C(0)) != (y < C(0)))) r += y;  // fmod=0: the sign follows the divisor
+        return r;
+      }
       case OpKind::kPRelu: return x < C(0) ? x * y : x;
       default: return x;
     }
   } else {
     switch (a.op) {
-      case OpKind::kDiv: return y == 0 ? C(0) : x / y;  // truncates toward zero, as ONNX does for integers
-      case OpKind::kPow: return static_cast<C>(llrint(pow(static_cast<double>(x), static_cast<double>(y))));
+      case OpKind::kAdd: case OpKind::kSum: return wrap(OpKind::kAdd, x, y);
+      case OpKind::kSub: return wrap(OpKind::kSub, x, y);
+      case OpKind::kMul: return wrap(OpKind::kMul, x, y);
+      case OpKind::kMax: return x > y ? x : y;
+      case OpKind::kMin: return x < y ? x : y;
+      case OpKind::kDiv:
+        // Truncates toward zero as ONNX does for integers. A zero divisor gives 0 (the CPU backend reports it; a
+        // kernel cannot), and MIN / -1 wraps instead of trapping.
+        if (y == 0) return C(0);
+        if constexpr (std::is_signed_v<C>)
+          if (y == C(-1)) return wrap(OpKind::kSub, C(0), x);
+        return x / y;
+      case OpKind::kPow: {
+        const double r = pow(static_cast<double>(x), static_cast<double>(y));
+        return (r > -9.2e18 && r < 9.2e18) ? static_cast<C>(static_cast<int64_t>(r)) : C(0);  // truncation, as the CPU
+      }
       case OpKind::kMod: {
         if (y == 0) return C(0);
+        if constexpr (std::is_signed_v<C>)
+          if (y == C(-1)) return C(0);
         C r = x % y;
-        if (a.flag == 0 && r != 0 && ((r < 0) != (y < 0))) r += y;  // fmod=0: the sign follows the divisor
+        if constexpr (std::is_signed_v<C>)
+          if (a.flag == 0 && r != 0 && ((r < 0) != (y < 0))) r += y;  // fmod=0: the sign follows the divisor
         return r;
       }
-      case OpKind::kPRelu: return x < 0 ? x * y : x;
+      case OpKind::kPRelu:
+        if constexpr (std::is_signed_v<C>)
+          if (x < 0) return wrap(OpKind::kMul, x, y);
+        return x;
       default: return x;
     }
   }
+}
+
+/// Bit operations in T's own width: shifts by >= the width (or negative) shift every bit out.
+template <typename T> __device__ T bitwiseMath(OpKind op, bool left, T x, T y) {
+  switch (op) {
+    case OpKind::kBitwiseAnd: return static_cast<T>(x & y);
+    case OpKind::kBitwiseOr: return static_cast<T>(x | y);
+    case OpKind::kBitwiseXor: return static_cast<T>(x ^ y);
+    case OpKind::kBitwiseNot: return static_cast<T>(~x);
+    default: break;
+  }
+  bool outOfRange = static_cast<uint64_t>(y) >= sizeof(T) * 8;
+  if constexpr (std::is_signed_v<T>) outOfRange = outOfRange || y < 0;
+  if (left) {
+    using U = std::conditional_t<(sizeof(T) < 4), uint32_t, std::make_unsigned_t<T>>;
+    return outOfRange ? T(0) : static_cast<T>(static_cast<U>(static_cast<std::make_unsigned_t<T>>(x)) << y);
+  }
+  if (outOfRange) {
+    if constexpr (std::is_signed_v<T>) return x < 0 ? T(-1) : T(0);
+    return T(0);
+  }
+  return static_cast<T>(x >> y);  // arithmetic for signed types
 }
 
 template <typename C> __device__ bool compareMath(OpKind op, C x, C y) {
@@ -140,11 +195,13 @@ template <typename C> __device__ bool compareMath(OpKind op, C x, C y) {
 template <typename C> __device__ C lowest() {
   if constexpr (std::is_same_v<C, float>) return -FLT_MAX * 2.f;  // -inf
   else if constexpr (std::is_same_v<C, double>) return -DBL_MAX * 2.0;
+  else if constexpr (std::is_unsigned_v<C>) return C(0);
   else return static_cast<C>(LLONG_MIN);
 }
 template <typename C> __device__ C highest() {
   if constexpr (std::is_same_v<C, float>) return FLT_MAX * 2.f;
   else if constexpr (std::is_same_v<C, double>) return DBL_MAX * 2.0;
+  else if constexpr (std::is_unsigned_v<C>) return static_cast<C>(~C(0));
   else return static_cast<C>(LLONG_MAX);
 }
 
@@ -187,6 +244,40 @@ template <typename T> __global__ void binaryKernel(ElementwiseArgs a) {
     int64_t off[3];
     offsetsOf(a, i, off);
     store(out, i, binaryMath<C>(a, load(x, off[0]), load(y, off[1])));
+  }
+}
+
+template <typename T> __global__ void bitwiseKernel(ElementwiseArgs a) {
+  const T* x = static_cast<const T*>(a.inputs[0]);
+  const T* y = static_cast<const T*>(a.inputs[1]);
+  T* out = static_cast<T*>(a.output);
+  const bool unary = a.inputCount == 1, left = a.flag == 1;
+  KILN_GRID_STRIDE(i, a.count) {
+    int64_t off[3];
+    offsetsOf(a, i, off);
+    out[i] = bitwiseMath<T>(a.op, left, x[off[0]], unary ? T(0) : y[off[1]]);
+  }
+}
+
+/// Pow with an exponent of another type: float32 bases compute in float (double for non-float exponents), the rest
+/// in double, then convert to the base's type (integers truncate).
+template <typename TB, typename TE> __global__ void powKernel(ElementwiseArgs a) {
+  const TB* x = static_cast<const TB*>(a.inputs[0]);
+  const TE* y = static_cast<const TE*>(a.inputs[1]);
+  TB* out = static_cast<TB*>(a.output);
+  KILN_GRID_STRIDE(i, a.count) {
+    int64_t off[3];
+    offsetsOf(a, i, off);
+    const double e = static_cast<double>(load(y, off[1]));
+    const double b = static_cast<double>(load(x, off[0]));
+    if constexpr (std::is_same_v<TB, float>) {
+      out[i] = std::is_same_v<TE, float> ? powf(x[off[0]], static_cast<float>(e)) : static_cast<float>(pow(b, e));
+    } else if constexpr (std::is_integral_v<TB>) {
+      const double r = pow(b, e);
+      out[i] = (r > -9.2e18 && r < 9.2e18) ? static_cast<TB>(static_cast<int64_t>(r)) : TB(0);
+    } else {
+      store(out, i, static_cast<Compute<TB>>(pow(b, e)));
+    }
   }
 }
 
@@ -237,23 +328,23 @@ template <typename F> bool dispatchAny(DataType t, F&& f) {
     case DataType::kFloat64: f(double{}); return true;
     case DataType::kInt64: f(int64_t{}); return true;
     case DataType::kInt32: f(int32_t{}); return true;
+    case DataType::kInt16: f(int16_t{}); return true;
     case DataType::kInt8: f(int8_t{}); return true;
+    case DataType::kUInt64: f(uint64_t{}); return true;
+    case DataType::kUInt32: f(uint32_t{}); return true;
+    case DataType::kUInt16: f(uint16_t{}); return true;
     case DataType::kUInt8: f(uint8_t{}); return true;
     case DataType::kBool: f(bool{}); return true;
     default: return false;
   }
 }
 
-/// The types arithmetic kernels are instantiated for.
-template <typename F> bool dispatchArithmetic(DataType t, F&& f) {
-  switch (t) {
-    case DataType::kFloat32: f(float{}); return true;
-    case DataType::kFloat16: f(__half{}); return true;
-    case DataType::kFloat64: f(double{}); return true;
-    case DataType::kInt64: f(int64_t{}); return true;
-    case DataType::kInt32: f(int32_t{}); return true;
-    default: return false;
-  }
+/// The types arithmetic kernels are instantiated for: every numeric type.
+template <typename F> bool dispatchArithmetic(DataType t, F&& f) { return dispatchNumeric(t, f); }
+
+bool isBitwise(OpKind op) {
+  return op == OpKind::kBitShift || op == OpKind::kBitwiseAnd || op == OpKind::kBitwiseOr ||
+         op == OpKind::kBitwiseXor || op == OpKind::kBitwiseNot;
 }
 
 bool isComparison(OpKind op) {
@@ -289,6 +380,9 @@ cudaError_t launchElementwise(const ElementwiseArgs& a, DataType inType, DataTyp
     }
   } else if (a.op == OpKind::kIsNaN || a.op == OpKind::kIsInf) {
     launched = dispatchFloat(inType, [&](auto t) { predicateKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a); });
+  } else if (isBitwise(a.op)) {
+    if (inType != outType) return cudaErrorInvalidValue;
+    launched = dispatchInteger(inType, [&](auto t) { bitwiseKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a); });
   } else if (a.op == OpKind::kNot) {
     if (inType != DataType::kBool) return cudaErrorInvalidValue;
     unaryKernel<bool><<<grid, kThreads, 0, stream>>>(a);
@@ -299,6 +393,31 @@ cudaError_t launchElementwise(const ElementwiseArgs& a, DataType inType, DataTyp
   } else {
     if (inType != outType) return cudaErrorInvalidValue;
     launched = dispatchArithmetic(inType, [&](auto t) { binaryKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a); });
+  }
+  return launched ? cudaGetLastError() : cudaErrorInvalidValue;
+}
+
+cudaError_t launchPow(const ElementwiseArgs& a, DataType baseType, DataType exponentType, cudaStream_t stream) {
+  if (a.count == 0) return cudaSuccess;
+  const unsigned grid = gridFor(a.count, kThreads);
+  bool launched = false;
+  const auto withExponent = [&](auto b) {
+    using TB = decltype(b);
+    switch (exponentType) {
+      case DataType::kFloat32: powKernel<TB, float><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
+      case DataType::kFloat64: powKernel<TB, double><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
+      case DataType::kInt64: powKernel<TB, int64_t><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
+      case DataType::kInt32: powKernel<TB, int32_t><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
+      default: break;
+    }
+  };
+  switch (baseType) {
+    case DataType::kFloat32: withExponent(float{}); break;
+    case DataType::kFloat16: withExponent(__half{}); break;
+    case DataType::kFloat64: withExponent(double{}); break;
+    case DataType::kInt64: withExponent(int64_t{}); break;
+    case DataType::kInt32: withExponent(int32_t{}); break;
+    default: break;
   }
   return launched ? cudaGetLastError() : cudaErrorInvalidValue;
 }

@@ -23,17 +23,22 @@ struct ElementwiseArgs {
   void* output = nullptr;
   // Attributes: alpha/beta/gamma as the op defines them (LeakyRelu alpha, HardSigmoid alpha/beta, Selu, Celu...).
   float alpha = 0.f, beta = 0.f, gamma = 0.f;
-  int32_t flag = 0;  // Gelu: 1 = tanh approximation; Mod: fmod; IsInf: bit0 detect_negative, bit1 detect_positive
+  int32_t flag = 0;  // Gelu: 1 = tanh approximation; Mod: fmod; IsInf: bit0 detect_negative, bit1 detect_positive;
+                    // BitShift: 1 = LEFT
   const void* clipMin = nullptr;  // Clip bounds: device scalars of the input type, or null
   const void* clipMax = nullptr;
 };
 
-/// Unary and binary ops on `inType` (float32, float16, float64, int64, int32, bool as the op allows) producing
+/// Unary and binary ops on `inType` (floats, 8-64 bit integers, bool as the op allows) producing
 /// `outType` (same, or bool for comparisons / IsNaN / IsInf). Where: inType is the type of inputs 1 and 2.
 /// Returns cudaErrorInvalidValue for a combination no kernel exists for (supports() refuses those first).
 cudaError_t launchElementwise(const ElementwiseArgs& args, DataType inType, DataType outType, cudaStream_t stream);
 
-/// Cast between float32, float16, bfloat16, float64, int64, int32, int8, uint8 and bool.
+/// Pow whose exponent has another type than the base: bases float32/float16/float64/int64/int32, exponents
+/// float32/float64/int64/int32.
+cudaError_t launchPow(const ElementwiseArgs& args, DataType baseType, DataType exponentType, cudaStream_t stream);
+
+/// Cast between float32, float16, bfloat16, float64, every 8-64 bit integer type and bool.
 cudaError_t launchCast(const void* in, DataType inType, void* out, DataType outType, int64_t count,
                        cudaStream_t stream);
 bool castSupported(DataType type);

@@ -4,6 +4,7 @@
 
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/data_movement.h"
+#include "backends/cuda/indexing.h"
 
 namespace kiln::backends::cuda {
 namespace {
@@ -14,6 +15,7 @@ class GeneratorKernel final : public Kernel {
  public:
   GeneratorKernel(const ir::Graph& graph, const ir::Node& node) : where_(graph.describe(node) + ": "), op_(node.op) {
     start_ = node.attrs.getInt("start", 0);
+    k_ = node.attrs.getInt("k", 0);
     end_ = node.attrs.has("end") ? node.attrs.getInt("end", 0) : INT64_MAX;
     if (const Tensor* v = node.attrs.getTensor("value"); v && v->elementCount() == 1 && dataTypeSize(v->dtype()) <= 8)
       std::memcpy(&fillBits_, v->data(), dataTypeSize(v->dtype()));
@@ -47,6 +49,10 @@ class GeneratorKernel final : public Kernel {
       case OpKind::kRange:
         KILN_CUDA_CHECK(launchRange(y.data, y.elementCount(), in[0].data, in[2].data, y.dtype, s), where_);
         return Status::ok();
+      case OpKind::kEyeLike:
+        if (y.dims.size() != 2) return invalidArgument(where_ + "output must have rank 2, found " + dimsToString(y.dims));
+        KILN_CUDA_CHECK(launchEyeLike(y.data, y.dims[0], y.dims[1], k_, y.dtype, s), where_);
+        return Status::ok();
       default: return internalError(where_ + "not a generator");
     }
   }
@@ -56,7 +62,7 @@ class GeneratorKernel final : public Kernel {
  private:
   std::string where_;
   OpKind op_;
-  int64_t start_ = 0, end_ = INT64_MAX;
+  int64_t start_ = 0, end_ = INT64_MAX, k_ = 0;
   uint64_t fillBits_ = 0;
 };
 
@@ -74,6 +80,18 @@ Status generatorSupports(const ir::Graph& graph, const ir::Node& node) {
     case OpKind::kRange:
       if (node.inputs.size() != 3) return invalidModel(graph.describe(node) + ": Range needs start, limit, delta");
       return requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16, DataType::kInt64, DataType::kInt32});
+    case OpKind::kEyeLike: {
+      if (node.outputs.empty()) return invalidModel(graph.describe(node) + ": no output");
+      const DataType t = node.attrs.has("dtype") ? static_cast<DataType>(node.attrs.getInt("dtype", 1))
+                                                 : inputType(graph, node, 0);
+      switch (t) {
+        case DataType::kFloat32: case DataType::kFloat16: case DataType::kFloat64: case DataType::kInt64:
+        case DataType::kInt32: case DataType::kInt16: case DataType::kInt8: case DataType::kUInt64:
+        case DataType::kUInt32: case DataType::kUInt16: case DataType::kUInt8: case DataType::kBool:
+          return Status::ok();
+        default: return unsupported(graph.describe(node) + ": EyeLike of type " + dataTypeName(t));
+      }
+    }
     default: return unsupported(graph.describe(node) + ": no CUDA kernel");
   }
 }

@@ -21,6 +21,10 @@ struct Problem {
   bool bias = false;        // epilogue adds a length-n vector
   uint64_t biasAddress = 0;  // the epilogue's bias pointer lives in the descriptor, so it is part of the key
   int64_t alignment = 256;   // bytes every pointer and batch offset is a multiple of
+  // MatMul whose batch dims broadcast on both sides: the broadcast operand is first expanded into the workspace,
+  // after cuBLASLt's share, so the GEMM sees plain strided batches.
+  bool expandA = false, expandB = false;
+  Dims batchDims;
   auto key() const {
     return std::tuple(m, n, k, batch, strideA, strideB, strideC, transA, transB, bias, biasAddress, alignment);
   }
@@ -60,8 +64,11 @@ class MatmulKernel final : public Kernel {
 
   size_t workspaceBytes(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const override {
     auto problem = describe(in, out);
-    if (problem.hasValue()) (void)planFor(*problem, in[0].dtype);  // warm the memo off the hot path
-    return kWorkspaceBytes;
+    if (!problem.hasValue()) return kWorkspaceBytes;
+    (void)planFor(*problem, in[0].dtype);  // warm the memo off the hot path
+    const size_t elem = dataTypeSize(in[0].dtype);
+    return kWorkspaceBytes + expandedBytes(problem->expandA, problem->batch * problem->m * problem->k, elem) +
+           expandedBytes(problem->expandB, problem->batch * problem->k * problem->n, elem);
   }
 
   Status run(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out, void* workspace,
@@ -84,12 +91,35 @@ class MatmulKernel final : public Kernel {
                          reinterpret_cast<uintptr_t>(y.data);
     if (p.bias) addresses |= reinterpret_cast<uintptr_t>(in[2].data);
     p.alignment = std::min(p.alignment, alignmentOf(addresses));
+    const void* aData = in[0].data;
+    const void* bData = in[1].data;
+    if (p.expandA || p.expandB) {
+      if (!workspace) return internalError(where_ + "no workspace for the batch broadcast");
+      const size_t elem = dataTypeSize(in[0].dtype);
+      auto* next = static_cast<std::byte*>(workspace) + kWorkspaceBytes;
+      const auto expand = [&](const DeviceTensor& t, int64_t rows, int64_t cols, const void*& data) -> Status {
+        DeviceTensor src{t.dtype, matrixView(t.dims, rows, cols), t.data};
+        Dims full = p.batchDims;
+        full.push_back(rows);
+        full.push_back(cols);
+        DeviceTensor dst{t.dtype, full, next};
+        KILN_RETURN_IF_ERROR(broadcastCopy(src, dst, s, where_));
+        data = next;
+        next += expandedBytes(true, dst.elementCount(), elem);
+        return Status::ok();
+      };
+      if (p.expandA) KILN_RETURN_IF_ERROR(expand(in[0], p.m, p.k, aData));
+      if (p.expandB) KILN_RETURN_IF_ERROR(expand(in[1], p.k, p.n, bData));
+      addresses = reinterpret_cast<uintptr_t>(aData) | reinterpret_cast<uintptr_t>(bData) |
+                  reinterpret_cast<uintptr_t>(y.data);
+      p.alignment = std::min(p.alignment, alignmentOf(addresses));
+    }
     KILN_ASSIGN_OR_RETURN(const Plan* plan, planFor(p, in[0].dtype));
     const size_t wsBytes = workspace ? kWorkspaceBytes : 0;
     if (plan->workspace > wsBytes)
       return internalError(where_ + "cuBLASLt plan needs " + std::to_string(plan->workspace) + " workspace bytes");
     // Operands swapped: column-major Cᵀ = op(B)ᵀ · op(A)ᵀ.
-    KILN_CUBLAS_CHECK(cublasLtMatmul(handle_, plan->desc, &alpha_, in[1].data, plan->a, in[0].data, plan->b, &beta,
+    KILN_CUBLAS_CHECK(cublasLtMatmul(handle_, plan->desc, &alpha_, bData, plan->a, aData, plan->b, &beta,
                                      y.data, plan->c, y.data, plan->c, &plan->algo, workspace, wsBytes, s),
                       where_);
     return Status::ok();
@@ -98,6 +128,19 @@ class MatmulKernel final : public Kernel {
   std::string tactic() const override { return "cublasLt:heuristic"; }
 
  private:
+  static size_t expandedBytes(bool expanded, int64_t elements, size_t elem) {
+    if (!expanded) return 0;
+    return (static_cast<size_t>(elements) * elem + 255) / 256 * 256;
+  }
+
+  /// An operand's dims as batch dims + [rows, cols] (a 1-D operand is one matrix).
+  static Dims matrixView(const Dims& d, int64_t rows, int64_t cols) {
+    Dims v(d.begin(), d.end() - std::min<size_t>(d.size(), 2));
+    v.push_back(rows);
+    v.push_back(cols);
+    return v;
+  }
+
   /// The problem for these inputs: M, N, K, batching, and whether C can be a bias epilogue.
   Expected<Problem> describe(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const {
     Problem p;
@@ -137,13 +180,19 @@ class MatmulKernel final : public Kernel {
       p.m *= countA;
       return p;
     }
-    const int64_t batch = std::max(countA, countB);
-    if ((countA != 1 && countA != batch) || elementCount(y) != batch * p.m * p.n)
-      return unsupported(where_ + "batch broadcast between " + dimsToString(a) + " and " + dimsToString(b) +
-                         " other than one side being a single matrix");
-    if (countA == batch && countB == batch && batchA != batchB && batchA.size() == batchB.size())
-      return unsupported(where_ + "batch dims " + dimsToString(batchA) + " and " + dimsToString(batchB) + " differ");
+    // The output's batch dims: y without its matrix dims (a 1-D operand contributes none).
+    const size_t matrixDims = (a.size() >= 2 ? 1 : 0) + (b.size() >= 2 ? 1 : 0);
+    if (y.size() < matrixDims) return invalidArgument(where_ + "output " + dimsToString(y) + " has too few dims");
+    p.batchDims = Dims(y.begin(), y.end() - static_cast<std::ptrdiff_t>(matrixDims));
+    const int64_t batch = elementCount(p.batchDims);
+    if (elementCount(y) != batch * p.m * p.n || (countA != 1 && batch % countA != 0) || batch % countB != 0)
+      return invalidArgument(where_ + "output " + dimsToString(y) + " does not match " + dimsToString(a) + " x " +
+                             dimsToString(b));
+    if (p.batchDims.size() + 2 > static_cast<size_t>(kMaxRank))
+      return unsupported(where_ + "batch broadcast over more than 6 batch dims");
     p.batch = batch;
+    p.expandA = countA != 1 && countA != batch;  // A broadcasts over some batch dims but not all
+    p.expandB = countB != batch;
     p.strideA = countA == 1 ? 0 : p.m * p.k;
     p.strideB = p.k * p.n;
     p.strideC = p.m * p.n;

@@ -85,6 +85,8 @@ template <typename T, typename A> __global__ void reduceKernel(ReduceArgs a) {
         acc /= static_cast<A>(a.reduceCount);
       } else if (a.op == OpKind::kReduceL2) {
         acc = sqrt(acc);
+      } else if (a.op == OpKind::kReduceLogSum) {
+        acc = log(acc);
       }
     } else {
       if (a.op == OpKind::kReduceMean && a.reduceCount > 0) acc /= static_cast<A>(a.reduceCount);
@@ -93,7 +95,8 @@ template <typename T, typename A> __global__ void reduceKernel(ReduceArgs a) {
   }
 }
 
-template <typename T> __global__ void argKernel(ReduceArgs a) {
+/// A = the comparison type: float for float32/float16, double for float64, int64 for integers (exact ties).
+template <typename T, typename A> __global__ void argKernel(ReduceArgs a) {
   const T* x = static_cast<const T*>(a.x);
   int64_t* y = static_cast<int64_t*>(a.y);
   const int lane = threadIdx.x % 32;
@@ -102,10 +105,10 @@ template <typename T> __global__ void argKernel(ReduceArgs a) {
   for (int64_t out = blockIdx.x * static_cast<int64_t>(kWarpsPerBlock) + threadIdx.x / 32; out < a.outCount;
        out += warpsTotal) {
     const int64_t base = keptOffset(a, out);
-    float best = isMax ? -INFINITY : INFINITY;
+    A best = A(0);
     int64_t bestIndex = -1;
     for (int64_t r = lane; r < a.reduceCount; r += 32) {
-      const float v = load(x, base + reducedOffset(a, r));
+      const A v = static_cast<A>(load(x, base + reducedOffset(a, r)));
       const bool better = bestIndex < 0 || (isMax ? v > best : v < best) || (a.selectLastIndex && v == best);
       if (better) {
         best = v;
@@ -113,7 +116,7 @@ template <typename T> __global__ void argKernel(ReduceArgs a) {
       }
     }
     for (int offset = 16; offset > 0; offset >>= 1) {
-      const float v = __shfl_xor_sync(0xffffffffu, best, offset);
+      const A v = __shfl_xor_sync(0xffffffffu, best, offset);
       const int64_t i = __shfl_xor_sync(0xffffffffu, bestIndex, offset);
       if (i < 0) continue;
       const bool strictly = isMax ? v > best : v < best;
@@ -133,17 +136,14 @@ template <typename T> __global__ void cumSumKernel(CumSumArgs a, int64_t lines) 
   T* y = static_cast<T*>(a.y);
   KILN_GRID_STRIDE(line, lines) {
     const int64_t base = (line / a.inner) * a.axisLength * a.inner + line % a.inner;
-    C sum = 0;
+    C sum = a.product ? C(1) : C(0);
     for (int64_t step = 0; step < a.axisLength; ++step) {
       const int64_t j = a.reverse ? a.axisLength - 1 - step : step;
       const C v = load(x, base + j * a.inner);
-      if (a.exclusive) {
-        store(y, base + j * a.inner, sum);
-        sum += v;
-      } else {
-        sum += v;
-        store(y, base + j * a.inner, sum);
-      }
+      if (a.exclusive) store(y, base + j * a.inner, sum);
+      if (a.product) sum *= v;
+      else sum += v;
+      if (!a.exclusive) store(y, base + j * a.inner, sum);
     }
   }
 }
@@ -160,8 +160,11 @@ cudaError_t launchReduce(const ReduceArgs& a, DataType dtype, cudaStream_t strea
   const unsigned grid = gridForWarps(a.outCount);
   if (a.op == OpKind::kArgMax || a.op == OpKind::kArgMin) {
     switch (dtype) {
-      case DataType::kFloat32: argKernel<float><<<grid, kThreads, 0, stream>>>(a); break;
-      case DataType::kFloat16: argKernel<__half><<<grid, kThreads, 0, stream>>>(a); break;
+      case DataType::kFloat32: argKernel<float, float><<<grid, kThreads, 0, stream>>>(a); break;
+      case DataType::kFloat16: argKernel<__half, float><<<grid, kThreads, 0, stream>>>(a); break;
+      case DataType::kFloat64: argKernel<double, double><<<grid, kThreads, 0, stream>>>(a); break;
+      case DataType::kInt64: argKernel<int64_t, int64_t><<<grid, kThreads, 0, stream>>>(a); break;
+      case DataType::kInt32: argKernel<int32_t, int64_t><<<grid, kThreads, 0, stream>>>(a); break;
       default: return cudaErrorInvalidValue;
     }
     return cudaGetLastError();
@@ -169,6 +172,7 @@ cudaError_t launchReduce(const ReduceArgs& a, DataType dtype, cudaStream_t strea
   switch (dtype) {
     case DataType::kFloat32: reduceKernel<float, float><<<grid, kThreads, 0, stream>>>(a); break;
     case DataType::kFloat16: reduceKernel<__half, float><<<grid, kThreads, 0, stream>>>(a); break;
+    case DataType::kFloat64: reduceKernel<double, double><<<grid, kThreads, 0, stream>>>(a); break;
     case DataType::kInt64: reduceKernel<int64_t, int64_t><<<grid, kThreads, 0, stream>>>(a); break;
     case DataType::kInt32: reduceKernel<int32_t, int64_t><<<grid, kThreads, 0, stream>>>(a); break;
     default: return cudaErrorInvalidValue;
@@ -183,6 +187,7 @@ cudaError_t launchCumSum(const CumSumArgs& a, DataType dtype, cudaStream_t strea
   switch (dtype) {
     case DataType::kFloat32: cumSumKernel<float><<<grid, kThreads, 0, stream>>>(a, lines); break;
     case DataType::kFloat16: cumSumKernel<__half><<<grid, kThreads, 0, stream>>>(a, lines); break;
+    case DataType::kFloat64: cumSumKernel<double><<<grid, kThreads, 0, stream>>>(a, lines); break;
     case DataType::kInt64: cumSumKernel<int64_t><<<grid, kThreads, 0, stream>>>(a, lines); break;
     case DataType::kInt32: cumSumKernel<int32_t><<<grid, kThreads, 0, stream>>>(a, lines); break;
     default: return cudaErrorInvalidValue;

@@ -12,6 +12,7 @@ namespace {
 using ir::OpKind;
 
 bool isArg(OpKind op) { return op == OpKind::kArgMax || op == OpKind::kArgMin; }
+bool isCumulative(OpKind op) { return op == OpKind::kCumSum || op == OpKind::kCumProd; }
 
 /// Appends (dim, stride) to a list, merging with the previous entry when they form one contiguous run.
 void appendMerged(std::vector<int64_t>& dims, std::vector<int64_t>& strides, int64_t dim, int64_t stride) {
@@ -27,8 +28,10 @@ void appendMerged(std::vector<int64_t>& dims, std::vector<int64_t>& strides, int
 
 class ReductionKernel final : public Kernel {
  public:
-  ReductionKernel(const ir::Graph& graph, const ir::Node& node, std::vector<int64_t> axes, bool axesGiven)
-      : where_(graph.describe(node) + ": "), op_(node.op), axes_(std::move(axes)), axesGiven_(axesGiven) {
+  ReductionKernel(const ir::Graph& graph, const ir::Node& node, std::vector<int64_t> axes, bool axesGiven,
+                  bool runtimeAxes)
+      : where_(graph.describe(node) + ": "), op_(node.op), axes_(std::move(axes)), axesGiven_(axesGiven),
+        runtimeAxes_(runtimeAxes) {
     noopWithEmptyAxes_ = node.attrs.getInt("noop_with_empty_axes", 0) != 0;
     selectLast_ = node.attrs.getInt("select_last_index", 0) != 0;
     exclusive_ = node.attrs.getInt("exclusive", 0) != 0;
@@ -39,15 +42,21 @@ class ReductionKernel final : public Kernel {
     const auto s = static_cast<cudaStream_t>(stream);
     const DeviceTensor& x = in[0];
     const auto rank = static_cast<int64_t>(x.dims.size());
+    std::vector<int64_t> axes = axes_;
+    bool axesGiven = axesGiven_;
+    if (runtimeAxes_) {  // computed by the host shape program for this shape
+      KILN_ASSIGN_OR_RETURN(axes, hostInts(in[1], where_, "input 1 (axes)"));
+      axesGiven = isCumulative(op_) || !axes.empty();
+    }
     std::set<int64_t> reduced;
-    for (int64_t axis : axes_) {
+    for (int64_t axis : axes) {
       const int64_t a = normalizeAxis(axis, rank);
       if (a < 0 && rank > 0)
         return invalidArgument(where_ + "axis " + std::to_string(axis) + " is outside rank " + std::to_string(rank));
       if (a >= 0) reduced.insert(a);
     }
-    if (op_ == OpKind::kCumSum) {
-      if (reduced.size() != 1) return invalidArgument(where_ + "CumSum needs exactly one axis");
+    if (isCumulative(op_)) {
+      if (reduced.size() != 1 || axes.size() != 1) return invalidArgument(where_ + "needs exactly one axis");
       const auto axis = static_cast<size_t>(*reduced.begin());
       CumSumArgs a;
       a.x = x.data;
@@ -57,10 +66,11 @@ class ReductionKernel final : public Kernel {
       for (size_t k = axis + 1; k < x.dims.size(); ++k) a.inner *= x.dims[k];
       a.exclusive = exclusive_;
       a.reverse = reverse_;
+      a.product = op_ == OpKind::kCumProd;
       KILN_CUDA_CHECK(launchCumSum(a, x.dtype, s), where_);
       return Status::ok();
     }
-    if (!axesGiven_ && !isArg(op_)) {
+    if (!axesGiven && !isArg(op_)) {
       if (noopWithEmptyAxes_) return copy(x, out[0], s);
       for (int64_t k = 0; k < rank; ++k) reduced.insert(k);
     }
@@ -113,12 +123,15 @@ class ReductionKernel final : public Kernel {
   OpKind op_;
   std::vector<int64_t> axes_;
   bool axesGiven_;
+  bool runtimeAxes_;
   bool noopWithEmptyAxes_ = false, selectLast_ = false, exclusive_ = false, reverse_ = false;
 };
 
-/// Axes from attribute `axes`/`axis` or constant input 1; `given` false when none were named.
-Status readAxes(const ir::Graph& graph, const ir::Node& node, std::vector<int64_t>& axes, bool& given) {
+/// Axes from attribute `axes`/`axis` or constant input 1; `given` false when none were named. `runtime` true when
+/// input 1 is not a constant but host-known (the shape program computes it; run() reads DeviceTensor::hostData).
+Status readAxes(const ir::Graph& graph, const ir::Node& node, std::vector<int64_t>& axes, bool& given, bool& runtime) {
   given = false;
+  runtime = false;
   if (isArg(node.op)) {
     axes = {node.attrs.getInt("axis", 0)};
     given = true;
@@ -126,11 +139,15 @@ Status readAxes(const ir::Graph& graph, const ir::Node& node, std::vector<int64_
   }
   if (node.inputs.size() > 1 && node.inputs[1] != ir::kNoValue) {
     const Tensor* t = constantInput(graph, node, 1);
-    if (!t)
-      return unsupported(graph.describe(node) + ": input 1 ('" + graph.valueName(node.inputs[1]) +
-                         "', the axes) must be a constant for the CUDA backend");
+    if (!t) {
+      KILN_RETURN_IF_ERROR(requireHostKnown(graph, node, 1, "the axes"));
+      KILN_RETURN_IF_ERROR(requireInputType(graph, node, 1, {DataType::kInt64, DataType::kInt32}));
+      runtime = true;
+      given = true;
+      return Status::ok();
+    }
     axes = readInts(*t);
-    given = node.op == OpKind::kCumSum || !axes.empty();
+    given = isCumulative(node.op) || !axes.empty();
     return Status::ok();
   }
   if (node.attrs.has("axes")) {
@@ -146,29 +163,30 @@ Status reductionSupports(const ir::Graph& graph, const ir::Node& node) {
   if (node.inputs.empty()) return invalidModel(graph.describe(node) + ": no inputs");
   switch (node.op) {
     case OpKind::kReduceSum: case OpKind::kReduceMax: case OpKind::kReduceMin: case OpKind::kReduceProd:
-    case OpKind::kCumSum:
+    case OpKind::kCumSum: case OpKind::kCumProd: case OpKind::kArgMax: case OpKind::kArgMin:
       KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16,
-                                                             DataType::kInt64, DataType::kInt32}));
+                                                             DataType::kFloat64, DataType::kInt64, DataType::kInt32}));
       break;
     case OpKind::kReduceMean: case OpKind::kReduceL1: case OpKind::kReduceL2: case OpKind::kReduceSumSquare:
-    case OpKind::kReduceLogSumExp: case OpKind::kArgMax: case OpKind::kArgMin:
-      KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16}));
+    case OpKind::kReduceLogSumExp: case OpKind::kReduceLogSum:
+      KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16,
+                                                             DataType::kFloat64}));
       break;
     default: return unsupported(graph.describe(node) + ": not a reduction");
   }
   std::vector<int64_t> axes;
-  bool given = false;
-  KILN_RETURN_IF_ERROR(readAxes(graph, node, axes, given));
-  if (node.op == OpKind::kCumSum && axes.size() != 1)
-    return invalidModel(graph.describe(node) + ": CumSum's axis input must hold one value");
+  bool given = false, runtime = false;
+  KILN_RETURN_IF_ERROR(readAxes(graph, node, axes, given, runtime));
+  if (isCumulative(node.op) && !runtime && axes.size() != 1)
+    return invalidModel(graph.describe(node) + ": the axis input must hold one value");
   return Status::ok();
 }
 
 KernelResult makeReductionKernel(const CudaContext&, const ir::Graph& graph, const ir::Node& node) {
   std::vector<int64_t> axes;
-  bool given = false;
-  KILN_RETURN_IF_ERROR(readAxes(graph, node, axes, given));
-  return std::unique_ptr<Kernel>(std::make_unique<ReductionKernel>(graph, node, std::move(axes), given));
+  bool given = false, runtime = false;
+  KILN_RETURN_IF_ERROR(readAxes(graph, node, axes, given, runtime));
+  return std::unique_ptr<Kernel>(std::make_unique<ReductionKernel>(graph, node, std::move(axes), given, runtime));
 }
 
 }  // namespace kiln::backends::cuda

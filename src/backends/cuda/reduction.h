@@ -25,15 +25,16 @@ struct ReduceArgs {
   int64_t reduceCount = 1;
   bool selectLastIndex = false;  // ArgMax/ArgMin ties
 };
-/// Float32/float16 data reduce in float32; int64/int32 (Sum, Max, Min, Prod) in int64. ArgMax/ArgMin write int64.
+/// Float32/float16 data reduce in float32, float64 in float64; int64/int32 (Sum, Max, Min, Prod) in int64.
+/// ArgMax/ArgMin (any of these types) write int64.
 cudaError_t launchReduce(const ReduceArgs& args, DataType dtype, cudaStream_t stream);
 
-/// CumSum along one axis: lines of `axisLength` elements `inner` apart.
+/// CumSum / CumProd along one axis: lines of `axisLength` elements `inner` apart.
 struct CumSumArgs {
   const void* x = nullptr;
   void* y = nullptr;
   int64_t outer = 1, axisLength = 1, inner = 1;
-  bool exclusive = false, reverse = false;
+  bool exclusive = false, reverse = false, product = false;
 };
 cudaError_t launchCumSum(const CumSumArgs& args, DataType dtype, cudaStream_t stream);
 

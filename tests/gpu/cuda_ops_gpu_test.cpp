@@ -1,0 +1,559 @@
+// The CUDA kernels added for issue 3 (every op the CPU backend supports), each run as a one-node graph on the CPU
+// backend (the reference, DESIGN.md rule 8) and on the CUDA backend, on the same random non-zero inputs at several
+// shapes including odd ones; every integer dtype for the elementwise ops; parameter inputs that the host shape
+// program computes (DeviceTensor::hostData) as well as constants.
+// Tolerances:
+//   float32 / float64 (TF32 off): |cuda - cpu| <= 1e-4 * (|cpu| + rms(cpu)) + 1e-6 per element; integer and bool
+//                       outputs must match exactly.
+//   float16: float inputs rounded to float16 for both; the CPU runs them in float32. Cosine similarity >= 0.999 and
+//            max relative error (|d| / (|cpu| + rms)) <= 2e-2; printed per case.
+// With no GPU the tests print a visible skip. KILN_GPU_TEST_SELF_CHECK=1 puts the CPU backend in CUDA's place
+// (no float16 variant) to check the cases themselves on a machine without a GPU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+
+#include "backends/backend.h"
+#include "ops/shape_inference.h"
+
+namespace kiln {
+namespace {
+
+using backends::Backend;
+using backends::DeviceTensor;
+using ir::OpKind;
+
+uint16_t toHalf(float f) {  // round to nearest even; normals and subnormals
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  const int32_t exp = static_cast<int32_t>((x >> 23) & 0xffu) - 127 + 15;
+  uint32_t mant = x & 0x7fffffu;
+  if (((x >> 23) & 0xffu) == 0xffu) return static_cast<uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0u));
+  if (exp >= 31) return static_cast<uint16_t>(sign | 0x7c00u);
+  if (exp <= 0) {
+    if (exp < -10) return static_cast<uint16_t>(sign);
+    mant |= 0x800000u;
+    const int shift = 14 - exp;
+    uint32_t h = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (h & 1u))) ++h;
+    return static_cast<uint16_t>(sign | h);
+  }
+  uint32_t h = sign | (static_cast<uint32_t>(exp) << 10) | (mant >> 13);
+  const uint32_t rem = mant & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;
+  return static_cast<uint16_t>(h);
+}
+float fromHalf(uint16_t h) {
+  const int exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  float v = exp == 0 ? std::ldexp(static_cast<float>(mant), -24)
+            : exp == 31 ? (mant ? std::nanf("") : INFINITY)
+                        : std::ldexp(1.f + static_cast<float>(mant) / 1024.f, exp - 15);
+  return (h & 0x8000) ? -v : v;
+}
+
+struct Input {
+  DataType dtype = DataType::kFloat32;
+  Dims dims;
+  double low = -2, high = 2;  // random range; integers use whole numbers in it
+  std::vector<double> values;  // explicit contents instead
+  enum Kind { kActivation, kConstant, kHost } kind = kActivation;  // kHost: computed by the shape program
+  bool absent = false;
+  bool keepFloat32 = false;  // stays float32 in the float16 variant (parameters, weights of losses)
+};
+Input t(DataType d, Dims dims, double lo = -2, double hi = 2) { return Input{d, std::move(dims), lo, hi}; }
+Input f32(Dims d, double lo = -2, double hi = 2) { return t(DataType::kFloat32, std::move(d), lo, hi); }
+Input given(DataType d, Dims dims, std::vector<double> v, Input::Kind kind = Input::kConstant) {
+  Input i{d, std::move(dims)};
+  i.values = std::move(v);
+  i.kind = kind;
+  i.keepFloat32 = true;
+  return i;
+}
+Input i64(Dims dims, std::vector<double> v, Input::Kind kind = Input::kConstant) {
+  return given(DataType::kInt64, std::move(dims), std::move(v), kind);
+}
+Input none() {
+  Input i;
+  i.absent = true;
+  return i;
+}
+
+struct Case {
+  std::string label;
+  OpKind op;
+  ir::Attributes attrs;
+  std::vector<Input> inputs;
+  int outputs = 1;
+  bool fp16 = true;
+};
+
+ir::Attributes attrs(std::initializer_list<std::pair<std::string, ir::AttributeValue>> list) {
+  ir::Attributes a;
+  for (auto& [k, v] : list) a.set(k, v);
+  return a;
+}
+
+void putValue(Tensor& t, int64_t i, double v) {
+  void* p = t.data();
+  switch (t.dtype()) {
+    case DataType::kFloat32: static_cast<float*>(p)[i] = static_cast<float>(v); break;
+    case DataType::kFloat64: static_cast<double*>(p)[i] = v; break;
+    case DataType::kFloat16: static_cast<uint16_t*>(p)[i] = toHalf(static_cast<float>(v)); break;
+    case DataType::kInt64: static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); break;
+    case DataType::kInt32: static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v); break;
+    case DataType::kInt16: static_cast<int16_t*>(p)[i] = static_cast<int16_t>(v); break;
+    case DataType::kInt8: static_cast<int8_t*>(p)[i] = static_cast<int8_t>(v); break;
+    case DataType::kUInt64: static_cast<uint64_t*>(p)[i] = static_cast<uint64_t>(v); break;
+    case DataType::kUInt32: static_cast<uint32_t*>(p)[i] = static_cast<uint32_t>(v); break;
+    case DataType::kUInt16: static_cast<uint16_t*>(p)[i] = static_cast<uint16_t>(v); break;
+    case DataType::kUInt8: static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v); break;
+    case DataType::kBool: static_cast<bool*>(p)[i] = v != 0; break;
+    default: ADD_FAILURE() << "test input type " << dataTypeName(t.dtype());
+  }
+}
+double getValue(const Tensor& t, int64_t i) {
+  const void* p = t.data();
+  switch (t.dtype()) {
+    case DataType::kFloat32: return static_cast<const float*>(p)[i];
+    case DataType::kFloat64: return static_cast<const double*>(p)[i];
+    case DataType::kFloat16: return fromHalf(static_cast<const uint16_t*>(p)[i]);
+    case DataType::kInt64: return static_cast<double>(static_cast<const int64_t*>(p)[i]);
+    case DataType::kInt32: return static_cast<const int32_t*>(p)[i];
+    case DataType::kInt16: return static_cast<const int16_t*>(p)[i];
+    case DataType::kInt8: return static_cast<const int8_t*>(p)[i];
+    case DataType::kUInt64: return static_cast<double>(static_cast<const uint64_t*>(p)[i]);
+    case DataType::kUInt32: return static_cast<const uint32_t*>(p)[i];
+    case DataType::kUInt16: return static_cast<const uint16_t*>(p)[i];
+    case DataType::kUInt8: return static_cast<const uint8_t*>(p)[i];
+    case DataType::kBool: return static_cast<const bool*>(p)[i] ? 1 : 0;
+    default: return std::nan("");
+  }
+}
+bool isFloat(DataType d) { return d == DataType::kFloat32 || d == DataType::kFloat64 || d == DataType::kFloat16; }
+
+std::vector<Tensor> makeInputs(const Case& c, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<Tensor> out;
+  for (const Input& in : c.inputs) {
+    if (in.absent) {
+      out.emplace_back();
+      continue;
+    }
+    Tensor tensor = Tensor::allocate(in.dtype, in.dims).value();
+    for (int64_t i = 0; i < tensor.elementCount(); ++i) {
+      double v;
+      if (!in.values.empty()) {
+        v = in.values[static_cast<size_t>(i)];
+      } else if (isFloat(in.dtype)) {
+        std::uniform_real_distribution<double> dist(in.low, in.high);
+        do v = dist(rng);
+        while (std::fabs(v) < 1e-2);
+      } else if (in.dtype == DataType::kBool) {
+        v = rng() % 2;
+      } else {
+        std::uniform_int_distribution<int64_t> dist(static_cast<int64_t>(in.low), static_cast<int64_t>(in.high));
+        do v = static_cast<double>(dist(rng));
+        while (v == 0 && in.low < 0);
+      }
+      putValue(tensor, i, v);
+    }
+    out.push_back(std::move(tensor));
+  }
+  return out;
+}
+
+/// One node (the last one); kHost inputs are produced by a Shape node so that they count as shape-program values.
+ir::Graph makeGraph(const Case& c, const std::vector<Tensor>& values, const std::vector<DataType>& types) {
+  ir::Graph g;
+  ir::Node node;
+  node.name = "n0";
+  node.op = c.op;
+  node.attrs = c.attrs;
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    if (c.inputs[i].absent) {
+      node.inputs.push_back(ir::kNoValue);
+      continue;
+    }
+    ir::ValueId id;
+    if (c.inputs[i].kind == Input::kConstant) {
+      id = g.addConstant("in" + std::to_string(i), values[i]);
+    } else {
+      id = g.addValue("in" + std::to_string(i), types[i]);
+      g.values[id].rankKnown = true;
+      g.values[id].dims = c.inputs[i].dims;
+      if (c.inputs[i].kind == Input::kHost) {
+        const ir::ValueId source = g.addValue("shape_source" + std::to_string(i), DataType::kFloat32);
+        g.inputs.push_back(source);
+        ir::Node shape;
+        shape.name = "shape" + std::to_string(i);
+        shape.op = OpKind::kShape;
+        shape.inputs = {source};
+        shape.outputs = {id};
+        g.values[id].producer = static_cast<int32_t>(g.nodes.size());
+        g.nodes.push_back(shape);
+      } else {
+        g.inputs.push_back(id);
+      }
+    }
+    g.values[id].dtype = types[i];
+    node.inputs.push_back(id);
+  }
+  for (int k = 0; k < c.outputs; ++k) {
+    node.outputs.push_back(g.addValue("out" + std::to_string(k)));
+    g.outputs.push_back(node.outputs.back());
+  }
+  g.values[node.outputs[0]].producer = static_cast<int32_t>(g.nodes.size());
+  g.nodes.push_back(node);
+  return g;
+}
+
+Expected<std::vector<Tensor>> runOn(Backend& backend, const ir::Graph& g, const Case& c,
+                                    const std::vector<Tensor>& inputs, const std::vector<ops::TensorInfo>& outInfo) {
+  const ir::Node& node = g.nodes.back();
+  KILN_RETURN_IF_ERROR(backend.supports(g, node));
+  KILN_ASSIGN_OR_RETURN(auto kernel, backend.createKernel(g, node, ""));
+  std::vector<void*> owned;
+  auto cleanup = [&] {
+    for (void* p : owned) backend.release(p);
+  };
+  std::vector<DeviceTensor> devIn, devOut;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (node.inputs[i] == ir::kNoValue) {
+      devIn.push_back({});
+      continue;
+    }
+    const Tensor& tensor = inputs[i];
+    auto p = backend.allocate(tensor.byteSize());
+    if (!p) return cleanup(), p.status();
+    owned.push_back(*p);
+    KILN_RETURN_IF_ERROR(backend.copyToDevice(*p, tensor.data(), tensor.byteSize(), nullptr));
+    DeviceTensor d{tensor.dtype(), tensor.dims(), *p};
+    if (c.inputs[i].kind == Input::kHost) d.hostData = tensor.data();  // what the runtime supplies
+    devIn.push_back(d);
+  }
+  std::vector<Tensor> results;
+  for (const auto& info : outInfo) {
+    results.push_back(Tensor::allocate(info.dtype, info.dims).value());
+    auto p = backend.allocate(results.back().byteSize());
+    if (!p) return cleanup(), p.status();
+    owned.push_back(*p);
+    devOut.push_back({info.dtype, info.dims, *p});
+  }
+  const size_t wsBytes = kernel->workspaceBytes(devIn, devOut);
+  void* ws = nullptr;
+  if (wsBytes) {
+    auto p = backend.allocate(wsBytes);
+    if (!p) return cleanup(), p.status();
+    owned.push_back(ws = *p);
+  }
+  Status st = kernel->run(devIn, devOut, ws, nullptr);
+  for (size_t k = 0; k < results.size() && st.isOk(); ++k)
+    st = backend.copyToHost(results[k].data(), devOut[k].data, results[k].byteSize(), nullptr);
+  if (st.isOk()) st = backend.synchronize(nullptr);
+  cleanup();
+  if (!st.isOk()) return st;
+  return results;
+}
+
+class CudaOps : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    backends::BackendOptions options;
+    options.allowTF32 = false;
+    selfCheck_ = std::getenv("KILN_GPU_TEST_SELF_CHECK") != nullptr;
+    auto cuda = backends::createBackend(selfCheck_ ? DeviceKind::kCpu : DeviceKind::kCuda, options);
+    if (!cuda) GTEST_SKIP() << "no CUDA device: " << cuda.status().toString();
+    cuda_ = std::move(cuda.value());
+    cpu_ = std::move(backends::createBackend(DeviceKind::kCpu).value());
+  }
+
+  void check(const Case& c) {
+    SCOPED_TRACE(c.label);
+    const std::vector<Tensor> values = makeInputs(c, 4321u + static_cast<uint32_t>(c.label.size()));
+    std::vector<DataType> types;
+    for (const Input& in : c.inputs) types.push_back(in.absent ? DataType::kUndefined : in.dtype);
+    const ir::Graph g = makeGraph(c, values, types);
+    std::vector<ops::TensorInfo> infos;
+    for (size_t i = 0; i < values.size(); ++i)
+      infos.push_back(c.inputs[i].absent ? ops::TensorInfo{}
+                                         : ops::TensorInfo{values[i].dtype(), values[i].dims(),
+                                                           c.inputs[i].kind != Input::kActivation ? &values[i] : nullptr});
+    auto outInfo = ops::inferOutputs(g, g.nodes.back(), infos);
+    ASSERT_TRUE(outInfo.hasValue()) << outInfo.status().toString();
+    auto want = runOn(*cpu_, g, c, values, *outInfo);
+    ASSERT_TRUE(want.hasValue()) << "CPU reference: " << want.status().toString();
+    auto got = runOn(*cuda_, g, c, values, *outInfo);
+    ASSERT_TRUE(got.hasValue()) << got.status().toString();
+    for (size_t k = 0; k < want->size(); ++k) compare((*want)[k], (*got)[k], false, c.label);
+    if (c.fp16 && !selfCheck_) checkHalf(c, values, types, *outInfo);
+  }
+
+  void checkHalf(const Case& c, const std::vector<Tensor>& values, std::vector<DataType> types,
+                 std::vector<ops::TensorInfo> outInfo) {
+    std::vector<Tensor> rounded, halves;
+    bool anyFloat = false;
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (c.inputs[i].absent || values[i].dtype() != DataType::kFloat32 || c.inputs[i].keepFloat32) {
+        rounded.push_back(values[i]);
+        halves.push_back(values[i]);
+        continue;
+      }
+      anyFloat = true;
+      Tensor r = values[i].clone().value();
+      Tensor h = Tensor::allocate(DataType::kFloat16, values[i].dims()).value();
+      for (int64_t e = 0; e < r.elementCount(); ++e) {
+        const uint16_t bits = toHalf(r.dataAs<float>()[e]);
+        h.dataAs<uint16_t>()[e] = bits;
+        r.dataAs<float>()[e] = fromHalf(bits);
+      }
+      rounded.push_back(r);
+      halves.push_back(h);
+      types[i] = DataType::kFloat16;
+    }
+    if (!anyFloat) return;
+    std::vector<DataType> f32Types;
+    for (const Input& in : c.inputs) f32Types.push_back(in.absent ? DataType::kUndefined : in.dtype);
+    auto want = runOn(*cpu_, makeGraph(c, rounded, f32Types), c, rounded, outInfo);
+    ASSERT_TRUE(want.hasValue()) << want.status().toString();
+    for (auto& info : outInfo)
+      if (info.dtype == DataType::kFloat32) info.dtype = DataType::kFloat16;
+    auto got = runOn(*cuda_, makeGraph(c, halves, types), c, halves, outInfo);
+    ASSERT_TRUE(got.hasValue()) << "float16: " << got.status().toString();
+    for (size_t k = 0; k < want->size(); ++k) compare((*want)[k], (*got)[k], true, c.label);
+  }
+
+  static void compare(const Tensor& want, const Tensor& got, bool half, const std::string& label) {
+    ASSERT_EQ(want.dims(), got.dims());
+    const int64_t n = want.elementCount();
+    const bool exact = !isFloat(want.dtype());
+    double rms = 0, dot = 0, nw = 0, ng = 0, maxRel = 0;
+    for (int64_t i = 0; i < n; ++i) rms += getValue(want, i) * getValue(want, i);
+    rms = n ? std::sqrt(rms / static_cast<double>(n)) : 0;
+    int bad = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double w = getValue(want, i), g = getValue(got, i);
+      dot += w * g;
+      nw += w * w;
+      ng += g * g;
+      if (std::isnan(g) != std::isnan(w)) maxRel = INFINITY;
+      else if (!std::isnan(w)) maxRel = std::max(maxRel, std::fabs(w - g) / (std::fabs(w) + rms + 1e-12));
+      const bool ok = (std::isnan(w) && std::isnan(g)) ||
+                      (exact ? w == g : (half || std::fabs(w - g) <= 1e-4 * (std::fabs(w) + rms) + 1e-6));
+      if (!ok && bad++ < 5) ADD_FAILURE() << "element " << i << ": cpu " << w << ", cuda " << g;
+    }
+    if (half && !exact) {
+      const double cosine = (nw == 0 && ng == 0) ? 1.0 : dot / std::sqrt(nw * ng + 1e-300);
+      std::printf("[  FP16    ] %s: cosine %.6f, max rel err %.3g\n", label.c_str(), cosine, maxRel);
+      EXPECT_GE(cosine, 0.999);
+      EXPECT_LE(maxRel, 2e-2);
+    }
+    EXPECT_EQ(bad, 0);
+  }
+
+  std::unique_ptr<Backend> cuda_, cpu_;
+  bool selfCheck_ = false;
+};
+
+std::string name(OpKind op) { return std::string(ir::opKindName(op)); }
+
+const DataType kIntTypes[] = {DataType::kInt8,   DataType::kInt16,  DataType::kInt32,  DataType::kInt64,
+                              DataType::kUInt8,  DataType::kUInt16, DataType::kUInt32, DataType::kUInt64};
+
+TEST_F(CudaOps, ArithmeticAndComparisonsOnEveryIntegerType) {
+  const std::vector<std::pair<Dims, Dims>> shapes = {{{3, 5, 7}, {5, 1}}, {{1027}, {1027}}, {{2, 1, 9}, {4, 1}}};
+  for (DataType d : kIntTypes) {
+    const bool isSigned = d == DataType::kInt8 || d == DataType::kInt16 || d == DataType::kInt32 || d == DataType::kInt64;
+    const double lo = isSigned ? -100 : 1, hi = 100;  // products wrap around in int8/uint8, as on the CPU
+    for (const auto& [a, b] : shapes) {
+      const std::string suffix = " " + dataTypeName(d) + " " + dimsToString(a) + "," + dimsToString(b);
+      for (OpKind op : {OpKind::kAdd, OpKind::kSub, OpKind::kMul, OpKind::kDiv, OpKind::kMax, OpKind::kMin,
+                        OpKind::kEqual, OpKind::kGreater, OpKind::kLessOrEqual, OpKind::kMod})
+        check({name(op) + suffix, op, {}, {t(d, a, lo, hi), t(d, b, isSigned ? -9 : 1, 9)}});
+    }
+    check({"Max 3 inputs " + dataTypeName(d), OpKind::kMax, {}, {t(d, {4, 5}, 1, 50), t(d, {5}, 1, 50), t(d, {4, 1}, 1, 50)}});
+    check({"Abs " + dataTypeName(d), OpKind::kAbs, {}, {t(d, {37}, lo, hi)}});
+  }
+  for (DataType d : {DataType::kFloat64, DataType::kFloat32}) {
+    for (OpKind op : {OpKind::kAdd, OpKind::kDiv, OpKind::kMax, OpKind::kGreater})
+      check({name(op) + " " + dataTypeName(d), op, {}, {t(d, {6, 7}), t(d, {7})}});
+    check({"Mod fmod=0 " + dataTypeName(d), OpKind::kMod, {}, {t(d, {5, 9}, -9, 9), t(d, {9}, -3, 3)}});
+  }
+  check({"Pow float32 ^ int64", OpKind::kPow, {}, {f32({5, 7}, 0.5, 2), t(DataType::kInt64, {7}, -3, 3)}});
+  check({"Mean 3 inputs", OpKind::kMean, {}, {f32({4, 5}), f32({5}), f32({4, 1})}});
+  check({"Sum 3 inputs float64", OpKind::kSum, {}, {t(DataType::kFloat64, {4, 5}), t(DataType::kFloat64, {5}),
+                                                    t(DataType::kFloat64, {4, 1})}});
+  check({"Sum 1 input broadcast-free", OpKind::kSum, {}, {f32({9, 3})}});
+  check({"Shrink", OpKind::kShrink, attrs({{"lambd", 0.7f}, {"bias", 0.2f}}), {f32({11, 13})}});
+  check({"Swish", OpKind::kSwish, attrs({{"alpha", 1.5f}}), {f32({3, 257})}});
+  for (DataType d : {DataType::kInt32, DataType::kUInt8, DataType::kFloat16, DataType::kFloat64})
+    check({"CastLike float32->" + dataTypeName(d), OpKind::kCastLike, {}, {f32({6, 9}, -50, 50), t(d, {1})}, 1, false});
+  check({"Clip uint8", OpKind::kClip, {}, {t(DataType::kUInt8, {40}, 1, 250), given(DataType::kUInt8, {}, {20}),
+                                           given(DataType::kUInt8, {}, {200})}});
+}
+
+TEST_F(CudaOps, BitOperations) {
+  for (DataType d : kIntTypes) {
+    for (OpKind op : {OpKind::kBitwiseAnd, OpKind::kBitwiseOr, OpKind::kBitwiseXor})
+      check({name(op) + " " + dataTypeName(d), op, {}, {t(d, {5, 7}, 1, 120), t(d, {7}, 1, 120)}});
+    check({"BitwiseNot " + dataTypeName(d), OpKind::kBitwiseNot, {}, {t(d, {33}, 1, 120)}});
+    const int bits = static_cast<int>(dataTypeSize(d) * 8);
+    for (const char* dir : {"LEFT", "RIGHT"})  // shifts up to past the width: every bit goes
+      check({std::string("BitShift ") + dir + " " + dataTypeName(d), OpKind::kBitShift,
+             attrs({{"direction", std::string(dir)}}), {t(d, {6, 11}, 1, 120), t(d, {11}, 1, bits + 2)}});
+  }
+}
+
+TEST_F(CudaOps, Reductions) {
+  check({"ReduceLogSum axes [1]", OpKind::kReduceLogSum, attrs({{"keepdims", int64_t{0}}}),
+         {f32({3, 5, 7}, 0.1, 2), i64({1}, {1})}});
+  check({"ReduceLogSum all", OpKind::kReduceLogSum, {}, {f32({13, 17}, 0.1, 2)}});
+  check({"ReduceSum host-known axes", OpKind::kReduceSum, {}, {f32({2, 3, 5, 7}), i64({2}, {0, 2}, Input::kHost)}});
+  check({"ReduceMax float64", OpKind::kReduceMax, {}, {t(DataType::kFloat64, {4, 9}), i64({1}, {1})}});
+  for (int64_t excl : {0, 1})
+    for (int64_t rev : {0, 1})
+      check({"CumProd e" + std::to_string(excl) + " r" + std::to_string(rev), OpKind::kCumProd,
+             attrs({{"exclusive", excl}, {"reverse", rev}}), {f32({3, 9, 4}, 0.5, 1.5), i64({}, {1})}});
+  check({"CumSum host-known axis", OpKind::kCumSum, {}, {f32({5, 7}), i64({}, {-1}, Input::kHost)}});
+  for (DataType d : {DataType::kInt64, DataType::kInt32, DataType::kFloat64})
+    for (OpKind op : {OpKind::kArgMax, OpKind::kArgMin})
+      check({name(op) + " " + dataTypeName(d) + " ties", op, attrs({{"axis", int64_t{1}}, {"select_last_index", int64_t{1}}}),
+             {t(d, {4, 9}, -2, 2)}});
+}
+
+TEST_F(CudaOps, Indexing) {
+  check({"GatherElements axis 1", OpKind::kGatherElements, attrs({{"axis", int64_t{1}}}),
+         {f32({3, 5, 4}), t(DataType::kInt64, {3, 7, 4}, -5, 4)}});
+  check({"GatherElements int32 idx axis 0", OpKind::kGatherElements, {}, {f32({6, 5}), t(DataType::kInt32, {2, 5}, 0, 5)}});
+  check({"GatherND", OpKind::kGatherND, {}, {f32({4, 5, 3}), i64({3, 2}, {0, 1, 3, 4, -1, 2}, Input::kActivation)}});
+  check({"GatherND batch_dims 1", OpKind::kGatherND, attrs({{"batch_dims", int64_t{1}}}),
+         {f32({2, 5, 3}), i64({2, 2, 1}, {1, 4, 0, 2}, Input::kActivation)}});
+  for (const char* r : {"none", "add", "mul", "max", "min"}) {
+    check({std::string("ScatterND ") + r, OpKind::kScatterND, attrs({{"reduction", std::string(r)}}),
+           {f32({5, 4, 3}), i64({3, 1}, {4, 0, 2}, Input::kActivation), f32({3, 4, 3})}});
+    check({std::string("ScatterElements ") + r, OpKind::kScatterElements,
+           attrs({{"axis", int64_t{1}}, {"reduction", std::string(r)}}),
+           {f32({3, 6}), i64({3, 2}, {0, 5, 1, 1, -1, 2}, Input::kActivation), f32({3, 2})}});
+  }
+  check({"ScatterND add duplicates int64", OpKind::kScatterND, attrs({{"reduction", std::string("add")}}),
+         {t(DataType::kInt64, {6}, -9, 9), i64({4, 1}, {1, 1, 5, 1}, Input::kActivation), t(DataType::kInt64, {4}, -9, 9)}});
+  for (int64_t upper : {0, 1})
+    for (double k : {-1.0, 0.0, 2.0})
+      check({"Trilu upper=" + std::to_string(upper) + " k=" + std::to_string(k), OpKind::kTrilu,
+             attrs({{"upper", upper}}), {f32({2, 5, 7}), i64({}, {k})}});
+  check({"Trilu int32 no k", OpKind::kTrilu, {}, {t(DataType::kInt32, {6, 6}, -9, 9)}});
+  check({"OneHot axis -1", OpKind::kOneHot, {},
+         {i64({2, 3}, {0, 4, -1, 2, 9, 1}, Input::kActivation), i64({}, {5}), given(DataType::kFloat32, {2}, {-1, 3})}});
+  check({"OneHot axis 0", OpKind::kOneHot, attrs({{"axis", int64_t{0}}}),
+         {i64({4}, {3, 0, 1, -2}, Input::kActivation), i64({}, {4}), given(DataType::kFloat32, {2}, {0, 1})}});
+  check({"ReverseSequence time-major", OpKind::kReverseSequence, attrs({{"time_axis", int64_t{0}}, {"batch_axis", int64_t{1}}}),
+         {f32({5, 3, 2}), i64({3}, {5, 1, 3}, Input::kActivation)}});
+  check({"ReverseSequence batch-major", OpKind::kReverseSequence, attrs({{"time_axis", int64_t{1}}, {"batch_axis", int64_t{0}}}),
+         {f32({3, 4, 2}), i64({3}, {2, 4, 0}, Input::kActivation)}});
+  check({"Compress axis 1", OpKind::kCompress, attrs({{"axis", int64_t{1}}}),
+         {f32({3, 5, 2}), given(DataType::kBool, {4}, {1, 0, 1, 1})}});
+  check({"Compress flat", OpKind::kCompress, {}, {f32({2, 3}), given(DataType::kBool, {6}, {0, 1, 1, 0, 0, 1})}});
+  check({"EyeLike k=1", OpKind::kEyeLike, attrs({{"k", int64_t{1}}}), {f32({4, 6})}, 1, false});
+  check({"EyeLike int32 k=-2", OpKind::kEyeLike, {}, {t(DataType::kInt32, {5, 3})}});
+}
+
+TEST_F(CudaOps, SlicePadResizeWithHostParameters) {
+  check({"Slice host params", OpKind::kSlice, {},
+         {f32({6, 7, 5}), i64({2}, {1, -1}, Input::kHost), i64({2}, {5, 0}, Input::kHost),
+          i64({2}, {0, 1}, Input::kHost), i64({2}, {2, -2}, Input::kHost)}});
+  check({"Pad host pads reflect", OpKind::kPad, attrs({{"mode", std::string("reflect")}}),
+         {f32({3, 5}), i64({4}, {1, 2, 2, 3}, Input::kHost)}});
+  for (const char* ctm : {"half_pixel", "align_corners", "asymmetric", "pytorch_half_pixel"}) {
+    check({std::string("Resize cubic ") + ctm, OpKind::kResize,
+           attrs({{"mode", std::string("cubic")}, {"coordinate_transformation_mode", std::string(ctm)}}),
+           {f32({1, 2, 6, 7}), none(), given(DataType::kFloat32, {4}, {1, 1, 1.5, 2})}});
+  }
+  check({"Resize cubic exclude_outside host scales", OpKind::kResize,
+         attrs({{"mode", std::string("cubic")}, {"exclude_outside", int64_t{1}}, {"cubic_coeff_a", -0.5f}}),
+         {f32({2, 3, 5, 9}), none(), given(DataType::kFloat32, {4}, {1, 1, 2, 0.75}, Input::kHost)}});
+  check({"Resize linear tf_crop_and_resize", OpKind::kResize,
+         attrs({{"mode", std::string("linear")}, {"coordinate_transformation_mode", std::string("tf_crop_and_resize")},
+                {"extrapolation_value", 2.5f}}),
+         {f32({1, 2, 8, 9}), given(DataType::kFloat32, {8}, {0, 0, 0.2, -0.1, 1, 1, 0.9, 1.3}), none(),
+          i64({4}, {1, 2, 5, 6})}});
+  check({"Resize nearest tf_crop_and_resize", OpKind::kResize,
+         attrs({{"mode", std::string("nearest")}, {"coordinate_transformation_mode", std::string("tf_crop_and_resize")}}),
+         {f32({1, 2, 8, 9}), given(DataType::kFloat32, {8}, {0, 0, 0.1, 0.2, 1, 1, 0.8, 0.7}), none(),
+          i64({4}, {1, 2, 5, 6})}});
+  check({"Resize linear sizes not_smaller", OpKind::kResize,
+         attrs({{"mode", std::string("linear")}, {"axes", std::vector<int64_t>{2, 3}},
+                {"keep_aspect_ratio_policy", std::string("not_smaller")}}),
+         {f32({1, 3, 6, 8}), none(), none(), i64({2}, {9, 9}, Input::kHost)}});
+}
+
+TEST_F(CudaOps, MiscFamily) {
+  for (int64_t axis : {-1, 0, 1})
+    check({"Hardmax axis " + std::to_string(axis), OpKind::kHardmax, attrs({{"axis", axis}}), {f32({3, 5, 37})}});
+  check({"Hardmax ties", OpKind::kHardmax, {}, {given(DataType::kFloat32, {2, 4}, {1, 3, 3, 0, 2, 2, -1, 2})}});
+  check({"TopK largest", OpKind::kTopK, attrs({{"axis", int64_t{-1}}}), {f32({3, 130}), i64({1}, {7})}, 2});
+  check({"TopK smallest axis 0", OpKind::kTopK, attrs({{"axis", int64_t{0}}, {"largest", int64_t{0}}}),
+         {f32({7, 5, 3}), i64({1}, {2})}, 2});
+  check({"TopK int64 ties", OpKind::kTopK, {}, {t(DataType::kInt64, {4, 9}, -2, 2), i64({1}, {9})}, 2});
+  const std::vector<std::pair<std::string, std::vector<Dims>>> einsums = {
+      {"ij,jk->ik", {{3, 5}, {5, 7}}}, {"bij,bjk->bik", {{2, 3, 4}, {2, 4, 5}}}, {"ii->i", {{5, 5}}},
+      {"ij->", {{4, 7}}}, {"...ij->...ji", {{2, 3, 4, 5}}}, {"i,i", {{9}, {9}}}, {"bhqd,bhkd->bhqk", {{2, 3, 5, 8}, {2, 3, 6, 8}}}};
+  for (const auto& [eq, shapes] : einsums) {
+    std::vector<Input> ins;
+    for (const Dims& d : shapes) ins.push_back(f32(d));
+    check({"Einsum " + eq, OpKind::kEinsum, attrs({{"equation", eq}}), ins});
+  }
+  check({"Det 5x5", OpKind::kDet, {}, {f32({5, 5})}, 1, false});  // float16 inputs change the determinant a lot
+  check({"Det batch", OpKind::kDet, {}, {f32({3, 2, 3, 3})}, 1, false});
+  check({"LRN", OpKind::kLRN, attrs({{"size", int64_t{3}}, {"alpha", 2e-3f}, {"beta", 0.6f}, {"bias", 1.5f}}),
+         {f32({2, 7, 5, 3})}});
+  check({"LRN size 4", OpKind::kLRN, attrs({{"size", int64_t{4}}}), {f32({1, 6, 4, 3})}});
+  check({"LpNormalization L2", OpKind::kLpNormalization, attrs({{"axis", int64_t{1}}, {"p", int64_t{2}}}), {f32({3, 7, 5})}});
+  check({"LpNormalization L1", OpKind::kLpNormalization, attrs({{"p", int64_t{1}}}), {f32({4, 129})}});
+  check({"MVN default", OpKind::kMeanVarianceNormalization, {}, {f32({3, 5, 4, 2})}});
+  check({"MVN axes 1,2", OpKind::kMeanVarianceNormalization, attrs({{"axes", std::vector<int64_t>{1, 2}}}), {f32({3, 5, 7})}});
+  check({"RMSNormalization axis -1", OpKind::kRMSNormalization, {}, {f32({4, 6, 33}), f32({33})}});
+  check({"RMSNormalization axis 1 broadcast scale", OpKind::kRMSNormalization, attrs({{"axis", int64_t{1}}}),
+         {f32({3, 4, 5}), f32({1, 5})}});
+  struct LossCase { Dims x, target; const char* reduction; bool weight; int64_t ignore; };
+  for (const LossCase& lc : {LossCase{{5, 4}, {5}, "mean", false, -100}, LossCase{{3, 5, 7}, {3, 7}, "none", true, -100},
+                             LossCase{{2, 3, 4, 5}, {2, 4, 5}, "sum", true, 1}, LossCase{{4, 6, 3}, {4, 3}, "mean", true, 2}}) {
+    const int64_t c = lc.x[1];
+    std::vector<Input> ins = {f32(lc.x), t(DataType::kInt64, lc.target, 0, static_cast<double>(c - 1)),
+                              lc.weight ? f32({c}, 0.2, 1.5) : none()};
+    ins[1].low = 0;
+    ir::Attributes a = attrs({{"reduction", std::string(lc.reduction)}});
+    if (lc.ignore >= 0) a.set("ignore_index", lc.ignore);
+    const std::string label = std::string(lc.reduction) + " " + dimsToString(lc.x);
+    check({"NegativeLogLikelihoodLoss " + label, OpKind::kNegativeLogLikelihoodLoss, a, ins});
+    check({"SoftmaxCrossEntropyLoss " + label, OpKind::kSoftmaxCrossEntropyLoss, a, ins, 2});
+  }
+}
+
+TEST_F(CudaOps, ConvTransposeAndBroadcastMatMul) {
+  const auto ct = [](std::vector<int64_t> strides, std::vector<int64_t> pads, int64_t group) {
+    return attrs({{"strides", strides}, {"pads", pads}, {"group", group}});
+  };
+  check({"ConvTranspose 2D stride 2", OpKind::kConvTranspose, ct({2, 2}, {1, 1, 1, 1}, 1),
+         {f32({2, 3, 5, 7}), f32({3, 4, 3, 3}), f32({4})}});
+  check({"ConvTranspose 2D groups 2 asym pads", OpKind::kConvTranspose, ct({1, 2}, {0, 1, 2, 0}, 2),
+         {f32({1, 4, 6, 5}), f32({4, 3, 2, 3}), none()}});
+  check({"ConvTranspose 1D output_padding dilation", OpKind::kConvTranspose,
+         attrs({{"strides", std::vector<int64_t>{3}}, {"output_padding", std::vector<int64_t>{1}},
+                {"dilations", std::vector<int64_t>{2}}}),
+         {f32({2, 3, 9}), f32({3, 2, 3})}});
+  check({"ConvTranspose 3D", OpKind::kConvTranspose, ct({2, 1, 2}, {0, 0, 0, 1, 0, 1}, 1),
+         {f32({1, 2, 3, 4, 5}), f32({2, 3, 2, 2, 3})}});
+  check({"ConvTranspose SAME_UPPER", OpKind::kConvTranspose,
+         attrs({{"strides", std::vector<int64_t>{2, 2}}, {"auto_pad", std::string("SAME_UPPER")}}),
+         {f32({1, 2, 5, 6}), f32({2, 2, 3, 3})}});
+  check({"MatMul both broadcast", OpKind::kMatMul, {}, {f32({2, 1, 7, 13}), f32({1, 3, 13, 5})}});
+  check({"MatMul A broadcast partially", OpKind::kMatMul, {}, {f32({3, 1, 4, 6}), f32({3, 2, 6, 5})}});
+  check({"MatMul 1-D by batched", OpKind::kMatMul, {}, {f32({6}), f32({2, 3, 6, 5})}});
+}
+
+}  // namespace
+}  // namespace kiln
