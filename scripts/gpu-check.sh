@@ -46,11 +46,22 @@ if [ "${SKIP_BENCH:-0}" != 1 ] && [ -x bench/run.sh ]; then
   OUT="$LOGS" timeout "${BENCH_TIMEOUT:-420}" bench/run.sh "$BUILD" > "$LOGS/bench.log" 2>&1
   step "bench" "exit $? (table below, full log in bench.log)"
 fi
+# Where the time goes: each layer of the FP16 ResNet-50 engine alone (bench/ leaves its engines in /tmp/kiln-bench).
+ENGINE=/tmp/kiln-bench/resnet50_fp16.kiln
+if [ -f "$ENGINE" ]; then
+  for b in 1 256; do
+    "$BUILD/kiln" bench "$ENGINE" --shapes=input:${b}x3x224x224 --iterations=20 --duration=0 --profileLayers \
+      > "$LOGS/profile-resnet50-fp16-b$b.log" 2>&1
+  done
+  "$BUILD/kiln" inspect "$ENGINE" > "$LOGS/inspect-resnet50-fp16.log" 2>&1
+fi
 step "total" "$(( $(date +%s) - START )) s"
 
 echo
 echo "================ gpu-check summary ================"
 cat "$LOGS/summary.txt"
 echo "--- op cases failing on cuda, by reason ---"; cat "$LOGS/op-cases-cuda-reasons.txt"
+[ -f "$LOGS/profile-resnet50-fp16-b256.log" ] && { echo "--- resnet50 fp16 b256 layers ---";
+  grep -E "^(latency|compute|layers)" "$LOGS/profile-resnet50-fp16-b256.log"; grep -E "^ +[0-9.]+ ms" "$LOGS/profile-resnet50-fp16-b256.log" | head -12; }
 [ -f "$LOGS/bench.log" ] && { echo "--- bench ---"; tail -45 "$LOGS/bench.log"; }
 grep -q "100% tests passed" "$LOGS/gpu-tests.log"
