@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-/tmp/kiln-gpu-build}
-LOGS=${OUT:-$BUILD/logs}
+LOGS=$BUILD/logs
 mkdir -p "$LOGS"
 ARCH=${KILN_CUDA_ARCHITECTURES:-90}
 PROTO=$(python3 -c "import onnx,os;print(os.path.join(os.path.dirname(onnx.__file__),'onnx.proto'))" 2>/dev/null || true)
@@ -64,4 +64,10 @@ echo "--- op cases failing on cuda, by reason ---"; cat "$LOGS/op-cases-cuda-rea
 [ -f "$LOGS/profile-resnet50-fp16-b256.log" ] && { echo "--- resnet50 fp16 b256 layers ---";
   grep -E "^(latency|compute|layers)" "$LOGS/profile-resnet50-fp16-b256.log"; grep -E "^ +[0-9.]+ ms" "$LOGS/profile-resnet50-fp16-b256.log" | head -12; }
 [ -f "$LOGS/bench.log" ] && { echo "--- bench ---"; tail -45 "$LOGS/bench.log"; }
+# What comes back from the GPU machine: the summary, the benchmark table, CUDA conformance results, all logs.
+if [ -n "${OUT:-}" ]; then
+  cp "$LOGS/summary.txt" "$OUT/" 2>/dev/null
+  cp "$LOGS/bench.md" "$LOGS/bench.json" "$LOGS/conformance-cuda.txt" "$OUT/" 2>/dev/null
+  tar -czf "$OUT/logs.tar.gz" -C "$LOGS" . 2>/dev/null
+fi
 grep -q "100% tests passed" "$LOGS/gpu-tests.log"

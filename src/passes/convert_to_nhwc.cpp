@@ -48,9 +48,17 @@ bool isScalarConstant(const ir::Graph& g, ir::ValueId v) {
   return c && c->elementCount() == 1;
 }
 
-Expected<Tensor> weightsToKrsc(const Tensor& w) {
+/// Input channels a Conv gets in NHWC: a few channels (an RGB stem) are zero-padded to 8, the width tensor-core
+/// kernels read; grouped convs keep theirs.
+int64_t paddedChannels(const ir::Graph& g, const ir::Node& conv) {
+  const int64_t channels = g.values[conv.inputs[0]].dims[1];
+  return conv.attrs.getInt("group", 1) == 1 && channels > 0 && channels < 8 ? 8 : channels;
+}
+
+/// [K, C, R, S] -> [K, R, S, C'], C' >= C with zero weights for the padded channels.
+Expected<Tensor> weightsToKrsc(const Tensor& w, int64_t paddedC) {
   const Dims& d = w.dims();  // [K, C, R, S]
-  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(w.dtype(), {d[0], d[2], d[3], d[1]}));
+  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(w.dtype(), {d[0], d[2], d[3], paddedC}));
   const size_t e = dataTypeSize(w.dtype());
   const auto* src = static_cast<const std::byte*>(w.data());
   auto* dst = static_cast<std::byte*>(t.data());
@@ -59,7 +67,7 @@ Expected<Tensor> weightsToKrsc(const Tensor& w) {
       for (int64_t r = 0; r < d[2]; ++r)
         for (int64_t s = 0; s < d[3]; ++s) {
           const int64_t from = ((k * d[1] + c) * d[2] + r) * d[3] + s;
-          const int64_t to = ((k * d[2] + r) * d[3] + s) * d[1] + c;
+          const int64_t to = ((k * d[2] + r) * d[3] + s) * paddedC + c;
           std::memcpy(dst + to * e, src + from * e, e);
         }
   return t;
@@ -80,6 +88,7 @@ ir::Node transposeNode(std::string name, ir::ValueId in, ir::ValueId out, const 
 Expected<int> convertToNhwc(ir::Graph& graph) {
   std::map<ir::ValueId, ir::ValueId> nhwcOf;  // NCHW value -> its NHWC twin
   std::map<ir::ValueId, bool> nchwProduced;   // NCHW values whose producer now writes the NHWC twin
+  std::map<ir::ValueId, ir::ValueId> paddedOf;  // NHWC value -> its channel-padded copy
   std::vector<ir::Node> added;
   int converted = 0;
   auto toNhwc = [&](ir::ValueId v) {
@@ -106,16 +115,38 @@ Expected<int> convertToNhwc(ir::Graph& graph) {
     if (!nhwc) continue;
     ++converted;
     // Tensor inputs move to NHWC (Conv: X and the fused residual; weights are re-laid out; bias stays).
+    const int64_t channels = n.op == ir::OpKind::kConv ? graph.values[n.inputs[0]].dims[1] : 0;
+    const int64_t padded = n.op == ir::OpKind::kConv ? paddedChannels(graph, n) : 0;
     for (size_t k = 0; k < n.inputs.size(); ++k) {
       const ir::ValueId v = n.inputs[k];
       if (v == ir::kNoValue || isScalarConstant(graph, v)) continue;
       if (n.op == ir::OpKind::kConv && k == 2) continue;
       if (n.op == ir::OpKind::kConv && k == 1) {
-        KILN_ASSIGN_OR_RETURN(Tensor krsc, weightsToKrsc(*graph.constantOf(v)));
+        KILN_ASSIGN_OR_RETURN(Tensor krsc, weightsToKrsc(*graph.constantOf(v), padded));
         graph.nodes[i].inputs[k] = graph.addConstant(graph.values[v].name + "_krsc", std::move(krsc));
         continue;
       }
-      const ir::ValueId t = toNhwc(v);
+      ir::ValueId t = toNhwc(v);
+      if (n.op == ir::OpKind::kConv && k == 0) {
+        if (padded != channels) {  // the stem: zero channels up to 8 so that cuDNN can use tensor cores
+          if (!paddedOf.count(t)) {
+            Tensor pads = *Tensor::allocate(DataType::kInt64, {8});
+            pads.dataAs<int64_t>()[7] = padded - channels;
+            const ir::ValueId padsId = graph.addConstant(graph.values[v].name + "_channel_pads", std::move(pads));
+            const ir::ValueId out = graph.addValue(graph.values[v].name + "_nhwc_c" + std::to_string(padded),
+                                                   graph.values[v].dtype);
+            ir::Node pad;
+            pad.name = graph.values[v].name + "_pad_channels";
+            pad.op = ir::OpKind::kPad;
+            pad.inputs = {t, padsId};
+            pad.outputs = {out};
+            pad.attrs.set("mode", std::string("constant"));
+            added.push_back(std::move(pad));
+            paddedOf[t] = out;
+          }
+          t = paddedOf[t];
+        }
+      }
       graph.nodes[i].inputs[k] = t;
     }
     ir::Node& node = graph.nodes[i];

@@ -606,12 +606,13 @@ TEST_F(CudaKernels, HugeAllocationIsOutOfMemory) {
 
 TEST_F(CudaKernels, UnsupportedNodesAreNamed) {
   if (selfCheck_) GTEST_SKIP() << "CUDA only";
-  Case c{"ConvTranspose", OpKind::kConvTranspose, {}, {f32({1, 2, 3, 3}), weights({2, 2, 3, 3})}};
+  // NonZero's output size depends on the data: no backend runs it yet.
+  Case c{"NonZero", OpKind::kNonZero, {}, {f32({2, 3})}};
   const auto values = makeInputs(c, 3);
-  const ir::Graph g = makeGraph(c, values, {DataType::kFloat32, DataType::kFloat32});
+  const ir::Graph g = makeGraph(c, values, {DataType::kFloat32});
   const Status s = cuda_->supports(g, g.nodes[0]);
   EXPECT_EQ(s.code(), StatusCode::kUnsupported);
-  EXPECT_NE(s.message().find("node 'n0' (ConvTranspose)"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("node 'n0' (NonZero)"), std::string::npos) << s.message();
 }
 
 }  // namespace

@@ -93,6 +93,7 @@ TEST(Passes, ChannelsLastKeepsTransposesAtTheEdgesOnly) {
       EXPECT_EQ(n.attrs.getString("data_format", ""), "NHWC") << n.name;
   // One Transpose into NHWC at the input, one back after the global pool (before the flatten).
   EXPECT_EQ(count(g, ir::OpKind::kTranspose), 2);
+  EXPECT_EQ(count(g, ir::OpKind::kPad), 1) << "the 3-channel stem is zero-padded to 8 channels";
   annotate(g, 7);
   EXPECT_EQ(g.values[g.outputs[0]].dims, (Dims{7, 128}));
 }
