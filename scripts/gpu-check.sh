@@ -53,6 +53,8 @@ if [ -f "$ENGINE" ]; then
     "$BUILD/kiln" bench "$ENGINE" --shapes=input:${b}x3x224x224 --iterations=20 --duration=0 --profileLayers \
       > "$LOGS/profile-resnet50-fp16-b$b.log" 2>&1
   done
+  "$BUILD/kiln" bench "$ENGINE" --shapes=input:1x3x224x224 --iterations=50 --duration=0 --noCudaGraph \
+    > "$LOGS/bench-resnet50-fp16-b1-nograph.log" 2>&1
   "$BUILD/kiln" inspect "$ENGINE" > "$LOGS/inspect-resnet50-fp16.log" 2>&1
 fi
 step "total" "$(( $(date +%s) - START )) s"
@@ -61,6 +63,9 @@ echo
 echo "================ gpu-check summary ================"
 cat "$LOGS/summary.txt"
 echo "--- op cases failing on cuda, by reason ---"; cat "$LOGS/op-cases-cuda-reasons.txt"
+[ -f "$LOGS/profile-resnet50-fp16-b1.log" ] && { echo "--- resnet50 fp16 b1: graphs on, then off ---";
+  grep -E "^(latency|enqueue|compute|layers)" "$LOGS/profile-resnet50-fp16-b1.log";
+  grep -E "^(latency|enqueue|compute)" "$LOGS/bench-resnet50-fp16-b1-nograph.log"; }
 [ -f "$LOGS/profile-resnet50-fp16-b256.log" ] && { echo "--- resnet50 fp16 b256 layers ---";
   grep -E "^(latency|compute|layers)" "$LOGS/profile-resnet50-fp16-b256.log"; grep -E "^ +[0-9.]+ ms" "$LOGS/profile-resnet50-fp16-b256.log" | head -12; }
 [ -f "$LOGS/bench.log" ] && { echo "--- bench ---"; tail -45 "$LOGS/bench.log"; }
