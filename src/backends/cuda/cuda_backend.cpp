@@ -116,6 +116,17 @@ class CudaBackend final : public Backend {
                          ": rebuild the engine on this GPU");
   }
 
+  Expected<void*> createStream() override {
+    KILN_CUDA_CHECK(cudaSetDevice(device_), "createStream: ");
+    cudaStream_t s = nullptr;
+    // Non-blocking: no implicit ordering with the legacy default stream, which CUDA graph capture forbids.
+    KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "createStream: ");
+    return static_cast<void*>(s);
+  }
+  void destroyStream(void* stream) override {
+    if (stream) cudaStreamDestroy(static_cast<cudaStream_t>(stream));
+  }
+
   Expected<std::unique_ptr<ReplayableWork>> capture(const std::function<Status(void* stream)>& body,
                                                     void* stream) override {
     const auto s = static_cast<cudaStream_t>(stream);

@@ -290,8 +290,36 @@ cudaError_t launchGather(const GatherArgs& a, size_t elementBytes, cudaStream_t 
   });
 }
 
+// Constant padding at the end of the innermost dim only (the NHWC stem's 3 -> 8 channels): one division per element
+// instead of two per dim.
+template <typename W>
+__global__ void padInnerKernel(PadArgs a, int64_t inLast, int64_t outLast) {
+  const W* src = static_cast<const W*>(a.src);
+  W* dst = static_cast<W*>(a.dst);
+  const W fill = a.constantValue ? *static_cast<const W*>(a.constantValue) : W(0);
+  KILN_GRID_STRIDE(i, a.count) {
+    const int64_t row = i / outLast, col = i - row * outLast;
+    dst[i] = col < inLast ? src[row * inLast + col] : fill;
+  }
+}
+
+bool padsOnlyInnerEnd(const PadArgs& a) {
+  if (a.mode != PadMode::kConstant || a.rank < 1) return false;
+  for (int k = 0; k < a.rank; ++k) {
+    if (a.padBegin[k] != 0) return false;
+    if (k < a.rank - 1 && a.inDims[k] != a.outDims[k]) return false;
+  }
+  return a.inDims[a.rank - 1] <= a.outDims[a.rank - 1];
+}
+
 cudaError_t launchPad(const PadArgs& a, size_t elementBytes, cudaStream_t stream) {
   if (a.count == 0) return cudaSuccess;
+  if (padsOnlyInnerEnd(a)) {
+    const int64_t inLast = a.inDims[a.rank - 1], outLast = a.outDims[a.rank - 1];
+    return byWordSize<Unused>(elementBytes, [&](auto w) {
+      padInnerKernel<decltype(w)><<<gridFor(a.count, kThreads), kThreads, 0, stream>>>(a, inLast, outLast);
+    });
+  }
   return byWordSize<Unused>(elementBytes, [&](auto w) {
     padKernel<decltype(w)><<<gridFor(a.count, kThreads), kThreads, 0, stream>>>(a);
   });
