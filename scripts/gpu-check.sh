@@ -57,6 +57,9 @@ if [ -f "$ENGINE" ]; then
     > "$LOGS/bench-resnet50-fp16-b1-nograph.log" 2>&1
   "$BUILD/kiln" inspect "$ENGINE" > "$LOGS/inspect-resnet50-fp16.log" 2>&1
 fi
+# README's first command, as a newcomer on this machine would run it (the GPU is used when present).
+KILN_OFFLINE=1 KILN_BUILD_DIR="$BUILD" bash scripts/demo.sh > "$LOGS/demo.log" 2>&1
+step "demo" "exit $? (scripts/demo.sh)"
 step "total" "$(( $(date +%s) - START )) s"
 
 echo
@@ -69,6 +72,7 @@ echo "--- op cases failing on cuda, by reason ---"; cat "$LOGS/op-cases-cuda-rea
 [ -f "$LOGS/profile-resnet50-fp16-b256.log" ] && { echo "--- resnet50 fp16 b256 layers ---";
   grep -E "^(latency|compute|layers)" "$LOGS/profile-resnet50-fp16-b256.log"; grep -E "^ +[0-9.]+ ms" "$LOGS/profile-resnet50-fp16-b256.log" | head -12; }
 [ -f "$LOGS/bench.log" ] && { echo "--- bench ---"; tail -45 "$LOGS/bench.log"; }
+[ -f "$LOGS/demo.log" ] && { echo "--- demo ---"; tail -8 "$LOGS/demo.log"; }
 # What comes back from the GPU machine: the summary, the benchmark table, CUDA conformance results, all logs.
 if [ -n "${OUT:-}" ]; then
   cp "$LOGS/summary.txt" "$OUT/" 2>/dev/null
