@@ -49,6 +49,8 @@ struct ContextState {
   size_t arenaBytes = 0;
   size_t workspaceOffset = 0;
   void* stream = nullptr;  // the context's own stream for infer()
+  void* staging = nullptr;  // page-locked host memory infer() copies through (CUDA engines)
+  size_t stagingBytes = 0;
   std::map<std::string, std::unique_ptr<backends::ReplayableWork>> graphs;  // key: shapes + addresses
   std::set<std::string> warmedKeys;  // keys that ran once without capture
 

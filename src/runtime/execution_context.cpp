@@ -12,6 +12,7 @@ ContextState::~ContextState() {
   if (!engine) return;
   auto& backend = *engine->state().backend;
   if (arena) backend.release(arena);
+  if (staging) backend.releaseHost(staging);
   if (stream) backend.destroyStream(stream);
 }
 
@@ -262,18 +263,55 @@ Expected<std::map<std::string, Tensor>> ExecutionContext::infer(const std::map<s
       return invalidArgument("'" + name + "' is not an input of this engine");
   }
   if (cs.dirty) KILN_RETURN_IF_ERROR(cs.prepare());
-  for (ir::ValueId in : graph.inputs) {
-    const Tensor& t = inputs.at(graph.values[in].name);
-    KILN_RETURN_IF_ERROR(es.backend->copyToDevice(cs.address[in], t.data(), t.byteSize(), cs.stream));
-  }
-  KILN_RETURN_IF_ERROR(enqueue(cs.stream));
   std::map<std::string, Tensor> results;
   for (ir::ValueId out : graph.outputs) {
     KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(cs.shapes.dtypes[out], cs.shapes.dims[out]));
-    KILN_RETURN_IF_ERROR(es.backend->copyToHost(t.data(), cs.address[out], t.byteSize(), cs.stream));
     results[graph.values[out].name] = std::move(t);
   }
+  // A device engine copies through page-locked staging memory, so the copies are true DMA transfers on the stream;
+  // the CPU backend's "device" is host memory already.
+  const bool stage = es.backend->kind() != DeviceKind::kCpu;
+  size_t need = 0;
+  for (ir::ValueId in : graph.inputs) need += builder::kTensorAlignment + inputs.at(graph.values[in].name).byteSize();
+  for (auto& [name, t] : results) need += builder::kTensorAlignment + t.byteSize();
+  if (stage && need > cs.stagingBytes) {
+    if (cs.staging) es.backend->releaseHost(cs.staging);
+    cs.staging = nullptr;
+    cs.stagingBytes = 0;
+    KILN_ASSIGN_OR_RETURN(cs.staging, es.backend->allocateHost(need));
+    cs.stagingBytes = need;
+  }
+  auto* cursor = static_cast<std::byte*>(cs.staging);
+  auto nextSlot = [&](size_t bytes) {
+    std::byte* slot = cursor;
+    cursor += (bytes + builder::kTensorAlignment - 1) / builder::kTensorAlignment * builder::kTensorAlignment;
+    return slot;
+  };
+  for (ir::ValueId in : graph.inputs) {
+    const Tensor& t = inputs.at(graph.values[in].name);
+    const void* src = t.data();
+    if (stage) {
+      std::byte* slot = nextSlot(t.byteSize());
+      if (t.byteSize()) std::memcpy(slot, t.data(), t.byteSize());
+      src = slot;
+    }
+    KILN_RETURN_IF_ERROR(es.backend->copyToDevice(cs.address[in], src, t.byteSize(), cs.stream));
+  }
+  KILN_RETURN_IF_ERROR(enqueue(cs.stream));
+  std::vector<std::pair<std::byte*, Tensor*>> unstage;
+  for (ir::ValueId out : graph.outputs) {
+    Tensor& t = results[graph.values[out].name];
+    void* dst = t.data();
+    if (stage) {
+      std::byte* slot = nextSlot(t.byteSize());
+      unstage.push_back({slot, &t});
+      dst = slot;
+    }
+    KILN_RETURN_IF_ERROR(es.backend->copyToHost(dst, cs.address[out], t.byteSize(), cs.stream));
+  }
   KILN_RETURN_IF_ERROR(es.backend->synchronize(cs.stream));
+  for (auto& [slot, t] : unstage)
+    if (t->byteSize()) std::memcpy(t->data(), slot, t->byteSize());
   return results;
 }
 
