@@ -558,5 +558,78 @@ TEST_F(CudaOps, ConvTransposeAndBroadcastMatMul) {
   check({"MatMul 1-D by batched", OpKind::kMatMul, {}, {f32({6}), f32({2, 3, 6, 5})}});
 }
 
+// Gaps the GPU conformance run found (op cases and ONNX backend tests on an H200); each is compared with the CPU.
+TEST_F(CudaOps, CastAndIntegerPowMatchTheCpu) {
+  // Float -> integer truncates toward zero through int64, then wraps to the target width (-6.7 -> uint8 250).
+  for (DataType d : kIntTypes)
+    check({"CastLike negative float32->" + dataTypeName(d), OpKind::kCastLike, {},
+           {f32({7, 11}, -300, 300), t(d, {1})}, 1, false});
+  check({"CastLike float64->int8 negative", OpKind::kCastLike, {},
+         {t(DataType::kFloat64, {37}, -400, 400), t(DataType::kInt8, {1})}, 1, false});
+  // Integer Pow is exact (double pow can land just below an integer and truncate one lower); negative exponents
+  // truncate 1/x^n as the CPU does.
+  for (DataType d : {DataType::kInt64, DataType::kInt32}) {
+    check({"Pow " + dataTypeName(d) + " ^ " + dataTypeName(d), OpKind::kPow, {}, {t(d, {6, 9}, -9, 9), t(d, {9}, -3, 13)}});
+    check({"Pow " + dataTypeName(d) + " ^ int64", OpKind::kPow, {}, {t(d, {5, 4}, -7, 7), t(DataType::kInt64, {4}, 0, 15)}});
+  }
+  // Results stay below 2^53: above it the CPU's double pow is no longer exact while CUDA's squaring is.
+  check({"Pow int64 ^ int32 near 2^53", OpKind::kPow, {},
+         {given(DataType::kInt64, {4}, {3, -3, 7, 10}, Input::kActivation), given(DataType::kInt32, {4}, {33, 33, 18, 15})}});
+  // ONNX Clip is min(max(x, min), max): with min > max every output is max.
+  check({"Clip min > max", OpKind::kClip, {}, {f32({5, 7}), given(DataType::kFloat32, {}, {1.0}),
+                                                given(DataType::kFloat32, {}, {-0.5})}});
+  check({"Clip int32 min > max", OpKind::kClip, {}, {t(DataType::kInt32, {13}, -20, 20), given(DataType::kInt32, {}, {4}),
+                                                      given(DataType::kInt32, {}, {-3})}});
+}
+
+TEST_F(CudaOps, ReduceNoopWithEmptyAxesStillAppliesTheElementStep) {
+  for (OpKind op : {OpKind::kReduceL1, OpKind::kReduceL2, OpKind::kReduceSumSquare, OpKind::kReduceLogSumExp,
+                    OpKind::kReduceLogSum, OpKind::kReduceSum, OpKind::kReduceMean}) {
+    const double lo = op == OpKind::kReduceLogSum ? 0.1 : -2;
+    check({name(op) + " noop, no axes", op, attrs({{"noop_with_empty_axes", int64_t{1}}}), {f32({3, 5, 7}, lo, 2)}});
+    check({name(op) + " noop, empty axes", op, attrs({{"noop_with_empty_axes", int64_t{1}}}),
+           {f32({4, 9}, lo, 2), i64({0}, {})}});
+  }
+}
+
+TEST_F(CudaOps, LayerNormAxesAndBroadcastAffine) {
+  struct Ln { const char* label; Dims x; int64_t axis; Dims scale, bias; };
+  for (const Ln& c : {Ln{"axis 1, bias over the last dim", {3, 5, 6}, 1, {5, 6}, {6}},
+                      Ln{"axis 0, scalar-like bias", {5, 3}, 0, {5, 3}, {1}},
+                      Ln{"axis -2, scale [1,5], bias [4,5]", {2, 3, 4, 5}, -2, {1, 5}, {4, 5}},
+                      Ln{"axis -2, scale [5], no bias", {2, 3, 4, 5}, -2, {5}, {}},
+                      Ln{"axis 1, scale [1], bias [7,9]", {2, 7, 9}, 1, {1}, {7, 9}}}) {
+    std::vector<Input> ins = {f32(c.x), f32(c.scale)};
+    if (!c.bias.empty()) ins.push_back(f32(c.bias));
+    check({std::string("LayerNormalization ") + c.label, OpKind::kLayerNormalization,
+           attrs({{"axis", c.axis}, {"epsilon", 1e-5f}}), ins});
+  }
+}
+
+TEST_F(CudaOps, SpaceToDepthModesAndAsymmetricConv) {
+  for (const char* mode : {"DCR", "CRD"}) {
+    check({std::string("SpaceToDepth ") + mode, OpKind::kSpaceToDepth,
+           attrs({{"blocksize", int64_t{2}}, {"mode", std::string(mode)}}), {f32({2, 3, 4, 6})}});
+    check({std::string("DepthToSpace ") + mode, OpKind::kDepthToSpace,
+           attrs({{"blocksize", int64_t{2}}, {"mode", std::string(mode)}}), {f32({2, 12, 3, 2})}});
+  }
+  const auto conv = [](std::vector<int64_t> pads, std::vector<int64_t> strides, int64_t group = 1) {
+    return attrs({{"pads", pads}, {"strides", strides}, {"group", group}});
+  };
+  check({"Conv 1D pads 1/3", OpKind::kConv, conv({1, 3}, {1}), {f32({2, 3, 11}), f32({4, 3, 3}), f32({4})}});
+  check({"Conv 2D depthwise mult 2 pads 2/0", OpKind::kConv, conv({2, 2, 0, 0}, {1, 1}, 3),
+         {f32({1, 3, 7, 6}), f32({6, 1, 3, 3}), f32({6})}});
+  check({"Conv 2D asym pads dilation stride", OpKind::kConv,
+         attrs({{"pads", std::vector<int64_t>{0, 1, 2, 0}}, {"strides", std::vector<int64_t>{2, 1}},
+                {"dilations", std::vector<int64_t>{2, 1}}}),
+         {f32({2, 4, 9, 8}), f32({5, 4, 3, 2}), none()}});
+  check({"Conv 3D pads 1/0", OpKind::kConv, conv({1, 1, 1, 0, 0, 0}, {1, 1, 1}),
+         {f32({1, 2, 4, 5, 3}), f32({3, 2, 2, 2, 2}), f32({3})}});
+  for (const char* pad : {"SAME_UPPER", "SAME_LOWER"})
+    check({std::string("Conv even kernel ") + pad, OpKind::kConv,
+           attrs({{"auto_pad", std::string(pad)}, {"strides", std::vector<int64_t>{1, 2}}}),
+           {f32({1, 3, 7, 8}), f32({4, 3, 2, 4}), f32({4})}});
+}
+
 }  // namespace
 }  // namespace kiln

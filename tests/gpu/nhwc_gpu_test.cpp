@@ -368,6 +368,12 @@ TEST_F(NhwcKernels, Conv) {
          true, true});
   ir::Attributes same = attrs({{"auto_pad", std::string("SAME_UPPER")}, {"strides", std::vector<int64_t>{1, 1}}});
   check({"3x3 SAME_UPPER bias relu", OpKind::kConv, same, {1, 8, 7, 9}, {8, 8, 3, 3}, true, true});
+  // Asymmetric pads: X is padded explicitly into the workspace, the fused epilogue still applies.
+  check({"3x3 asym pads 1/2 0/1 bias residual relu", OpKind::kConv, convAttrs({1, 0, 2, 1}, {1, 1}), {2, 8, 9, 7},
+         {8, 8, 3, 3}, true, true, true});
+  check({"2x2 s2 asym pads 0/1 no bias", OpKind::kConv, convAttrs({0, 0, 1, 1}, {2, 2}), {1, 6, 8, 9}, {4, 6, 2, 2}});
+  ir::Attributes sameLower = attrs({{"auto_pad", std::string("SAME_LOWER")}, {"strides", std::vector<int64_t>{1, 1}}});
+  check({"2x4 SAME_LOWER bias relu", OpKind::kConv, sameLower, {1, 8, 7, 9}, {8, 8, 2, 4}, true, true});
 }
 
 ir::Attributes poolAttrs(std::vector<int64_t> kernel, std::vector<int64_t> strides, std::vector<int64_t> pads) {

@@ -309,6 +309,27 @@ TEST_F(CliTest, CompareWithTheOnnxModel) {
   EXPECT_NE(bad.out.find("FAIL"), std::string::npos) << describe(bad);
 }
 
+TEST_F(CliTest, CompareWithReferenceFiles) {
+  const std::string engine = tinyEngine(), refs = path("refs");
+  CliResult saved = runCli("run " + engine + " --shapes=x:5x4 --seed=3 --saveOutputs=" + refs);
+  ASSERT_EQ(saved.exitCode, 0) << describe(saved);
+  CliResult same = runCli("run " + engine + " --shapes=x:5x4 --seed=3 --compareOutputs=" + refs);
+  ASSERT_EQ(same.exitCode, 0) << describe(same);
+  EXPECT_NE(same.out.find("compare PASS"), std::string::npos) << describe(same);
+  // Other inputs, same references: every value differs, exit 1 naming the output.
+  CliResult other = expectError("run " + engine + " --shapes=x:5x4 --seed=4 --compareOutputs=" + refs,
+                                {"reference files", "'y'"});
+  EXPECT_NE(other.out.find("FAIL"), std::string::npos) << describe(other);
+  expectError("run " + engine + " --shapes=x:5x4 --compareOutputs=" + path("no_such_dir"), {"y.npy"});
+}
+
+TEST_F(CliTest, WrongRankIsAnError) {
+  CliResult r = runCli("run " + tinyEngine() + " --shapes=x:5x4x1");
+  EXPECT_FALSE(r.signaled);
+  EXPECT_NE(r.exitCode, 0) << describe(r);
+  EXPECT_NE(r.err.find("'x'"), std::string::npos) << describe(r);
+}
+
 // Documented random inputs: floats in [-1,-0.1] U [0.1,1]; int64 "mask" inputs 0/1; other int64 inputs 1..9.
 TEST_F(CliTest, RandomInputsFollowTheDocumentedRanges) {
   const std::string engine = path("types.kiln");

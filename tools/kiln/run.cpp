@@ -64,6 +64,7 @@ class RunCommand : public Command {
         ->multi_option_policy(join);
     app_->add_option("--saveOutputs", saveDir_, "write each output to DIR/<output>.npy");
     app_->add_option("--compare", comparePath_, "ONNX model to compare with (built for the CPU at these shapes)");
+    app_->add_option("--compareOutputs", compareDir_, "reference outputs DIR/<output>.npy to compare with");
     app_->add_option("--seed", seed_, "seed for random inputs (default: a fresh one, printed)");
     app_->add_option("--profile", profile_, "optimization profile index")->check(CLI::NonNegativeNumber);
     app_->add_option("--rtol", rtol_, "relative tolerance for --compare")->check(CLI::NonNegativeNumber);
@@ -104,7 +105,8 @@ class RunCommand : public Command {
     }
     std::printf("time    %.3f ms (one inference, host tensors in and out)\n", ms);
     if (!saveDir_.empty()) KILN_RETURN_IF_ERROR(saveOutputs(*outputs));
-    if (!comparePath_.empty()) return compareWithOnnx(inputs, *outputs);
+    if (!comparePath_.empty()) KILN_RETURN_IF_ERROR(compareWithOnnx(inputs, *outputs));
+    if (!compareDir_.empty()) KILN_RETURN_IF_ERROR(compareWithFiles(*outputs));
     return Status::ok();
   }
 
@@ -148,8 +150,29 @@ class RunCommand : public Command {
     if (!expected) return expected.status().withContext("--compare: reference run failed");
 
     std::printf("compare with %s on CPU (rtol %g, atol %g)\n", comparePath_.c_str(), rtol_, atol_);
+    return reportAgreement(*expected, outputs, "the CPU reference").withContext("--compare");
+  }
+
+  /// --compareOutputs=DIR: DIR/<output>.npy for every output (as --saveOutputs writes them).
+  Status compareWithFiles(const std::map<std::string, Tensor>& outputs) {
+    std::map<std::string, Tensor> expected;
+    for (const auto& [name, t] : outputs) {
+      const std::string path = (std::filesystem::path(compareDir_) / (safeFileName(name) + ".npy")).string();
+      auto ref = readNpyFile(path);
+      if (!ref) return ref.status().withContext("--compareOutputs: reference for output '" + name + "'");
+      if (ref->dtype() != t.dtype())
+        return invalidArgument("--compareOutputs: '" + path + "' holds " + dataTypeName(ref->dtype()) + ", output '" +
+                               name + "' is " + dataTypeName(t.dtype()));
+      expected[name] = std::move(*ref);
+    }
+    std::printf("compare with %s/*.npy (rtol %g, atol %g)\n", compareDir_.c_str(), rtol_, atol_);
+    return reportAgreement(expected, outputs, "the reference files").withContext("--compareOutputs");
+  }
+
+  Status reportAgreement(const std::map<std::string, Tensor>& expected, const std::map<std::string, Tensor>& outputs,
+                         const std::string& against) const {
     std::string failed;
-    for (const auto& [name, ref] : *expected) {
+    for (const auto& [name, ref] : expected) {
       auto it = outputs.find(name);
       if (it == outputs.end()) {
         std::printf("  '%s': missing from the engine's outputs  FAIL\n", name.c_str());
@@ -176,14 +199,14 @@ class RunCommand : public Command {
       if (!pass) failed += " '" + name + "'";
     }
     if (!failed.empty())
-      return invalidArgument("--compare: outputs differ from the CPU reference beyond rtol " + std::to_string(rtol_) +
+      return invalidArgument("outputs differ from " + against + " beyond rtol " + std::to_string(rtol_) +
                              ", atol " + std::to_string(atol_) + ":" + failed);
     std::printf("compare PASS\n");
     return Status::ok();
   }
 
   CLI::App* app_ = nullptr;
-  std::string enginePath_, shapesText_, loadText_, saveDir_, comparePath_;
+  std::string enginePath_, shapesText_, loadText_, saveDir_, comparePath_, compareDir_;
   uint64_t seed_ = 0;
   int profile_ = 0;
   double rtol_ = 1e-4, atol_ = 1e-5;

@@ -5,7 +5,8 @@
 // pass). Layout: NCHW with OIHW weights, or, with data_format="NHWC" (set by the layout pass, rank 4 only), X/Y/Z in
 // NHWC and weights pre-transposed to KRSC. The algorithm comes from a tactic "cudnn:algo=A:mathtype=M" that
 // chooseConvTactic timed at the profile's opt shape, or from cuDNN's heuristics when there is none or it does not
-// apply at a shape.
+// apply at a shape. Asymmetric pads (explicit or SAME_* with even kernels): X is zero-padded by the asymmetric
+// extra into the front of the workspace and cuDNN pads the symmetric remainder.
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -15,6 +16,7 @@
 #include <set>
 
 #include "backends/cuda/cuda_common.h"
+#include "backends/cuda/data_movement.h"
 
 namespace kiln::backends::cuda {
 namespace {
@@ -72,7 +74,12 @@ struct ConvPlan {
   cudnnConvolutionDescriptor_t conv = nullptr;
   cudnnActivationDescriptor_t activation = nullptr;
   cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-  size_t workspace = 0;
+  size_t workspace = 0;  // cuDNN's, after the padded copy of X (if any)
+  // Asymmetric pads: X is copied with the asymmetric extra zeros into the front of the workspace (memory layout
+  // dims and the zeros before each dim), and cuDNN pads the symmetric remainder itself.
+  bool padX = false;
+  Dims paddedDims, padBefore;
+  size_t paddedBytes = 0;  // rounded up to 256 so that cuDNN's workspace stays aligned
   bool tuned = false;  // the algorithm came from the node's tactic
   // cuDNN refused the fused call at this shape: run() does conv, bias, residual and Relu as separate cuDNN calls.
   mutable std::atomic<bool> splitEpilogue{false};
@@ -160,7 +167,7 @@ class ConvKernel final : public Kernel {
 
   size_t workspaceBytes(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const override {
     auto plan = planFor(in, out);
-    return plan.hasValue() ? (*plan)->workspace : 0;
+    return plan.hasValue() ? (*plan)->paddedBytes + (*plan)->workspace : 0;
   }
 
   Status run(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out, void* workspace,
@@ -168,14 +175,22 @@ class ConvKernel final : public Kernel {
     const auto s = static_cast<cudaStream_t>(stream);
     if (out[0].elementCount() == 0) return Status::ok();
     KILN_ASSIGN_OR_RETURN(const ConvPlan* plan, planFor(in, out));
-    if (plan->workspace > 0 && !workspace)
-      return internalError(where_ + "no workspace given; workspaceBytes() asked for " + std::to_string(plan->workspace));
+    if (plan->paddedBytes + plan->workspace > 0 && !workspace)
+      return internalError(where_ + "no workspace given; workspaceBytes() asked for " +
+                           std::to_string(plan->paddedBytes + plan->workspace));
+    const void* x = in[0].data;
+    void* cudnnWorkspace = workspace;
+    if (plan->padX) {
+      KILN_RETURN_IF_ERROR(padInput(*plan, in[0], workspace, s));
+      x = workspace;
+      cudnnWorkspace = plan->workspace ? static_cast<char*>(workspace) + plan->paddedBytes : nullptr;
+    }
     KILN_ASSIGN_OR_RETURN(CudnnPool::Lease lease, pool_->borrow(s, where_));
     const bool hasBias = in.size() > 2 && in[2].present();
     const bool hasResidual = in.size() > 3 && in[3].present();
     const cudnnStatus_t status =
-        enqueue(lease.handle(), *plan, plan->algo, in[0].data, in[1].data, hasBias ? in[2].data : nullptr,
-                hasResidual ? in[3].data : nullptr, out[0].data, workspace, plan->workspace, /*maySplit=*/true);
+        enqueue(lease.handle(), *plan, plan->algo, x, in[1].data, hasBias ? in[2].data : nullptr,
+                hasResidual ? in[3].data : nullptr, out[0].data, cudnnWorkspace, plan->workspace, /*maySplit=*/true);
     if (status != CUDNN_STATUS_SUCCESS)
       return fromCudnn(status, fuseRelu_ ? "cudnnConvolutionBiasActivationForward" : "cudnnConvolutionForward",
                        where_ + "algorithm " + algoName(plan->algo) + ": ");
@@ -238,7 +253,7 @@ class ConvKernel final : public Kernel {
     const size_t elementBytes = in[0].dtype == DataType::kFloat16 ? 2 : 4;
     const auto bytesOf = [&](const DeviceTensor& t) { return static_cast<size_t>(t.elementCount()) * elementBytes; };
     ScratchBuffers scratch;
-    void* x = scratch.allocate(bytesOf(in[0]));
+    void* x = scratch.allocate(plan->padX ? plan->paddedBytes : bytesOf(in[0]));  // cuDNN reads the padded X
     void* w = scratch.allocate(bytesOf(in[1]));
     void* y = scratch.allocate(bytesOf(out[0]));
     const bool hasBias = in.size() > 2 && in[2].present();
@@ -292,6 +307,26 @@ class ConvKernel final : public Kernel {
   }
 
  private:
+  /// Copies X into the front of the workspace with the plan's asymmetric extra zeros.
+  Status padInput(const ConvPlan& plan, const DeviceTensor& x, void* workspace, cudaStream_t s) const {
+    PadArgs a;
+    a.rank = static_cast<int32_t>(x.dims.size());
+    const auto strides = contiguousStrides(x.dims);
+    a.count = 1;
+    for (size_t k = 0; k < x.dims.size(); ++k) {
+      a.inDims[k] = x.dims[k];
+      a.inStrides[k] = strides[k];
+      a.outDims[k] = plan.paddedDims[k];
+      a.padBegin[k] = plan.padBefore[k];
+      a.count *= plan.paddedDims[k];
+    }
+    a.mode = PadMode::kConstant;
+    a.src = x.data;
+    a.dst = workspace;
+    KILN_CUDA_CHECK(launchPad(a, dataTypeSize(x.dtype), s), where_ + "padding X: ");
+    return Status::ok();
+  }
+
   /// Strict FP32 (TF32 not allowed) only takes FMA math; float16 takes any.
   bool mathAllowed(DataType dtype, cudnnMathType_t math) const {
     if (math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return false;  // may down-convert FP32 data to FP16
@@ -345,6 +380,8 @@ class ConvKernel final : public Kernel {
     // cuDNN wants at least 2 spatial dims: a 1-D convolution becomes 2-D with a trailing extent of 1.
     const size_t cudnnSpatial = std::max<size_t>(spatial, 2);
     std::vector<int> pads(cudnnSpatial, 0), strides(cudnnSpatial, 1), dilations(cudnnSpatial, 1);
+    Dims paddedDims = in[0].dims, padBefore(in[0].dims.size(), 0);  // memory layout order
+    bool padX = false;
     std::vector<int> xdims(cudnnSpatial + 2, 1), wdims(cudnnSpatial + 2, 1), ydims(cudnnSpatial + 2, 1);
     for (size_t k = 0; k < xd.size(); ++k) {
       xdims[k] = static_cast<int>(xd[k]);
@@ -364,13 +401,32 @@ class ConvKernel final : public Kernel {
         begin = pads_[k];
         end = pads_[k + spatial];
       }
-      if (begin != end)
-        return unsupported(where_ + "asymmetric padding (" + std::to_string(begin) + " before, " + std::to_string(end) +
-                           " after, spatial dim " + std::to_string(k) + ") is not supported by the cuDNN kernel yet");
-      pads[k] = static_cast<int>(begin);
+      if (begin < 0 || end < 0)
+        return invalidArgument(where_ + "negative pads (" + std::to_string(begin) + " before, " + std::to_string(end) +
+                               " after) on spatial dim " + std::to_string(k));
+      // cuDNN pads symmetrically: the asymmetric extra goes into an explicitly padded copy of X.
+      const int64_t symmetric = std::min(begin, end);
+      if (begin != end) {
+        const size_t memoryDim = nhwc_ ? k + 1 : k + 2;
+        padBefore[memoryDim] = begin - symmetric;
+        paddedDims[memoryDim] += (begin - symmetric) + (end - symmetric);
+        xdims[k + 2] += static_cast<int>((begin - symmetric) + (end - symmetric));
+        padX = true;
+      }
+      pads[k] = static_cast<int>(symmetric);
     }
     const cudnnDataType_t type = in[0].dtype == DataType::kFloat16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
     auto plan = std::make_unique<ConvPlan>();
+    if (padX) {
+      int64_t count = 1;
+      for (int64_t d : paddedDims) count *= d;
+      for (int64_t d : paddedDims)
+        if (d > INT_MAX) return unsupported(where_ + "padded X " + dimsToString(paddedDims) + " exceeds cuDNN's 32-bit dims");
+      plan->padX = true;
+      plan->paddedDims = paddedDims;
+      plan->padBefore = padBefore;
+      plan->paddedBytes = (static_cast<size_t>(count) * dataTypeSize(in[0].dtype) + 255) / 256 * 256;
+    }
     KILN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->x), where_);
     KILN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->y), where_);
     KILN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->bias), where_);
@@ -522,11 +578,7 @@ Status convSupports(const ir::Graph& graph, const ir::Node& node) {
                          (x.rankKnown ? std::to_string(x.dims.size()) : "?") + " and " +
                          (w.rankKnown ? std::to_string(w.dims.size()) : "?"));
   }
-  const auto pads = node.attrs.getInts("pads");
-  for (size_t k = 0; k < pads.size() / 2; ++k)
-    if (pads[k] != pads[k + pads.size() / 2])
-      return unsupported(graph.describe(node) + ": asymmetric pads " + std::to_string(pads[k]) + "/" +
-                         std::to_string(pads[k + pads.size() / 2]) + " on spatial dim " + std::to_string(k));
+  // Asymmetric pads are supported: run() pads X explicitly by the asymmetric extra.
   return Status::ok();
 }
 

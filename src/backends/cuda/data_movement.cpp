@@ -342,11 +342,14 @@ class DataMovementKernel final : public Kernel {
     } else {
       const int64_t hp = h / b, wp = w / b;
       if (hp * b != h || wp * b != w) return invalidArgument(where_ + "H and W must be divisible by blocksize");
-      // Output viewed as [N, b, b, C, H', W'].
-      const int64_t d[6] = {n, b, b, c, hp, wp};
-      const int64_t st[6] = {c * h * w, w, 1, h * w, b * w, b};
-      std::copy(d, d + 6, dims);
-      std::copy(st, st + 6, src);
+      // Output viewed as [N, b, b, C, H', W'] (DCR) or [N, C, b, b, H', W'] (CRD: channel c * b * b + bh * b + bw),
+      // reading x[n, c, h' * b + bh, w' * b + bw].
+      const int64_t dcrDims[6] = {n, b, b, c, hp, wp};
+      const int64_t dcrStrides[6] = {c * h * w, w, 1, h * w, b * w, b};
+      const int64_t crdDims[6] = {n, c, b, b, hp, wp};
+      const int64_t crdStrides[6] = {c * h * w, h * w, w, 1, b * w, b};
+      std::copy(crd_ ? crdDims : dcrDims, (crd_ ? crdDims : dcrDims) + 6, dims);
+      std::copy(crd_ ? crdStrides : dcrStrides, (crd_ ? crdStrides : dcrStrides) + 6, src);
     }
     int64_t stride = 1;
     for (int k = 5; k >= 0; --k) {

@@ -28,6 +28,43 @@ __device__ __forceinline__ void offsetsOf(const ElementwiseArgs& a, int64_t i, i
   }
 }
 
+/// ONNX Clip is min(max(x, lo), hi): when lo > hi every output is hi. NaN stays NaN.
+template <typename C> __device__ __forceinline__ C clipMath(C x, C lo, C hi) {
+  const C raised = x < lo ? lo : x;
+  return raised > hi ? hi : raised;
+}
+
+/// Integer base to an integer power, exact (squaring, wrapping in uint64). The result matches the CPU kernel's
+/// truncated double pow: results outside +-9.2e18 give 0, negative exponents give 1/x^n truncated (0 unless |x|==1).
+__device__ __forceinline__ int64_t integerPow(int64_t base, int64_t exponent) {
+  if (exponent < 0) {
+    if (base == 1) return 1;
+    if (base == -1) return (exponent & 1) ? -1 : 1;
+    return 0;  // 0^-n is inf (out of range -> 0); |x|>=2 truncates to 0
+  }
+  const double approx = pow(static_cast<double>(base), static_cast<double>(exponent));
+  if (!(approx > -9.2e18 && approx < 9.2e18)) return 0;
+  uint64_t result = 1, factor = static_cast<uint64_t>(base);
+  for (uint64_t e = static_cast<uint64_t>(exponent); e != 0; e >>= 1) {
+    if (e & 1) result *= factor;
+    factor *= factor;
+  }
+  return static_cast<int64_t>(result);
+}
+
+/// Float to integer as the CPU backend (and onnxruntime on x86): truncation toward zero through int64, NaN and
+/// values outside int64 give int64's lowest, then narrower types wrap modulo 2^bits; int32 saturates to its lowest
+/// outside its range (a direct 32-bit conversion).
+template <typename To> __device__ __forceinline__ To floatToInteger(double x) {
+  constexpr double limit = 9223372036854775808.0;  // 2^63
+  int64_t wide = LLONG_MIN;
+  if (x > -limit && x < limit) wide = static_cast<int64_t>(x);
+  if constexpr (std::is_same_v<To, int32_t>) {
+    if (!(x > -2147483649.0 && x < 2147483648.0)) return INT_MIN;
+  }
+  return static_cast<To>(wide);
+}
+
 template <typename C> __device__ C unaryMath(const ElementwiseArgs& a, C x, C lo, C hi) {
   if constexpr (std::is_floating_point_v<C>) {
     const C alpha = a.alpha, beta = a.beta, gamma = a.gamma;
@@ -51,7 +88,7 @@ template <typename C> __device__ C unaryMath(const ElementwiseArgs& a, C x, C lo
           return C(0.5) * x * (C(1) + tanh(k * (x + C(0.044715) * x * x * x)));
         }
         return C(0.5) * x * (C(1) + erf(x * C(0.7071067811865476)));
-      case OpKind::kClip: return x < lo ? lo : (x > hi ? hi : x);
+      case OpKind::kClip: return clipMath(x, lo, hi);
       case OpKind::kElu: return x >= C(0) ? x : alpha * (exp(x) - C(1));
       case OpKind::kSelu: return x > C(0) ? gamma * x : gamma * (alpha * exp(x) - alpha);
       case OpKind::kCelu: return fmax(C(0), x) + fmin(C(0), alpha * (exp(x / alpha) - C(1)));
@@ -89,7 +126,7 @@ template <typename C> __device__ C unaryMath(const ElementwiseArgs& a, C x, C lo
       case OpKind::kAbs: return negative ? -x : x;
       case OpKind::kNeg: return -x;
       case OpKind::kSign: return x > 0 ? 1 : (negative ? C(-1) : C(0));
-      case OpKind::kClip: return x < lo ? lo : (x > hi ? hi : x);
+      case OpKind::kClip: return clipMath(x, lo, hi);
       default: return x;
     }
   }
@@ -134,10 +171,9 @@ template <typename C> __device__ C binaryMath(const ElementwiseArgs& a, C x, C y
         if constexpr (std::is_signed_v<C>)
           if (y == C(-1)) return wrap(OpKind::kSub, C(0), x);
         return x / y;
-      case OpKind::kPow: {
-        const double r = pow(static_cast<double>(x), static_cast<double>(y));
-        return (r > -9.2e18 && r < 9.2e18) ? static_cast<C>(static_cast<int64_t>(r)) : C(0);  // truncation, as the CPU
-      }
+      case OpKind::kPow:
+        if constexpr (std::is_signed_v<C>) return static_cast<C>(integerPow(x, y));
+        else return static_cast<C>(integerPow(static_cast<int64_t>(x), static_cast<int64_t>(y)));
       case OpKind::kMod: {
         if (y == 0) return C(0);
         if constexpr (std::is_signed_v<C>)
@@ -272,6 +308,8 @@ template <typename TB, typename TE> __global__ void powKernel(ElementwiseArgs a)
     const double b = static_cast<double>(load(x, off[0]));
     if constexpr (std::is_same_v<TB, float>) {
       out[i] = std::is_same_v<TE, float> ? powf(x[off[0]], static_cast<float>(e)) : static_cast<float>(pow(b, e));
+    } else if constexpr (std::is_integral_v<TB> && std::is_integral_v<TE>) {
+      out[i] = static_cast<TB>(integerPow(static_cast<int64_t>(x[off[0]]), static_cast<int64_t>(y[off[1]])));
     } else if constexpr (std::is_integral_v<TB>) {
       const double r = pow(b, e);
       out[i] = (r > -9.2e18 && r < 9.2e18) ? static_cast<TB>(static_cast<int64_t>(r)) : TB(0);
@@ -309,6 +347,11 @@ template <typename From, typename To> __global__ void castKernel(const From* in,
   KILN_GRID_STRIDE(i, count) {
     if constexpr (std::is_same_v<To, bool>) {
       out[i] = convert<float>(in[i]) != 0.f;
+    } else if constexpr (std::is_integral_v<To> &&
+                         (std::is_same_v<From, __half> || std::is_same_v<From, __nv_bfloat16>)) {
+      out[i] = floatToInteger<To>(static_cast<double>(convert<float>(in[i])));
+    } else if constexpr (std::is_integral_v<To> && std::is_floating_point_v<From>) {
+      out[i] = floatToInteger<To>(static_cast<double>(in[i]));
     } else if constexpr (std::is_same_v<From, __half> || std::is_same_v<From, __nv_bfloat16>) {
       out[i] = convert<To>(convert<float>(in[i]));
     } else if constexpr (std::is_same_v<To, __half> || std::is_same_v<To, __nv_bfloat16>) {

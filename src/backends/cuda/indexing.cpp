@@ -249,8 +249,8 @@ Status indexingSupports(const ir::Graph& graph, const ir::Node& node) {
       if (r != "none" && r != "add" && r != "mul" && r != "max" && r != "min")
         return unsupported(graph.describe(node) + ": reduction '" + r + "'");
       if (r != "none")
-        return requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat64, DataType::kInt64,
-                                                 DataType::kInt32});
+        return requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16, DataType::kFloat64,
+                                                 DataType::kInt64, DataType::kInt32});
       return Status::ok();
     }
     case OpKind::kTrilu:

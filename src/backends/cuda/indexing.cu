@@ -44,10 +44,27 @@ template <typename T> __device__ T combineValues(ScatterReduction r, T a, T b) {
   }
 }
 
-/// *p = combine(*p, v) atomically, through a compare-and-swap on the value's bits.
+/// Float16 combines in float32 and rounds once per update, as the CPU backend does.
+template <> __device__ __half combineValues<__half>(ScatterReduction r, __half a, __half b) {
+  return __float2half_rn(combineValues(r, __half2float(a), __half2float(b)));
+}
+
+/// *p = combine(*p, v) atomically, through a compare-and-swap on the value's bits (16-bit CAS needs sm_70+).
 template <typename T> __device__ void atomicCombine(T* p, T v, ScatterReduction r) {
-  static_assert(sizeof(T) == 4 || sizeof(T) == 8, "scatter reductions combine 4- or 8-byte values");
-  if constexpr (sizeof(T) == 4) {
+  static_assert(sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8, "scatter reductions combine 2/4/8-byte values");
+  if constexpr (sizeof(T) == 2) {
+    auto* word = reinterpret_cast<unsigned short int*>(p);
+    unsigned short int old = *word, assumed;
+    do {
+      assumed = old;
+      T current;
+      memcpy(&current, &assumed, 2);
+      const T next = combineValues(r, current, v);
+      unsigned short int bits;
+      memcpy(&bits, &next, 2);
+      old = atomicCAS(word, assumed, bits);
+    } while (old != assumed);
+  } else if constexpr (sizeof(T) == 4) {
     auto* word = reinterpret_cast<unsigned int*>(p);
     unsigned int old = *word, assumed;
     do {
@@ -200,6 +217,7 @@ template <typename T> __global__ void eyeLikeKernel(T* dst, int64_t rows, int64_
 template <typename F> bool dispatchReducible(DataType t, F&& f) {
   switch (t) {
     case DataType::kFloat32: f(float{}); return true;
+    case DataType::kFloat16: f(__half{}); return true;
     case DataType::kFloat64: f(double{}); return true;
     case DataType::kInt64: f(int64_t{}); return true;
     case DataType::kInt32: f(int32_t{}); return true;

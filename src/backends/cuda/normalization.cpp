@@ -49,9 +49,12 @@ class NormalizationKernel final : public Kernel {
         a.rows = product(x.dims, 0, static_cast<size_t>(axis));
         a.rowLength = product(x.dims, static_cast<size_t>(axis), x.dims.size());
         a.affine = AffineIndex::kPerElement;
-        if (a.scaleCount != 1 && a.scaleCount != a.rowLength)
-          return invalidArgument(where_ + "Scale has " + std::to_string(a.scaleCount) + " elements; expected " +
-                                 std::to_string(a.rowLength) + " (the normalized dims) or 1");
+        const Dims normalized(x.dims.begin() + axis, x.dims.end());
+        KILN_RETURN_IF_ERROR(checkBroadcastSuffix(in[1], normalized, "Scale"));
+        if (a.bias) {
+          KILN_RETURN_IF_ERROR(checkBroadcastSuffix(in[2], normalized, "B"));
+          a.biasCount = in[2].elementCount();
+        }
         KILN_CUDA_CHECK(launchRowNorm(a, x.dtype, s), where_);
         return Status::ok();
       }
@@ -114,6 +117,20 @@ class NormalizationKernel final : public Kernel {
     a.epsilon = epsilon_;
     a.scaleCount = in[1].elementCount();
     return a;
+  }
+
+  /// Scale/B broadcast to the normalized dims by index modulo their element count, which is right when their
+  /// shape (leading 1s dropped) is a suffix of the normalized dims; other broadcasts are refused.
+  Status checkBroadcastSuffix(const DeviceTensor& t, const Dims& normalized, const char* name) const {
+    size_t first = 0;
+    while (first < t.dims.size() && t.dims[first] == 1) ++first;
+    const size_t kept = t.dims.size() - first;
+    bool ok = kept <= normalized.size() && t.elementCount() > 0;
+    for (size_t k = 0; ok && k < kept; ++k)
+      ok = t.dims[first + k] == normalized[normalized.size() - kept + k];
+    if (ok) return Status::ok();
+    return unsupported(where_ + name + " of shape " + dimsToString(t.dims) + " does not broadcast to the normalized " +
+                       "dims " + dimsToString(normalized) + " as a suffix (trailing dims equal, leading dims 1)");
   }
 
   std::string where_;

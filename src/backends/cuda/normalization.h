@@ -21,7 +21,7 @@ cudaError_t launchSoftmax(const SoftmaxArgs& args, DataType dtype, cudaStream_t 
 
 /// Normalizes each contiguous row to zero mean and unit variance, then scales and shifts.
 enum class AffineIndex : int32_t {
-  kPerElement = 0,  // LayerNormalization: scale[j] (or scale[0] when scaleCount == 1)
+  kPerElement = 0,  // LayerNormalization: scale[j % scaleCount], bias[j % biasCount]
   kPerChannel = 1,  // Instance/GroupNormalization: scale[channel]
   kPerGroup = 2,    // GroupNormalization opset 18: scale[group]
 };
@@ -34,6 +34,7 @@ struct RowNormArgs {
   float epsilon = 1e-5f;
   AffineIndex affine = AffineIndex::kPerElement;
   int64_t scaleCount = 0;
+  int64_t biasCount = 0;  // kPerElement: scale and bias broadcast over the row by index modulo their counts
   int64_t groups = 1, channelsPerGroup = 1, spatial = 1;
 };
 cudaError_t launchRowNorm(const RowNormArgs& args, DataType dtype, cudaStream_t stream);

@@ -71,8 +71,13 @@ class ReductionKernel final : public Kernel {
       return Status::ok();
     }
     if (!axesGiven && !isArg(op_)) {
-      if (noopWithEmptyAxes_) return copy(x, out[0], s);
-      for (int64_t k = 0; k < rank; ++k) reduced.insert(k);
+      // noop_with_empty_axes reduces over no axis: each output is its one element after the per-element step
+      // (|x| for L1, x^2 for SumSquare, ...), which is a plain copy only for Sum/Max/Min/Prod/Mean.
+      const bool identityStep = op_ == OpKind::kReduceSum || op_ == OpKind::kReduceMax ||
+                                op_ == OpKind::kReduceMin || op_ == OpKind::kReduceProd || op_ == OpKind::kReduceMean;
+      if (noopWithEmptyAxes_ && identityStep) return copy(x, out[0], s);
+      if (!noopWithEmptyAxes_)
+        for (int64_t k = 0; k < rank; ++k) reduced.insert(k);
     }
     const auto strides = contiguousStrides(x.dims);
     std::vector<int64_t> keptDims, keptStrides, reducedDims, reducedStrides;

@@ -70,14 +70,14 @@ template <typename T> __global__ void rowNormKernel(RowNormArgs a) {
   const float inverse = rsqrtf(variance + a.epsilon);
   const int64_t group = row % a.groups;
   for (int64_t j = threadIdx.x; j < a.rowLength; j += blockDim.x) {
-    int64_t p;
+    int64_t p, q;
     switch (a.affine) {
-      case AffineIndex::kPerElement: p = a.scaleCount == 1 ? 0 : j; break;
-      case AffineIndex::kPerChannel: p = group * a.channelsPerGroup + j / a.spatial; break;
-      default: p = group; break;
+      case AffineIndex::kPerElement: p = j % a.scaleCount; q = a.biasCount > 0 ? j % a.biasCount : 0; break;
+      case AffineIndex::kPerChannel: p = q = group * a.channelsPerGroup + j / a.spatial; break;
+      default: p = q = group; break;
     }
     float v = (load(x, base + j) - mean) * inverse * load(scale, p);
-    if (bias) v += load(bias, p);
+    if (bias) v += load(bias, q);
     store(y, base + j, v);
   }
 }

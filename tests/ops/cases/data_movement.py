@@ -124,7 +124,7 @@ for red in ["none", "add", "mul", "max", "min"]:
                                                        inp("updates", (2, 3))],
         {"axis": 1} if red == "none" else {"axis": 1, "reduction": red}, opset=18)
 add("scatter_elements_axis0_neg_idx", "ScatterElements",
-    [data((5, 3), "int64"), const("indices", i64([[-1, 0, 2], [1, -5, 3]])), inp("updates", (2, 3), "int64", -9, 9)],
+    [data((5, 3), "int64"), const("indices", i64([[-1, 0, 2], [1, -3, 3]])), inp("updates", (2, 3), "int64", -9, 9)],
     {"axis": 0}, opset=13)
 
 # --- Expand / Tile
