@@ -34,7 +34,7 @@ def parse_args(argv=None):
     ap.add_argument("--models", default="resnet50,reid", help=f"comma list of {', '.join(MODELS)}")
     ap.add_argument("--profile", default="1,256,512", help="engine batch profile min,opt,max")
     ap.add_argument("--acc-batches", default="1,7,256,512", help="batches of the accuracy check")
-    ap.add_argument("--batches", default="1,32,256", help="batches of the speed table")
+    ap.add_argument("--batches", default="1,8,32,128,256", help="batches of the speed table")
     ap.add_argument("--iterations", type=int, default=50, help="timed iterations for batch < --large-batch")
     ap.add_argument("--iterations-large", type=int, default=20, help="timed iterations for batch >= --large-batch")
     ap.add_argument("--large-batch", type=int, default=128)
@@ -347,7 +347,7 @@ def new_results(argv):
 
 def selftest(argv):
     args = parse_args(["--models=resnet50", "--work", tempfile.mkdtemp(prefix="kiln-bench-selftest-")])
-    assert args.profile == [1, 256, 512] and args.batches == [1, 32, 256] and args.acc_batches == [1, 7, 256, 512]
+    assert args.profile == [1, 256, 512] and args.batches == [1, 8, 32, 128, 256] and args.acc_batches == [1, 7, 256, 512]
     assert parse_args(["--quick"]).no_compile and parse_args(["--quick"]).batches == [1, 32]
     rng = np.random.default_rng(0)
     ref = rng.standard_normal((7, 128)).astype(np.float32)
