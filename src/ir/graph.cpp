@@ -112,6 +112,16 @@ Status Graph::topologicalSort() {
   return Status::ok();
 }
 
+Status Graph::eraseNodes(const std::vector<bool>& erase) {
+  std::vector<Node> kept;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (i >= erase.size() || !erase[i]) kept.push_back(std::move(nodes[i]));
+  nodes = std::move(kept);
+  KILN_RETURN_IF_ERROR(topologicalSort());
+  removeDeadNodes();
+  return Status::ok();
+}
+
 int Graph::removeDeadNodes() {
   std::vector<bool> live(values.size(), false);
   for (ValueId o : outputs) live[o] = true;

@@ -62,6 +62,8 @@ class Graph {
   void replaceAllUses(ValueId from, ValueId to);
   /// Recomputes Value::producer; orders nodes so producers precede consumers. Fails on a cycle, naming its nodes.
   Status topologicalSort();
+  /// Drops the nodes whose flag is set (a rewrite that rewired their readers), then re-sorts and removes what is dead.
+  Status eraseNodes(const std::vector<bool>& erase);
   /// Removes nodes whose outputs nobody reads, and unused constants. Returns how many nodes went.
   int removeDeadNodes();
   /// Drops values no node, input, output or constant refers to, renumbering ids. Keeps everything else intact.

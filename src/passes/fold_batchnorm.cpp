@@ -57,14 +57,7 @@ Expected<int> foldBatchNormIntoConv(ir::Graph& graph) {
     remove[i] = true;
     ++folded;
   }
-  if (folded) {
-    std::vector<ir::Node> kept;
-    for (size_t i = 0; i < graph.nodes.size(); ++i)
-      if (!remove[i]) kept.push_back(std::move(graph.nodes[i]));
-    graph.nodes = std::move(kept);
-    KILN_RETURN_IF_ERROR(graph.topologicalSort());
-    graph.removeDeadNodes();
-  }
+  if (folded) KILN_RETURN_IF_ERROR(graph.eraseNodes(remove));
   return folded;
 }
 

@@ -58,14 +58,7 @@ Expected<int> fuseConvEpilogues(ir::Graph& graph) {
     remove[next] = true;
     ++fused;
   }
-  if (fused) {
-    std::vector<ir::Node> kept;
-    for (size_t i = 0; i < graph.nodes.size(); ++i)
-      if (!remove[i]) kept.push_back(std::move(graph.nodes[i]));
-    graph.nodes = std::move(kept);
-    KILN_RETURN_IF_ERROR(graph.topologicalSort());
-    graph.removeDeadNodes();
-  }
+  if (fused) KILN_RETURN_IF_ERROR(graph.eraseNodes(remove));
   return fused;
 }
 
