@@ -30,6 +30,70 @@ __global__ void stridedCopyKernel(StridedCopy c, int64_t count) {
   }
 }
 
+
+// A batched 2-D transpose, out[b][c][r] = in[b][r][c], through a TR x TC tile in shared memory: the reads walk input
+// rows and the writes walk output rows, so both are coalesced. The +1 column skews rows across banks. Small row
+// (or column) counts get a flat tile (8 x 256 or 256 x 8) so the NCHW<->NHWC edges of 3-channel images still move
+// whole cache lines per block.
+struct BatchedTranspose {
+  int64_t batch = 1, rows = 1, cols = 1;
+  int64_t srcBatchStride = 0, srcRowStride = 0, dstBatchStride = 0, dstRowStride = 0;
+  const void* src = nullptr;
+  void* dst = nullptr;
+};
+
+template <typename W, int TR, int TC>
+__global__ void tiledTransposeKernel(BatchedTranspose t, int64_t tilesR, int64_t tilesC) {
+  __shared__ W tile[TR][TC + 1];
+  const W* src = static_cast<const W*>(t.src);
+  W* dst = static_cast<W*>(t.dst);
+  const int64_t total = t.batch * tilesR * tilesC;
+  const int tid = threadIdx.x;
+  for (int64_t k = blockIdx.x; k < total; k += gridDim.x) {
+    const int64_t tc = k % tilesC, tr = (k / tilesC) % tilesR, b = k / (tilesC * tilesR);
+    const int64_t r0 = tr * TR, c0 = tc * TC;
+    const int h = static_cast<int>(t.rows - r0 < TR ? t.rows - r0 : TR);
+    const int w = static_cast<int>(t.cols - c0 < TC ? t.cols - c0 : TC);
+    const W* in = src + b * t.srcBatchStride + r0 * t.srcRowStride + c0;
+    W* out = dst + b * t.dstBatchStride + c0 * t.dstRowStride + r0;
+    for (int e = tid; e < h * w; e += blockDim.x) {  // input rows, columns fastest
+      const int r = e / w, c = e - r * w;
+      tile[r][c] = in[r * t.srcRowStride + c];
+    }
+    __syncthreads();
+    for (int e = tid; e < h * w; e += blockDim.x) {  // output rows (input columns), input rows fastest
+      const int c = e / h, r = e - c * h;
+      out[c * t.dstRowStride + r] = tile[r][c];
+    }
+    __syncthreads();
+  }
+}
+
+template <typename W, int TR, int TC> void launchTiledTranspose(const BatchedTranspose& t, cudaStream_t stream) {
+  const int64_t tilesR = (t.rows + TR - 1) / TR, tilesC = (t.cols + TC - 1) / TC;
+  const int64_t total = t.batch * tilesR * tilesC;
+  const unsigned grid = static_cast<unsigned>(total < (1 << 24) ? total : (1 << 24));
+  tiledTransposeKernel<W, TR, TC><<<grid, kThreads, 0, stream>>>(t, tilesR, tilesC);
+}
+
+/// Recognizes a (simplified) strided copy that is a batched 2-D transpose: output view [B, X, Y] with Y contiguous in
+/// the output and X contiguous in the input. Fills `t` (input rows = Y, columns = X) and returns true when it is.
+bool asBatchedTranspose(const StridedCopy& c, BatchedTranspose& t) {
+  if (c.rank != 2 && c.rank != 3) return false;
+  for (int k = 0; k < c.rank; ++k)
+    if (c.srcModulo[k] > 0) return false;
+  const int x = c.rank - 2, y = c.rank - 1;
+  if (c.srcStrides[x] != 1 || c.dstStrides[y] != 1 || c.dims[x] < 2 || c.dims[y] < 2) return false;
+  t.batch = c.rank == 3 ? c.dims[0] : 1;
+  t.srcBatchStride = c.rank == 3 ? c.srcStrides[0] : 0;
+  t.dstBatchStride = c.rank == 3 ? c.dstStrides[0] : 0;
+  t.rows = c.dims[y];
+  t.cols = c.dims[x];
+  t.srcRowStride = c.srcStrides[y];
+  t.dstRowStride = c.dstStrides[x];
+  return true;
+}
+
 template <typename W, typename I>
 __global__ void gatherKernel(GatherArgs a, int64_t count) {
   const W* data = static_cast<const W*>(a.data);
@@ -273,8 +337,21 @@ cudaError_t launchStridedCopy(const StridedCopy& c, size_t elementBytes, cudaStr
   int64_t count = 1;
   for (int k = 0; k < c.rank; ++k) count *= c.dims[k];
   if (count == 0) return cudaSuccess;
+  StridedCopy simple = c;
+  simplifyStridedCopy(simple);
+  BatchedTranspose t;
+  if (asBatchedTranspose(simple, t)) {
+    t.src = static_cast<const char*>(c.src) + c.srcBase * static_cast<int64_t>(elementBytes);
+    t.dst = static_cast<char*>(c.dst) + c.dstBase * static_cast<int64_t>(elementBytes);
+    return byWordSize<Unused>(elementBytes, [&](auto w) {
+      using W = decltype(w);
+      if (t.rows <= 8) launchTiledTranspose<W, 8, 256>(t, stream);
+      else if (t.cols <= 8) launchTiledTranspose<W, 256, 8>(t, stream);
+      else launchTiledTranspose<W, 32, 32>(t, stream);
+    });
+  }
   return byWordSize<Unused>(elementBytes, [&](auto w) {
-    stridedCopyKernel<decltype(w)><<<gridFor(count, kThreads), kThreads, 0, stream>>>(c, count);
+    stridedCopyKernel<decltype(w)><<<gridFor(count, kThreads), kThreads, 0, stream>>>(simple, count);
   });
 }
 

@@ -54,8 +54,9 @@ constexpr std::initializer_list<DataType> kNumbers = {
     DataType::kInt8,    DataType::kUInt64,  DataType::kUInt32,  DataType::kUInt16, DataType::kUInt8};
 constexpr std::initializer_list<DataType> kPowBases = {DataType::kFloat32, DataType::kFloat16, DataType::kFloat64,
                                                        DataType::kInt64, DataType::kInt32};
-constexpr std::initializer_list<DataType> kPowExponents = {DataType::kFloat32, DataType::kFloat64, DataType::kInt64,
-                                                           DataType::kInt32};
+constexpr std::initializer_list<DataType> kPowExponents = {
+    DataType::kFloat32, DataType::kFloat16, DataType::kFloat64, DataType::kInt64,  DataType::kInt32, DataType::kInt16,
+    DataType::kInt8,    DataType::kUInt64,  DataType::kUInt32,  DataType::kUInt16, DataType::kUInt8};
 
 /// Fills dims/strides of `a` for inputs broadcast to `out`, merging dims that are contiguous for every operand.
 Status fillBroadcast(ElementwiseArgs& a, std::span<const DeviceTensor> ins, const Dims& out, const std::string& where) {

@@ -309,7 +309,16 @@ template <typename TB, typename TE> __global__ void powKernel(ElementwiseArgs a)
     if constexpr (std::is_same_v<TB, float>) {
       out[i] = std::is_same_v<TE, float> ? powf(x[off[0]], static_cast<float>(e)) : static_cast<float>(pow(b, e));
     } else if constexpr (std::is_integral_v<TB> && std::is_integral_v<TE>) {
-      out[i] = static_cast<TB>(integerPow(static_cast<int64_t>(x[off[0]]), static_cast<int64_t>(y[off[1]])));
+      const int64_t base = static_cast<int64_t>(x[off[0]]);
+      if constexpr (std::is_same_v<TE, uint64_t>) {
+        // Beyond int64: the CPU's double pow gives 1 for bases 1 and -1 (such exponents are even in double), 0 for
+        // base 0, and an out-of-range result (-> 0) for every other base.
+        if (y[off[1]] > static_cast<uint64_t>(INT64_MAX)) {
+          out[i] = static_cast<TB>(base == 1 || base == -1 ? 1 : 0);
+          continue;
+        }
+      }
+      out[i] = static_cast<TB>(integerPow(base, static_cast<int64_t>(y[off[1]])));
     } else if constexpr (std::is_integral_v<TB>) {
       const double r = pow(b, e);
       out[i] = (r > -9.2e18 && r < 9.2e18) ? static_cast<TB>(static_cast<int64_t>(r)) : TB(0);
@@ -451,6 +460,13 @@ cudaError_t launchPow(const ElementwiseArgs& a, DataType baseType, DataType expo
       case DataType::kFloat64: powKernel<TB, double><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
       case DataType::kInt64: powKernel<TB, int64_t><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
       case DataType::kInt32: powKernel<TB, int32_t><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
+      case DataType::kInt16: powKernel<TB, int16_t><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
+      case DataType::kInt8: powKernel<TB, int8_t><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
+      case DataType::kUInt64: powKernel<TB, uint64_t><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
+      case DataType::kUInt32: powKernel<TB, uint32_t><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
+      case DataType::kUInt16: powKernel<TB, uint16_t><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
+      case DataType::kUInt8: powKernel<TB, uint8_t><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
+      case DataType::kFloat16: powKernel<TB, __half><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
       default: break;
     }
   };

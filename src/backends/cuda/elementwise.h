@@ -34,8 +34,9 @@ struct ElementwiseArgs {
 /// Returns cudaErrorInvalidValue for a combination no kernel exists for (supports() refuses those first).
 cudaError_t launchElementwise(const ElementwiseArgs& args, DataType inType, DataType outType, cudaStream_t stream);
 
-/// Pow whose exponent has another type than the base: bases float32/float16/float64/int64/int32, exponents
-/// float32/float64/int64/int32.
+/// Pow whose exponent has another type than the base: bases float32/float16/float64/int64/int32, exponents any
+/// float or 8-64 bit (un)signed integer type. Matches the CPU kernel: double pow, integers truncated, results outside
+/// int64 give 0.
 cudaError_t launchPow(const ElementwiseArgs& args, DataType baseType, DataType exponentType, cudaStream_t stream);
 
 /// Cast between float32, float16, bfloat16, float64, every 8-64 bit integer type and bool.

@@ -29,9 +29,9 @@ void appendMerged(std::vector<int64_t>& dims, std::vector<int64_t>& strides, int
 class ReductionKernel final : public Kernel {
  public:
   ReductionKernel(const ir::Graph& graph, const ir::Node& node, std::vector<int64_t> axes, bool axesGiven,
-                  bool runtimeAxes)
+                  bool runtimeAxes, bool deviceAxis)
       : where_(graph.describe(node) + ": "), op_(node.op), axes_(std::move(axes)), axesGiven_(axesGiven),
-        runtimeAxes_(runtimeAxes) {
+        runtimeAxes_(runtimeAxes), deviceAxis_(deviceAxis) {
     noopWithEmptyAxes_ = node.attrs.getInt("noop_with_empty_axes", 0) != 0;
     selectLast_ = node.attrs.getInt("select_last_index", 0) != 0;
     exclusive_ = node.attrs.getInt("exclusive", 0) != 0;
@@ -44,7 +44,8 @@ class ReductionKernel final : public Kernel {
     const auto rank = static_cast<int64_t>(x.dims.size());
     std::vector<int64_t> axes = axes_;
     bool axesGiven = axesGiven_;
-    if (runtimeAxes_) {  // computed by the host shape program for this shape
+    if (deviceAxis_ && !in[1].hostData) return cumulativeDeviceAxis(in, out[0], s);
+    if (runtimeAxes_ || deviceAxis_) {  // computed by the host shape program for this shape
       KILN_ASSIGN_OR_RETURN(axes, hostInts(in[1], where_, "input 1 (axes)"));
       axesGiven = isCumulative(op_) || !axes.empty();
     }
@@ -117,6 +118,33 @@ class ReductionKernel final : public Kernel {
   std::string tactic() const override { return "cuda:warp-per-output"; }
 
  private:
+  /// CumSum/CumProd whose axis is computed on the device: the kernel reads it there.
+  Status cumulativeDeviceAxis(std::span<const DeviceTensor> in, const DeviceTensor& y, cudaStream_t s) const {
+    const DeviceTensor& x = in[0];
+    const DeviceTensor& axis = in[1];
+    if (axis.elementCount() != 1)
+      return invalidArgument(where_ + "input 1 (axis) has shape " + dimsToString(axis.dims) + "; expected one value");
+    if (axis.dtype != DataType::kInt64 && axis.dtype != DataType::kInt32)
+      return invalidArgument(where_ + "input 1 (axis) has type " + std::string(dataTypeName(axis.dtype)) +
+                             "; expected int64 or int32");
+    if (x.dims.size() > static_cast<size_t>(kMaxRank))
+      return unsupported(where_ + "rank " + std::to_string(x.dims.size()) + " exceeds 8");
+    if (x.dims.empty()) return invalidArgument(where_ + "input 0 is a scalar; CumSum needs rank >= 1");
+    CumSumDeviceAxisArgs a;
+    a.x = x.data;
+    a.y = y.data;
+    a.axis = axis.data;
+    a.axis64 = axis.dtype == DataType::kInt64;
+    a.rank = static_cast<int32_t>(x.dims.size());
+    for (size_t k = 0; k < x.dims.size(); ++k) a.dims[k] = x.dims[k];
+    a.count = x.elementCount();
+    a.exclusive = exclusive_;
+    a.reverse = reverse_;
+    a.product = op_ == OpKind::kCumProd;
+    KILN_CUDA_CHECK(launchCumSumDeviceAxis(a, x.dtype, s), where_);
+    return Status::ok();
+  }
+
   Status copy(const DeviceTensor& in, const DeviceTensor& out, cudaStream_t s) const {
     const size_t bytes = static_cast<size_t>(out.elementCount()) * dataTypeSize(out.dtype);
     if (in.data != out.data && bytes)
@@ -129,14 +157,18 @@ class ReductionKernel final : public Kernel {
   std::vector<int64_t> axes_;
   bool axesGiven_;
   bool runtimeAxes_;
+  bool deviceAxis_;  // CumSum/CumProd axis computed on the device (unless the runtime supplies hostData)
   bool noopWithEmptyAxes_ = false, selectLast_ = false, exclusive_ = false, reverse_ = false;
 };
 
 /// Axes from attribute `axes`/`axis` or constant input 1; `given` false when none were named. `runtime` true when
 /// input 1 is not a constant but host-known (the shape program computes it; run() reads DeviceTensor::hostData).
-Status readAxes(const ir::Graph& graph, const ir::Node& node, std::vector<int64_t>& axes, bool& given, bool& runtime) {
+/// `device` true when a CumSum/CumProd axis is computed on the device (the kernel reads it there).
+Status readAxes(const ir::Graph& graph, const ir::Node& node, std::vector<int64_t>& axes, bool& given, bool& runtime,
+                bool& device) {
   given = false;
   runtime = false;
+  device = false;
   if (isArg(node.op)) {
     axes = {node.attrs.getInt("axis", 0)};
     given = true;
@@ -144,6 +176,12 @@ Status readAxes(const ir::Graph& graph, const ir::Node& node, std::vector<int64_
   }
   if (node.inputs.size() > 1 && node.inputs[1] != ir::kNoValue) {
     const Tensor* t = constantInput(graph, node, 1);
+    if (!t && isCumulative(node.op) && !hostKnown(graph, node.inputs[1])) {
+      KILN_RETURN_IF_ERROR(requireInputType(graph, node, 1, {DataType::kInt64, DataType::kInt32}));
+      device = true;
+      given = true;
+      return Status::ok();
+    }
     if (!t) {
       KILN_RETURN_IF_ERROR(requireHostKnown(graph, node, 1, "the axes"));
       KILN_RETURN_IF_ERROR(requireInputType(graph, node, 1, {DataType::kInt64, DataType::kInt32}));
@@ -180,18 +218,19 @@ Status reductionSupports(const ir::Graph& graph, const ir::Node& node) {
     default: return unsupported(graph.describe(node) + ": not a reduction");
   }
   std::vector<int64_t> axes;
-  bool given = false, runtime = false;
-  KILN_RETURN_IF_ERROR(readAxes(graph, node, axes, given, runtime));
-  if (isCumulative(node.op) && !runtime && axes.size() != 1)
+  bool given = false, runtime = false, device = false;
+  KILN_RETURN_IF_ERROR(readAxes(graph, node, axes, given, runtime, device));
+  if (isCumulative(node.op) && !runtime && !device && axes.size() != 1)
     return invalidModel(graph.describe(node) + ": the axis input must hold one value");
   return Status::ok();
 }
 
 KernelResult makeReductionKernel(const CudaContext&, const ir::Graph& graph, const ir::Node& node) {
   std::vector<int64_t> axes;
-  bool given = false, runtime = false;
-  KILN_RETURN_IF_ERROR(readAxes(graph, node, axes, given, runtime));
-  return std::unique_ptr<Kernel>(std::make_unique<ReductionKernel>(graph, node, std::move(axes), given, runtime));
+  bool given = false, runtime = false, device = false;
+  KILN_RETURN_IF_ERROR(readAxes(graph, node, axes, given, runtime, device));
+  return std::unique_ptr<Kernel>(
+      std::make_unique<ReductionKernel>(graph, node, std::move(axes), given, runtime, device));
 }
 
 }  // namespace kiln::backends::cuda

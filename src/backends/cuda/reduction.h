@@ -38,4 +38,19 @@ struct CumSumArgs {
 };
 cudaError_t launchCumSum(const CumSumArgs& args, DataType dtype, cudaStream_t stream);
 
+/// CumSum / CumProd whose axis lives only in device memory (a graph input computed on the device): every thread
+/// reads the axis scalar itself and derives its scan line from `dims`. An axis outside [-rank, rank) makes the
+/// output all zeros (the CPU backend reports an error; a kernel cannot).
+struct CumSumDeviceAxisArgs {
+  const void* x = nullptr;
+  void* y = nullptr;
+  const void* axis = nullptr;  // one int64 or int32 on the device
+  bool axis64 = true;
+  int32_t rank = 0;
+  int64_t dims[kMaxRank] = {};
+  int64_t count = 0;  // elements of x
+  bool exclusive = false, reverse = false, product = false;
+};
+cudaError_t launchCumSumDeviceAxis(const CumSumDeviceAxisArgs& args, DataType dtype, cudaStream_t stream);
+
 }  // namespace kiln::backends::cuda
