@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 
+#include "backends/cuda/conv1x1_cublaslt.h"
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/data_movement.h"
 
@@ -584,6 +585,9 @@ Status convSupports(const ir::Graph& graph, const ir::Node& node) {
 
 KernelResult makeConvKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node,
                             const std::string& tactic) {
+  // A 1x1 NHWC conv tuned onto cuBLASLt; cuDNN (heuristics) keeps the shapes cuBLASLt has no algorithm for.
+  if (tactic.rfind("cublaslt:", 0) == 0 && conv1x1GemmQualifies(graph, node).isOk())
+    return makeConv1x1Kernel(ctx, graph, node, std::make_unique<ConvKernel>(ctx, graph, node, ""));
   return std::unique_ptr<Kernel>(std::make_unique<ConvKernel>(ctx, graph, node, tactic));
 }
 
@@ -591,7 +595,11 @@ Expected<std::string> chooseConvTactic(const CudaContext& ctx, const ir::Graph& 
                                        std::span<const DeviceTensor> inputs, std::span<const DeviceTensor> outputs) {
   KILN_RETURN_IF_ERROR(convSupports(graph, node));
   const ConvKernel kernel(ctx, graph, node, "");
-  return kernel.tune(inputs, outputs);
+  KILN_ASSIGN_OR_RETURN(std::string best, kernel.tune(inputs, outputs));
+  if (!conv1x1GemmQualifies(graph, node).isOk()) return best;
+  // A 1x1 NHWC conv is a GEMM: cuBLASLt with a fused epilogue races the best cuDNN algorithm.
+  const ConvKernel tuned(ctx, graph, node, best);
+  return chooseConv1x1OverCudnn(ctx, graph, node, inputs, outputs, tuned, best);
 }
 
 }  // namespace kiln::backends::cuda
