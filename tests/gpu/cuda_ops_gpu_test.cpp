@@ -576,8 +576,9 @@ TEST_F(CudaOps, CastAndIntegerPowMatchTheCpu) {
   check({"Pow int64 ^ int32 near 2^53", OpKind::kPow, {},
          {given(DataType::kInt64, {4}, {3, -3, 7, 10}, Input::kActivation), given(DataType::kInt32, {4}, {33, 33, 18, 15})}});
   // ONNX Clip is min(max(x, min), max): with min > max every output is max.
+  // float32 only: the float16 variant would leave the float32 bounds behind (ONNX requires equal types).
   check({"Clip min > max", OpKind::kClip, {}, {f32({5, 7}), given(DataType::kFloat32, {}, {1.0}),
-                                                given(DataType::kFloat32, {}, {-0.5})}});
+                                                given(DataType::kFloat32, {}, {-0.5})}, 1, false});
   check({"Clip int32 min > max", OpKind::kClip, {}, {t(DataType::kInt32, {13}, -20, 20), given(DataType::kInt32, {}, {4}),
                                                       given(DataType::kInt32, {}, {-3})}});
 }
