@@ -53,6 +53,7 @@ struct ContextState {
   size_t stagingBytes = 0;
   std::map<std::string, std::unique_ptr<backends::ReplayableWork>> graphs;  // key: shapes + addresses
   std::set<std::string> warmedKeys;  // keys that ran once without capture
+  std::string graphKey;              // the current shapes and user addresses, set by prepare()
 
   ~ContextState();
   /// Resolves shapes, plans memory (growing the arena if a shape needs more than the profile's max did), uploads

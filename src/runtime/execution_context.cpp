@@ -120,6 +120,11 @@ Status ContextState::prepare() {
     KILN_RETURN_IF_ERROR(es.backend->copyToDevice(address[v], t->data(), t->byteSize(), stream));
   }
   KILN_RETURN_IF_ERROR(es.backend->synchronize(stream));
+  // What a captured CUDA graph depends on: the shapes (hence every tensor's place) and the user's buffers.
+  graphKey.clear();
+  for (auto& [id, d] : inputDims) graphKey += std::to_string(id) + ":" + dimsToString(d) + ";";
+  for (auto& [id, p] : userAddresses)
+    graphKey += std::to_string(id) + "@" + std::to_string(reinterpret_cast<uintptr_t>(p)) + ";";
   dirty = false;
   return Status::ok();
 }
@@ -196,9 +201,7 @@ Status ExecutionContext::enqueue(void* stream) {
   if (cs.dirty) KILN_RETURN_IF_ERROR(cs.prepare());
   auto& backend = *cs.engine->state().backend;
   if (!cs.useGraphs || stream == nullptr) return cs.runNodes(stream);
-  std::string key;
-  for (auto& [id, d] : cs.inputDims) key += std::to_string(id) + ":" + dimsToString(d) + ";";
-  for (auto& [id, p] : cs.userAddresses) key += std::to_string(id) + "@" + std::to_string(reinterpret_cast<uintptr_t>(p)) + ";";
+  const std::string& key = cs.graphKey;
   auto it = cs.graphs.find(key);
   if (it == cs.graphs.end() && cs.warmedKeys.insert(key).second) {
     // The first run for a shape is a plain one: libraries create their per-stream state (handles, plans) outside
