@@ -14,6 +14,7 @@
 #include <random>
 
 #include "backends/backend.h"
+#include "core/half.h"
 
 namespace kiln {
 namespace {
@@ -22,38 +23,9 @@ using backends::Backend;
 using backends::DeviceTensor;
 using ir::OpKind;
 
-// ---- float16 on the host, round to nearest even (no CUDA headers needed).
-uint16_t toHalf(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000u;
-  const int32_t rawExp = static_cast<int32_t>((x >> 23) & 0xffu);
-  uint32_t mant = x & 0x7fffffu;
-  if (rawExp == 0xff) return static_cast<uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0u));
-  const int32_t exp = rawExp - 127 + 15;
-  if (exp >= 31) return static_cast<uint16_t>(sign | 0x7c00u);
-  if (exp <= 0) {
-    if (exp < -10) return static_cast<uint16_t>(sign);
-    mant |= 0x800000u;
-    const int shift = 14 - exp;
-    uint32_t half = mant >> shift;
-    const uint32_t rem = mant & ((1u << shift) - 1), halfway = 1u << (shift - 1);
-    if (rem > halfway || (rem == halfway && (half & 1u))) ++half;
-    return static_cast<uint16_t>(sign | half);
-  }
-  uint32_t half = sign | (static_cast<uint32_t>(exp) << 10) | (mant >> 13);
-  const uint32_t rem = mant & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (half & 1u))) ++half;
-  return static_cast<uint16_t>(half);
-}
-float fromHalf(uint16_t h) {
-  const int exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-  float v;
-  if (exp == 0) v = std::ldexp(static_cast<float>(mant), -24);
-  else if (exp == 31) v = mant ? std::nanf("") : INFINITY;
-  else v = std::ldexp(1.f + static_cast<float>(mant) / 1024.f, exp - 15);
-  return (h & 0x8000) ? -v : v;
-}
+// ---- float16 on the host: kiln's conversions (core/half.h), round to nearest even.
+uint16_t toHalf(float f) { return floatToHalfBits(f); }
+float fromHalf(uint16_t h) { return halfBitsToFloat(h); }
 
 struct HostTensor {
   Dims dims;

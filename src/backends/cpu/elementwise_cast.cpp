@@ -72,20 +72,9 @@ To convert(From x) {
 template <typename Fn>
 Status withCastType(const KernelCall& call, DataType t, Fn&& fn) {
   switch (t) {
-    case DataType::kFloat32: return fn(float{});
-    case DataType::kFloat64: return fn(double{});
-    case DataType::kFloat16: return fn(Half{});
-    case DataType::kInt64: return fn(int64_t{});
-    case DataType::kInt32: return fn(int32_t{});
-    case DataType::kInt16: return fn(int16_t{});
-    case DataType::kInt8: return fn(int8_t{});
-    case DataType::kUInt64: return fn(uint64_t{});
-    case DataType::kUInt32: return fn(uint32_t{});
-    case DataType::kUInt16: return fn(uint16_t{});
-    case DataType::kUInt8: return fn(uint8_t{});
     case DataType::kBool: return fn(Bool8{});
     case DataType::kBFloat16: return fn(BFloat16{});
-    default: return unsupported(call.where() + "Cast with dtype " + dataTypeName(t) + " is not implemented");
+    default: return withAnyNumericType(call, t, fn);
   }
 }
 

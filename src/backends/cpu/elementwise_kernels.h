@@ -34,25 +34,6 @@ using Half = _Float16;
 template <typename T>
 inline constexpr bool isFloatLike = std::is_floating_point_v<T> || std::is_same_v<T, Half>;
 
-/// Calls fn(T{}) with T the C++ type of any numeric dtype: float32/64/16 and every 8-64 bit integer.
-template <typename Fn>
-Status withAnyNumericType(const KernelCall& call, DataType t, Fn&& fn) {
-  switch (t) {
-    case DataType::kFloat32: return fn(float{});
-    case DataType::kFloat64: return fn(double{});
-    case DataType::kFloat16: return fn(Half{});
-    case DataType::kInt64: return fn(int64_t{});
-    case DataType::kInt32: return fn(int32_t{});
-    case DataType::kInt16: return fn(int16_t{});
-    case DataType::kInt8: return fn(int8_t{});
-    case DataType::kUInt64: return fn(uint64_t{});
-    case DataType::kUInt32: return fn(uint32_t{});
-    case DataType::kUInt16: return fn(uint16_t{});
-    case DataType::kUInt8: return fn(uint8_t{});
-    default: return unsupported(call.where() + "no CPU kernel for dtype " + dataTypeName(t));
-  }
-}
-
 /// Calls fn(T{}) for the integer dtypes only (bitwise ops).
 template <typename Fn>
 Status withIntegerType(const KernelCall& call, DataType t, Fn&& fn) {
@@ -66,6 +47,17 @@ Status withIntegerType(const KernelCall& call, DataType t, Fn&& fn) {
     case DataType::kUInt16: return fn(uint16_t{});
     case DataType::kUInt8: return fn(uint8_t{});
     default: return unsupported(call.where() + "no CPU kernel for dtype " + dataTypeName(t));
+  }
+}
+
+/// Calls fn(T{}) with T the C++ type of any numeric dtype: float32/64/16 and every 8-64 bit integer.
+template <typename Fn>
+Status withAnyNumericType(const KernelCall& call, DataType t, Fn&& fn) {
+  switch (t) {
+    case DataType::kFloat32: return fn(float{});
+    case DataType::kFloat64: return fn(double{});
+    case DataType::kFloat16: return fn(Half{});
+    default: return withIntegerType(call, t, fn);
   }
 }
 

@@ -50,24 +50,6 @@ template <typename F> bool dispatchFloat(DataType t, F&& f) {
   }
 }
 
-/// Calls f(T{}) with the C++ type of any numeric dtype (floats and every 8-64 bit integer); false otherwise.
-template <typename F> bool dispatchNumeric(DataType t, F&& f) {
-  switch (t) {
-    case DataType::kFloat32: f(float{}); return true;
-    case DataType::kFloat16: f(__half{}); return true;
-    case DataType::kFloat64: f(double{}); return true;
-    case DataType::kInt64: f(int64_t{}); return true;
-    case DataType::kInt32: f(int32_t{}); return true;
-    case DataType::kInt16: f(int16_t{}); return true;
-    case DataType::kInt8: f(int8_t{}); return true;
-    case DataType::kUInt64: f(uint64_t{}); return true;
-    case DataType::kUInt32: f(uint32_t{}); return true;
-    case DataType::kUInt16: f(uint16_t{}); return true;
-    case DataType::kUInt8: f(uint8_t{}); return true;
-    default: return false;
-  }
-}
-
 /// Calls f(T{}) for the integer dtypes only.
 template <typename F> bool dispatchInteger(DataType t, F&& f) {
   switch (t) {
@@ -80,6 +62,16 @@ template <typename F> bool dispatchInteger(DataType t, F&& f) {
     case DataType::kUInt16: f(uint16_t{}); return true;
     case DataType::kUInt8: f(uint8_t{}); return true;
     default: return false;
+  }
+}
+
+/// Calls f(T{}) with the C++ type of any numeric dtype (floats and every 8-64 bit integer); false otherwise.
+template <typename F> bool dispatchNumeric(DataType t, F&& f) {
+  switch (t) {
+    case DataType::kFloat32: f(float{}); return true;
+    case DataType::kFloat16: f(__half{}); return true;
+    case DataType::kFloat64: f(double{}); return true;
+    default: return dispatchInteger(t, f);
   }
 }
 

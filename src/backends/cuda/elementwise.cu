@@ -374,20 +374,9 @@ template <typename From, typename To> __global__ void castKernel(const From* in,
 /// Calls f(T{}) with the C++ type of `t`; false for types without kernels.
 template <typename F> bool dispatchAny(DataType t, F&& f) {
   switch (t) {
-    case DataType::kFloat32: f(float{}); return true;
-    case DataType::kFloat16: f(__half{}); return true;
     case DataType::kBFloat16: f(__nv_bfloat16{}); return true;
-    case DataType::kFloat64: f(double{}); return true;
-    case DataType::kInt64: f(int64_t{}); return true;
-    case DataType::kInt32: f(int32_t{}); return true;
-    case DataType::kInt16: f(int16_t{}); return true;
-    case DataType::kInt8: f(int8_t{}); return true;
-    case DataType::kUInt64: f(uint64_t{}); return true;
-    case DataType::kUInt32: f(uint32_t{}); return true;
-    case DataType::kUInt16: f(uint16_t{}); return true;
-    case DataType::kUInt8: f(uint8_t{}); return true;
     case DataType::kBool: f(bool{}); return true;
-    default: return false;
+    default: return dispatchNumeric(t, f);
   }
 }
 
