@@ -153,8 +153,16 @@ Expected<std::vector<std::byte>> buildEngine(Network& network, const BuilderConf
       KILN_ASSIGN_OR_RETURN(int nhwc, passes::convertToNhwc(graph));
       if (config.verbose) std::fprintf(stderr, "[kiln] %d nodes run channels-last (NHWC)\n", nhwc);
       KILN_RETURN_IF_ERROR(annotateShapes(graph, profiles));
+      // Epilogues only cuDNN's graph API fuses (other activations, a residual alone) apply to NHWC FP16 convs.
+      KILN_ASSIGN_OR_RETURN(int more, passes::fuseConvEpilogues(graph, /*graphApiForms=*/true));
+      if (config.verbose) std::fprintf(stderr, "[kiln] fused %d more conv epilogues (cuDNN graph API forms)\n", more);
+      if (more) KILN_RETURN_IF_ERROR(annotateShapes(graph, profiles));
     }
   }
+  // Chains of elementwise ops become one kernel; last, because the passes above do not know FusedElementwise.
+  KILN_ASSIGN_OR_RETURN(int chains, passes::fuseElementwiseChains(graph));
+  if (config.verbose) std::fprintf(stderr, "[kiln] fused %d elementwise chains\n", chains);
+  if (chains) KILN_RETURN_IF_ERROR(annotateShapes(graph, profiles));
   graph.compact();
 
   // Every node that runs on the device must be supported there; report all that are not, at once.

@@ -30,7 +30,8 @@ namespace kiln::ir {
   /* shape and generators */ X(Shape) X(Size) X(ConstantOfShape) X(Range) X(Constant) X(EyeLike)              \
   /* misc: selection, losses, extra normalizations, recurrent */ X(Hardmax) X(TopK) X(Einsum) X(LRN)            \
   X(LpNormalization) X(MeanVarianceNormalization) X(RMSNormalization) X(NegativeLogLikelihoodLoss)              \
-  X(SoftmaxCrossEntropyLoss) X(Det) X(NonZero) X(Unique) X(RNN) X(GRU) X(LSTM)
+  X(SoftmaxCrossEntropyLoss) X(Det) X(NonZero) X(Unique) X(RNN) X(GRU) X(LSTM)                                \
+  /* kiln-internal, made by passes and never imported from ONNX */ X(FusedElementwise)
 
 enum class OpKind : int {
 #define KILN_OP_ENUM(name) k##name,

@@ -16,6 +16,25 @@
 namespace kiln::onnx {
 namespace {
 
+/// Attributes kiln's passes put on convolutions and pools (layout, fused epilogue). They are not ONNX attributes of
+/// these ops, so a model that carries them is refused rather than silently run as if kiln had fused it.
+Status refuseKilnAttributes(const ir::Node& node) {
+  switch (node.op) {
+    case ir::OpKind::kConv: case ir::OpKind::kConvTranspose: case ir::OpKind::kMaxPool:
+    case ir::OpKind::kAveragePool: case ir::OpKind::kGlobalAveragePool: case ir::OpKind::kGlobalMaxPool:
+      break;
+    default:
+      return Status::ok();
+  }
+  for (const char* name : {"data_format", "activation", "activation_min", "activation_max", "activation_alpha",
+                           "fused_nodes"})
+    if (node.attrs.has(name))
+      return invalidModel(std::string("attribute '") + name + "' is not an ONNX " +
+                          std::string(ir::opKindName(node.op)) +
+                          " attribute; kiln reserves it for its own fused nodes, so the model is refused");
+  return Status::ok();
+}
+
 class GraphImporter {
  public:
   GraphImporter(const ::onnx::ModelProto& model, int64_t opset, const std::string& baseDir, ImportOptions options)
@@ -196,6 +215,10 @@ class GraphImporter {
       node.outputs.push_back(id);
     }
     if (!inputsOk) return;
+    if (Status reserved = refuseKilnAttributes(node); !reserved.isOk()) {
+      problems_.add(reserved, place);
+      return;
+    }
     NodeImport import{*graph_, n, node, opset_, [this](ir::ValueId v) { return readIds_.count(v) != 0; }};
     const Status normalized = importerFor(node.op)(import);
     if (!normalized.isOk()) {

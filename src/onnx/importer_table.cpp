@@ -1,5 +1,6 @@
 // op kind → importer. A switch with no default: a new OpKind does not compile until it has a line here.
 #include "onnx/importer_table.h"
+#include "onnx/importers/space_to_depth.h"
 
 namespace kiln::onnx {
 
@@ -26,9 +27,11 @@ ImportFn importerFor(OpKind kind) {
     case OpKind::kReshape: case OpKind::kFlatten: case OpKind::kTranspose: case OpKind::kConcat: case OpKind::kSlice:
     case OpKind::kGather: case OpKind::kGatherElements: case OpKind::kGatherND: case OpKind::kScatterND:
     case OpKind::kScatterElements: case OpKind::kExpand: case OpKind::kTile: case OpKind::kDepthToSpace:
-    case OpKind::kSpaceToDepth: case OpKind::kTrilu: case OpKind::kShape: case OpKind::kSize:
+    case OpKind::kTrilu: case OpKind::kShape: case OpKind::kSize:
     case OpKind::kConstantOfShape: case OpKind::kRange:
       return &importAsIs;
+    case OpKind::kSpaceToDepth:
+      return &importSpaceToDepth;
     case OpKind::kClip:
       return &importClip;
     case OpKind::kCast:
@@ -58,6 +61,8 @@ ImportFn importerFor(OpKind kind) {
       return &importResize;
     case OpKind::kConstant:
       return &importConstantNode;
+    case OpKind::kFusedElementwise:  // kiln-internal: opKindForOnnx never yields it
+      return &importAsIs;
   }
   return &importAsIs;
 }
@@ -65,7 +70,10 @@ ImportFn importerFor(OpKind kind) {
 std::optional<OpKind> opKindForOnnx(const std::string& opType) {
   // Dropout is an identity at inference; its importer checks that nothing needs the mask.
   if (opType == "Dropout") return OpKind::kIdentity;
-  return ir::opKindFromName(opType);
+  const auto kind = ir::opKindFromName(opType);
+  // Ops that only kiln's passes create are not ONNX operators: a model naming one is unsupported like any unknown op.
+  if (kind == OpKind::kFusedElementwise) return std::nullopt;
+  return kind;
 }
 
 }  // namespace kiln::onnx

@@ -6,6 +6,7 @@
 #include "ops/data_movement_infer.h"
 #include "ops/data_movement_params.h"
 #include "ops/families.h"
+#include "ops/space_to_depth_packed.h"
 
 namespace kiln::ops {
 namespace datamove {
@@ -302,7 +303,12 @@ InferResult inferDataMovement(const InferenceCall& call) {
     case OpKind::kPad: return inferPad(call);
     case OpKind::kResize: return inferResize(call);
     case OpKind::kDepthToSpace: return inferDepthSpace(call, true);
-    case OpKind::kSpaceToDepth: return inferDepthSpace(call, false);
+    case OpKind::kSpaceToDepth: {
+      if (!hasSpaceToDepthExtensions(call.node.attrs)) return inferDepthSpace(call, false);
+      KILN_RETURN_IF_ERROR(requireInputs(call, 1));
+      KILN_ASSIGN_OR_RETURN(auto p, resolvePackedSpaceToDepth(call.where(), call.node.attrs, call.inputs[0].dims));
+      return std::vector<TensorInfo>{TensorInfo{call.inputs[0].dtype, p.outputDims(), nullptr}};
+    }
     case OpKind::kTrilu: return inferTrilu(call);
     case OpKind::kOneHot: return inferOneHot(call);
     case OpKind::kReverseSequence: return inferReverseSequence(call);

@@ -3,6 +3,7 @@
 
 #include "ops/broadcast.h"
 #include "ops/families.h"
+#include "ops/fused_elementwise_program.h"
 
 namespace kiln::ops {
 namespace {
@@ -22,7 +23,9 @@ Kind kindOf(OpKind op) {
     case OpKind::kLessOrEqual:
       return Kind::kCompare;
     case OpKind::kAnd: case OpKind::kOr: case OpKind::kXor: return Kind::kLogic;
-    case OpKind::kClip: case OpKind::kCast: case OpKind::kCastLike: case OpKind::kWhere: return Kind::kOther;
+    case OpKind::kClip: case OpKind::kCast: case OpKind::kCastLike: case OpKind::kWhere:
+    case OpKind::kFusedElementwise:
+      return Kind::kOther;
     default: return Kind::kUnary;
   }
 }
@@ -263,6 +266,27 @@ InferResult inferWhere(const InferenceCall& call) {
   return std::vector<TensorInfo>{{t, std::move(out), nullptr}};
 }
 
+/// FusedElementwise: the program is validated in full (an engine file is untrusted); inputs share one float dtype
+/// and broadcast to the output.
+InferResult inferFusedElementwise(const InferenceCall& call) {
+  KILN_RETURN_IF_ERROR(parseFusedProgram(call.graph, call.node).status());
+  if (call.inputs.size() != call.node.inputs.size())
+    return invalidModel(call.where() + "shape inference got " + std::to_string(call.inputs.size()) +
+                        " inputs for a node with " + std::to_string(call.node.inputs.size()));
+  const DataType t = call.inputs[0].dtype;
+  if (t != DataType::kFloat32 && t != DataType::kFloat16)
+    return unsupported(call.where() + "input 0 has dtype " + dataTypeName(t) + "; expected float32 or float16");
+  std::vector<Dims> shapes;
+  for (size_t i = 0; i < call.inputs.size(); ++i) {
+    if (!call.inputs[i].present())
+      return invalidModel(call.where() + "input " + std::to_string(i) + " is omitted (all inputs are required)");
+    KILN_RETURN_IF_ERROR(requireSameDtype(call, i));
+    shapes.push_back(call.inputs[i].dims);
+  }
+  KILN_ASSIGN_OR_RETURN(Dims out, broadcastShapes(shapes, call.where()));
+  return std::vector<TensorInfo>{{t, std::move(out), nullptr}};
+}
+
 }  // namespace
 
 InferResult inferElementwise(const InferenceCall& call) {
@@ -274,6 +298,7 @@ InferResult inferElementwise(const InferenceCall& call) {
       if (op == OpKind::kClip) return inferClip(call);
       if (op == OpKind::kCast) return inferCast(call);
       if (op == OpKind::kCastLike) return inferCastLike(call);
+      if (op == OpKind::kFusedElementwise) return inferFusedElementwise(call);
       return inferWhere(call);
     case Kind::kUnary: {
       KILN_RETURN_IF_ERROR(requireInputs(call, 1, 1));

@@ -76,6 +76,7 @@ OpFamily familyOf(OpKind kind) {
     case OpKind::kBitwiseNot:
     case OpKind::kShrink:
     case OpKind::kSwish:
+    case OpKind::kFusedElementwise:  // ops/fused_elementwise_program.h
       return OpFamily::kElementwise;
     case OpKind::kConv:
     case OpKind::kConvTranspose:

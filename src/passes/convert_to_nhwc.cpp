@@ -1,7 +1,11 @@
+#include <array>
 #include <cstring>
 #include <map>
+#include <optional>
+#include <tuple>
 
 #include "passes/passes.h"
+#include "passes/space_to_depth_stem.h"
 
 namespace kiln::passes {
 namespace {
@@ -73,6 +77,30 @@ Expected<Tensor> weightsToKrsc(const Tensor& w, int64_t paddedC) {
   return t;
 }
 
+/// The stem's packing node: reads X in NCHW and writes the zero-padded 2x2 space-to-depth of it in NHWC
+/// (ops/space_to_depth_packed.h), so that no Transpose or channel Pad is left in front of the stem.
+ir::Node packingNode(std::string name, ir::ValueId in, ir::ValueId out, const SpaceToDepthStem& stem) {
+  ir::Node n;
+  n.name = std::move(name);
+  n.op = ir::OpKind::kSpaceToDepth;
+  n.inputs = {in};
+  n.outputs = {out};
+  n.attrs.set("blocksize", int64_t{2});
+  n.attrs.set("pads", std::vector<int64_t>(stem.pads.begin(), stem.pads.end()));
+  n.attrs.set("data_format", std::string("NHWC"));
+  n.attrs.set("output_channels", stem.outputChannels);
+  return n;
+}
+
+/// The stem Conv after packing: stride 1, no padding, the halved kernel (weights are replaced by the caller).
+void makeStrideOne(ir::Node& conv, const SpaceToDepthStem& stem) {
+  conv.attrs.set("strides", std::vector<int64_t>{1, 1});
+  conv.attrs.set("pads", std::vector<int64_t>{0, 0, 0, 0});
+  conv.attrs.set("dilations", std::vector<int64_t>{1, 1});
+  conv.attrs.erase("auto_pad");
+  if (conv.attrs.has("kernel_shape")) conv.attrs.set("kernel_shape", std::vector<int64_t>{stem.kernelH, stem.kernelW});
+}
+
 ir::Node transposeNode(std::string name, ir::ValueId in, ir::ValueId out, const std::vector<int64_t>& perm) {
   ir::Node n;
   n.name = std::move(name);
@@ -89,6 +117,8 @@ Expected<int> convertToNhwc(ir::Graph& graph) {
   std::map<ir::ValueId, ir::ValueId> nhwcOf;  // NCHW value -> its NHWC twin
   std::map<ir::ValueId, bool> nchwProduced;   // NCHW values whose producer now writes the NHWC twin
   std::map<ir::ValueId, ir::ValueId> paddedOf;  // NHWC value -> its channel-padded copy
+  using PackKey = std::tuple<ir::ValueId, std::array<int64_t, 4>, int64_t>;
+  std::map<PackKey, ir::ValueId> packedOf;  // (NCHW value, pads, channels) -> its packed NHWC form
   std::vector<ir::Node> added;
   int converted = 0;
   auto toNhwc = [&](ir::ValueId v) {
@@ -117,13 +147,30 @@ Expected<int> convertToNhwc(ir::Graph& graph) {
     // Tensor inputs move to NHWC (Conv: X and the fused residual; weights are re-laid out; bias stays).
     const int64_t channels = n.op == ir::OpKind::kConv ? graph.values[n.inputs[0]].dims[1] : 0;
     const int64_t padded = n.op == ir::OpKind::kConv ? paddedChannels(graph, n) : 0;
+    // A stride-2 stem on few channels becomes pack + stride-1 conv (space_to_depth_stem.h).
+    std::optional<SpaceToDepthStem> stem;
+    if (n.op == ir::OpKind::kConv)
+      stem = planSpaceToDepthStem(n.attrs, graph.values[n.inputs[0]].dims, graph.constantOf(n.inputs[1])->dims());
     for (size_t k = 0; k < n.inputs.size(); ++k) {
       const ir::ValueId v = n.inputs[k];
       if (v == ir::kNoValue || isScalarConstant(graph, v)) continue;
       if (n.op == ir::OpKind::kConv && k == 2) continue;
       if (n.op == ir::OpKind::kConv && k == 1) {
-        KILN_ASSIGN_OR_RETURN(Tensor krsc, weightsToKrsc(*graph.constantOf(v), padded));
-        graph.nodes[i].inputs[k] = graph.addConstant(graph.values[v].name + "_krsc", std::move(krsc));
+        const Tensor& w = *graph.constantOf(v);
+        KILN_ASSIGN_OR_RETURN(Tensor krsc, stem ? spaceToDepthStemWeights(w, stem->outputChannels)
+                                                : weightsToKrsc(w, padded));
+        graph.nodes[i].inputs[k] =
+            graph.addConstant(graph.values[v].name + (stem ? "_s2d_krsc" : "_krsc"), std::move(krsc));
+        continue;
+      }
+      if (stem && k == 0) {
+        const PackKey key{v, stem->pads, stem->outputChannels};
+        if (!packedOf.count(key)) {
+          const ir::ValueId out = graph.addValue(graph.values[v].name + "_s2d_nhwc", graph.values[v].dtype);
+          added.push_back(packingNode(graph.values[v].name + "_space_to_depth", v, out, *stem));
+          packedOf[key] = out;
+        }
+        graph.nodes[i].inputs[k] = packedOf[key];
         continue;
       }
       ir::ValueId t = toNhwc(v);
@@ -151,6 +198,7 @@ Expected<int> convertToNhwc(ir::Graph& graph) {
     }
     ir::Node& node = graph.nodes[i];
     if (sensitive) node.attrs.set("data_format", std::string("NHWC"));
+    if (stem) makeStrideOne(node, *stem);
     for (auto& out : node.outputs) {
       const ir::ValueId twin = graph.addValue(graph.values[out].name + "_nhwc", graph.values[out].dtype);
       nhwcOf[out] = twin;

@@ -1,3 +1,7 @@
+#include <cmath>
+#include <optional>
+
+#include "core/half.h"
 #include "passes/passes.h"
 
 namespace kiln::passes {
@@ -15,9 +19,87 @@ bool sameDeclaredShape(const ir::Value& a, const ir::Value& b) {
   return a.rankKnown && b.rankKnown && a.dims == b.dims && a.dtype == b.dtype;
 }
 
+/// The scalar value of an optional constant input, or `fallback` when absent; nothing when it is not a constant
+/// float scalar.
+std::optional<float> scalarInput(const ir::Graph& graph, const ir::Node& node, size_t index, float fallback) {
+  if (node.inputs.size() <= index || node.inputs[index] == ir::kNoValue) return fallback;
+  const Tensor* t = graph.constantOf(node.inputs[index]);
+  if (!t || t->elementCount() != 1) return std::nullopt;
+  if (t->dtype() == DataType::kFloat32) return t->dataAs<float>()[0];
+  if (t->dtype() == DataType::kFloat16) return halfBitsToFloat(t->dataAs<uint16_t>()[0]);  // after the FP16 pass
+  return std::nullopt;
+}
+
+/// An activation the epilogue can apply: its name in the "activation" attribute, its parameters, the nodes it
+/// replaces and the value it produces.
+struct ActivationMatch {
+  std::string name;
+  std::vector<std::pair<std::string, float>> params;
+  std::vector<int32_t> nodes;
+  ir::ValueId output = ir::kNoValue;
+};
+
+/// The activation applied to `v` by its reader(s), if it is one the epilogue can fuse. Relu always; the others
+/// (cuDNN's graph API only) when `extended`.
+std::optional<ActivationMatch> matchActivation(const ir::Graph& graph, ir::ValueId v, bool extended) {
+  if (graph.isGraphOutput(v)) return std::nullopt;
+  const auto readers = graph.consumers(v);
+  // x * sigmoid(x): the value feeds both a Sigmoid and the Mul that takes the Sigmoid's result.
+  if (extended && readers.size() == 2) {
+    for (int k = 0; k < 2; ++k) {
+      const ir::Node& s = graph.nodes[readers[k]];
+      const ir::Node& m = graph.nodes[readers[1 - k]];
+      if (s.op != ir::OpKind::kSigmoid || m.op != ir::OpKind::kMul || m.inputs.size() != 2) continue;
+      const ir::ValueId gate = s.outputs[0];
+      if (soleConsumer(graph, gate) != readers[1 - k]) continue;
+      if (!((m.inputs[0] == v && m.inputs[1] == gate) || (m.inputs[1] == v && m.inputs[0] == gate))) continue;
+      return ActivationMatch{"Silu", {}, {readers[k], readers[1 - k]}, m.outputs[0]};
+    }
+  }
+  if (readers.size() != 1) return std::nullopt;
+  const int32_t index = readers[0];
+  const ir::Node& n = graph.nodes[index];
+  if (n.outputs.size() != 1) return std::nullopt;
+  ActivationMatch match{"", {}, {index}, n.outputs[0]};
+  if (n.op == ir::OpKind::kRelu) {
+    match.name = "Relu";
+    return match;
+  }
+  if (!extended) return std::nullopt;
+  switch (n.op) {
+    case ir::OpKind::kSigmoid: match.name = "Sigmoid"; break;
+    case ir::OpKind::kTanh: match.name = "Tanh"; break;
+    case ir::OpKind::kSwish:
+      if (n.attrs.getFloat("alpha", 1.f) != 1.f) return std::nullopt;
+      match.name = "Silu";
+      break;
+    case ir::OpKind::kGelu:
+      match.name = n.attrs.getString("approximate", "none") == "tanh" ? "GeluTanh" : "Gelu";
+      break;
+    case ir::OpKind::kLeakyRelu:
+      match.name = "LeakyRelu";
+      match.params = {{"activation_alpha", n.attrs.getFloat("alpha", 0.01f)}};
+      break;
+    case ir::OpKind::kElu:
+      match.name = "Elu";
+      match.params = {{"activation_alpha", n.attrs.getFloat("alpha", 1.f)}};
+      break;
+    case ir::OpKind::kClip: {
+      const auto lo = scalarInput(graph, n, 1, -INFINITY), hi = scalarInput(graph, n, 2, INFINITY);
+      if (!lo || !hi || std::isnan(*lo) || std::isnan(*hi) || *lo > *hi) return std::nullopt;
+      match.name = "Clip";
+      match.params = {{"activation_min", std::max(*lo, -3.4e38f)}, {"activation_max", std::min(*hi, 3.4e38f)}};
+      break;
+    }
+    default:
+      return std::nullopt;
+  }
+  return match;
+}
+
 }  // namespace
 
-Expected<int> fuseConvEpilogues(ir::Graph& graph) {
+Expected<int> fuseConvEpilogues(ir::Graph& graph, bool graphApiForms) {
   int fused = 0;
   std::vector<bool> remove(graph.nodes.size(), false);
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
@@ -25,25 +107,30 @@ Expected<int> fuseConvEpilogues(ir::Graph& graph) {
     if (conv.op != ir::OpKind::kConv || remove[i] || conv.attrs.has("activation") || conv.outputs.size() != 1 ||
         conv.inputs.size() < 2)
       continue;
-    // cuDNN's fused form needs a bias: it is y = act(conv(x) + z + bias).
+    // Both fused forms need a constant bias: y = act(conv(x) + bias + z).
     if (conv.inputs.size() < 3 || conv.inputs[2] == ir::kNoValue || !graph.isConstant(conv.inputs[2])) continue;
+    // The extended forms run only through cuDNN's graph API: NHWC float16 convolutions.
+    const bool extended = graphApiForms && conv.attrs.getString("data_format", "NCHW") == "NHWC" &&
+                          graph.values[conv.inputs[0]].dtype == DataType::kFloat16 && conv.attrs.getInt("group", 1) == 1;
+    if (graphApiForms && !extended) continue;
     ir::ValueId y = conv.outputs[0];
-    int32_t next = soleConsumer(graph, y);
-    if (next < 0) continue;
     ir::ValueId residual = ir::kNoValue;
     int32_t addIndex = -1;
-    if (graph.nodes[next].op == ir::OpKind::kAdd && graph.nodes[next].inputs.size() == 2) {
+    const int32_t next = soleConsumer(graph, y);
+    if (next >= 0 && graph.nodes[next].op == ir::OpKind::kAdd && graph.nodes[next].inputs.size() == 2) {
       const ir::Node& add = graph.nodes[next];
       const ir::ValueId other = add.inputs[0] == y ? add.inputs[1] : add.inputs[0];
       // Same shape as the conv output (no broadcasting), and not the conv's own output twice.
-      if (other == y || !sameDeclaredShape(graph.values[other], graph.values[y])) continue;
-      residual = other;
-      addIndex = next;
-      next = soleConsumer(graph, add.outputs[0]);
-      if (next < 0) continue;
+      if (other != y && sameDeclaredShape(graph.values[other], graph.values[y])) {
+        residual = other;
+        addIndex = next;
+      }
     }
-    if (graph.nodes[next].op != ir::OpKind::kRelu) continue;
-    // Rewire: conv takes the residual and writes the Relu's output; the Add and Relu go away.
+    const ir::ValueId beforeActivation = addIndex >= 0 ? graph.nodes[addIndex].outputs[0] : y;
+    std::optional<ActivationMatch> activation = matchActivation(graph, beforeActivation, extended);
+    // Without an activation only the graph API fuses the residual add.
+    if (!activation && !(extended && addIndex >= 0)) continue;
+    // Rewire: conv takes the residual and writes the last fused node's output; the fused nodes go away.
     std::vector<std::string> names = conv.attrs.getStrings("fused_nodes");
     if (addIndex >= 0) {
       conv.inputs.resize(4);
@@ -51,11 +138,19 @@ Expected<int> fuseConvEpilogues(ir::Graph& graph) {
       names.push_back(graph.nodes[addIndex].name);
       remove[addIndex] = true;
     }
-    names.push_back(graph.nodes[next].name);
-    conv.outputs[0] = graph.nodes[next].outputs[0];
-    conv.attrs.set("activation", std::string("Relu"));
+    if (activation) {
+      for (int32_t n : activation->nodes) {
+        names.push_back(graph.nodes[n].name);
+        remove[n] = true;
+      }
+      conv.outputs[0] = activation->output;
+      conv.attrs.set("activation", activation->name);
+      for (const auto& [key, value] : activation->params) conv.attrs.set(key, value);
+    } else {  // "Identity" keeps the attribute's meaning: a fused epilogue, here the residual add alone
+      conv.outputs[0] = graph.nodes[addIndex].outputs[0];
+      conv.attrs.set("activation", std::string("Identity"));
+    }
     conv.attrs.set("fused_nodes", names);
-    remove[next] = true;
     ++fused;
   }
   if (fused) KILN_RETURN_IF_ERROR(graph.eraseNodes(remove));

@@ -35,7 +35,10 @@ namespace kiln::passes {
 /// Conv (with a constant bias) followed by Relu, or by Add of a same-shaped tensor and then Relu, becomes one Conv
 /// with attribute activation="Relu", the residual as input 3 and the fused node names in "fused_nodes"
 /// (cuDNN's y = relu(conv(x) + z + bias)). Only for backends that implement that form (CUDA).
-Expected<int> fuseConvEpilogues(ir::Graph& graph);
+/// With `graphApiForms` (run after the NHWC pass), NHWC float16 convolutions also take the forms only cuDNN's graph
+/// API runs: activation Clip (activation_min/max), LeakyRelu and Elu (activation_alpha), Sigmoid, Silu (x*sigmoid(x)
+/// or Swish), Tanh, Gelu, GeluTanh, and a residual Add with no activation (activation="Identity").
+Expected<int> fuseConvEpilogues(ir::Graph& graph, bool graphApiForms = false);
 
 }  // namespace kiln::passes
 
@@ -45,5 +48,15 @@ namespace kiln::passes {
 /// data_format="NHWC" (Conv weights re-laid out as [K,R,S,C]); elementwise ops between them follow; Transposes are
 /// inserted only where an NCHW consumer, or the graph's edge, meets an NHWC value. Returns the nodes converted.
 Expected<int> convertToNhwc(ir::Graph& graph);
+
+}  // namespace kiln::passes
+
+namespace kiln::passes {
+
+/// Chains and trees of float32/float16 elementwise ops (Add, Mul, Erf, Sigmoid, Clip, Gelu, ... see
+/// fuse_elementwise.cpp) whose intermediates are read only inside the chain become one FusedElementwise node
+/// (ops/fused_elementwise_program.h), at least two ops each. Values of the host shape program stay as they are.
+/// Run it after the other fusions and layout passes. Returns the number of fused nodes made.
+Expected<int> fuseElementwiseChains(ir::Graph& graph);
 
 }  // namespace kiln::passes

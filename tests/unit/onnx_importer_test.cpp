@@ -532,3 +532,41 @@ TEST(OnnxImporter, ImportedGraphPassesTheVerifierAgain) {
 
 }  // namespace
 }  // namespace kiln::onnx
+
+namespace kiln::onnx {
+namespace {
+
+// kiln's passes mark convolutions and pools with attributes of their own (data_format, a fused activation); a model
+// that carries them would otherwise run as if kiln had fused or re-laid it out, so the importer refuses it.
+TEST(OnnxImporter, RefusesKilnOwnAttributesOnConvAndPools) {
+  using namespace testing;
+  for (const auto& [op, attr] : std::vector<std::pair<std::string, Proto>>{
+           {"Relu", attrString("activation", "Sigmoid")},  // other ops are left alone
+           {"MaxPool", attrString("data_format", "NHWC")},
+           {"Conv", attrString("activation", "Sigmoid")},
+           {"Conv", attrFloat("activation_max", 6.f)}}) {
+    ModelBuilder m;
+    m.opset = 17;
+    m.inputs.push_back(valueInfo("x", kFloat, {1, 3, 5, 5}));
+    m.outputs.push_back(valueInfo("y", kFloat, {}, /*hasShape=*/false));
+    std::vector<Proto> attrs{attr};
+    std::vector<std::string> inputs{"x"};
+    if (op == "Conv") {
+      m.initializers.push_back(floatDataTensor("w", {4, 3, 1, 1}, std::vector<float>(12, 0.5f)));
+      inputs.push_back("w");
+    }
+    if (op == "MaxPool") attrs.push_back(attrInts("kernel_shape", {2, 2}));
+    m.nodes.push_back(node(op, inputs, {"y"}, "n0", attrs));
+    auto g = importUnchecked(m);
+    if (op == "Relu") {
+      EXPECT_TRUE(g.hasValue()) << g.status().toString();
+      continue;
+    }
+    ASSERT_FALSE(g.hasValue()) << op << " with a kiln attribute was imported";
+    EXPECT_NE(g.status().message().find("kiln reserves it"), std::string::npos) << g.status().toString();
+    EXPECT_NE(g.status().message().find("n0"), std::string::npos) << g.status().toString();
+  }
+}
+
+}  // namespace
+}  // namespace kiln::onnx

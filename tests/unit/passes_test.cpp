@@ -91,9 +91,11 @@ TEST(Passes, ChannelsLastKeepsTransposesAtTheEdgesOnly) {
   for (const auto& n : g.nodes)
     if (n.op == ir::OpKind::kConv || n.op == ir::OpKind::kMaxPool || n.op == ir::OpKind::kGlobalAveragePool)
       EXPECT_EQ(n.attrs.getString("data_format", ""), "NHWC") << n.name;
-  // One Transpose into NHWC at the input, one back after the global pool (before the flatten).
-  EXPECT_EQ(count(g, ir::OpKind::kTranspose), 2);
-  EXPECT_EQ(count(g, ir::OpKind::kPad), 1) << "the 3-channel stem is zero-padded to 8 channels";
+  // The 3-channel stride-2 stem reads the NCHW input through one packing SpaceToDepth (space_to_depth_stem.h):
+  // no Transpose into NHWC and no channel Pad; one Transpose back after the global pool (before the flatten).
+  EXPECT_EQ(count(g, ir::OpKind::kTranspose), 1);
+  EXPECT_EQ(count(g, ir::OpKind::kPad), 0);
+  EXPECT_EQ(count(g, ir::OpKind::kSpaceToDepth), 1);
   annotate(g, 7);
   EXPECT_EQ(g.values[g.outputs[0]].dims, (Dims{7, 128}));
 }

@@ -9,6 +9,7 @@
 #include "backends/cpu/data_movement_kernels.h"
 #include "ops/broadcast.h"
 #include "ops/data_movement_params.h"
+#include "ops/space_to_depth_packed.h"
 
 namespace kiln::backends::cpu {
 namespace datamove {
@@ -257,6 +258,44 @@ Status runDepthSpace(const KernelCall& call, bool toSpace) {
   return Status::ok();
 }
 
+/// SpaceToDepth with kiln's extension attributes (ops/space_to_depth_packed.h): zero padding before blocking,
+/// optional NHWC output and zero channels past C * blocksize^2. One output row (n, i) per OpenMP iteration.
+Status runPackedSpaceToDepth(const KernelCall& call) {
+  KILN_ASSIGN_OR_RETURN(const ops::PackedSpaceToDepth p,
+                        ops::resolvePackedSpaceToDepth(call.where(), call.node.attrs, call.inputs[0].dims));
+  const DeviceTensor& y = call.outputs[0];
+  if (y.dims != p.outputDims())
+    return internalError(call.where() + "output buffer " + dimsToString(y.dims) + " differs from the inferred " +
+                         dimsToString(p.outputDims()));
+  const size_t e = elemSizeOf(call);
+  const auto* src = static_cast<const std::byte*>(call.inputs[0].data);
+  auto* dst = static_cast<std::byte*>(y.data);
+  if (y.elementCount() == 0) return Status::ok();
+  std::memset(dst, 0, static_cast<size_t>(y.elementCount()) * e);
+  const int64_t bs = p.block, C = p.channels, H = p.height, W = p.width, OH = p.outHeight, OW = p.outWidth,
+                OC = p.outChannels;
+  const bool parallel = y.elementCount() > (int64_t{1} << 16);
+#pragma omp parallel for if (parallel)
+  for (int64_t row = 0; row < p.batch * OH; ++row) {
+    const int64_t n = row / OH, i = row % OH;
+    for (int64_t a = 0; a < bs; ++a) {
+      const int64_t h = i * bs + a - p.pads[0];
+      if (h < 0 || h >= H) continue;
+      for (int64_t j = 0; j < OW; ++j)
+        for (int64_t b = 0; b < bs; ++b) {
+          const int64_t w = j * bs + b - p.pads[1];
+          if (w < 0 || w >= W) continue;
+          for (int64_t c = 0; c < C; ++c) {
+            const int64_t oc = (a * bs + b) * C + c;
+            const int64_t to = p.channelsLast ? ((n * OH + i) * OW + j) * OC + oc : ((n * OC + oc) * OH + i) * OW + j;
+            std::memcpy(dst + to * e, src + (((n * C + c) * H + h) * W + w) * e, e);
+          }
+        }
+    }
+  }
+  return Status::ok();
+}
+
 }  // namespace
 }  // namespace datamove
 
@@ -286,7 +325,8 @@ Status runDataMovement(const KernelCall& call) {
     case OpKind::kPad: return runPad(call);
     case OpKind::kResize: return runResize(call);
     case OpKind::kDepthToSpace: return runDepthSpace(call, true);
-    case OpKind::kSpaceToDepth: return runDepthSpace(call, false);
+    case OpKind::kSpaceToDepth:
+      return ops::hasSpaceToDepthExtensions(call.node.attrs) ? runPackedSpaceToDepth(call) : runDepthSpace(call, false);
     case OpKind::kTrilu: return runTrilu(call);
     case OpKind::kOneHot: return runOneHot(call);
     case OpKind::kReverseSequence: return runReverseSequence(call);

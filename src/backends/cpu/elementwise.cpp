@@ -320,6 +320,7 @@ Status runElementwise(const KernelCall& call) {
     case OpKind::kIdentity:
       KILN_RETURN_IF_ERROR(checkArity(call, 1));
       return runIdentity(call);
+    case OpKind::kFusedElementwise: return runFusedElementwise(call);
     default:
       KILN_RETURN_IF_ERROR(checkArity(call, 1));
       return runUnaryElementwise(call);

@@ -14,6 +14,7 @@ Status runUnaryElementwise(const KernelCall& call);  // elementwise_unary.cpp (a
 Status runCast(const KernelCall& call);              // elementwise_cast.cpp
 Status runIdentity(const KernelCall& call);          // elementwise_cast.cpp
 Status runBitwise(const KernelCall& call);           // elementwise_bitwise.cpp (BitShift, BitwiseAnd/Or/Xor/Not)
+Status runFusedElementwise(const KernelCall& call);  // elementwise_fused.cpp (FusedElementwise)
 /// Runs a float32 unary kernel on a float16 tensor through float32 staging (numpy's float16 semantics).
 Status runViaFloat32(const KernelCall& call, Status (*floatKernel)(const KernelCall&));
 

@@ -208,52 +208,6 @@ class Conv1x1GemmKernel final : public Kernel {
   mutable std::map<decltype(Gemm{}.key()), std::unique_ptr<Plan>> plans_;
 };
 
-/// Scratch device memory for tuning, freed on every path out; nullptr when out of memory (error cleared).
-class Scratch {
- public:
-  Scratch() = default;
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  ~Scratch() {
-    for (void* p : owned_) cudaFree(p);
-  }
-  void* allocate(size_t bytes) {
-    void* p = nullptr;
-    bytes = std::max<size_t>(bytes, 256);
-    if (cudaMalloc(&p, bytes) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return nullptr;
-    }
-    owned_.push_back(p);
-    if (cudaMemset(p, 0, bytes) != cudaSuccess) (void)cudaGetLastError();
-    return p;
-  }
-
- private:
-  std::vector<void*> owned_;
-};
-
-/// Median milliseconds per run() of `kernel`, timed in batches on the default stream; NaN when a run fails.
-float medianMilliseconds(const Kernel& kernel, std::span<const DeviceTensor> in, std::span<const DeviceTensor> out,
-                         void* workspace, cudaEvent_t start, cudaEvent_t stop) {
-  constexpr int kWarmUp = 3, kBatches = 7, kPerBatch = 10;
-  for (int i = 0; i < kWarmUp; ++i)
-    if (!kernel.run(in, out, workspace, nullptr).isOk()) return NAN;
-  std::vector<float> perRun;
-  for (int b = 0; b < kBatches; ++b) {
-    if (cudaEventRecord(start, nullptr) != cudaSuccess) return NAN;
-    for (int i = 0; i < kPerBatch; ++i)
-      if (!kernel.run(in, out, workspace, nullptr).isOk()) return NAN;
-    float ms = 0;
-    if (cudaEventRecord(stop, nullptr) != cudaSuccess || cudaEventSynchronize(stop) != cudaSuccess ||
-        cudaEventElapsedTime(&ms, start, stop) != cudaSuccess)
-      return NAN;
-    perRun.push_back(ms / kPerBatch);
-  }
-  std::sort(perRun.begin(), perRun.end());
-  return perRun[perRun.size() / 2];
-}
-
 }  // namespace
 
 Status conv1x1GemmQualifies(const ir::Graph& graph, const ir::Node& node) {
@@ -290,43 +244,6 @@ KernelResult makeConv1x1Kernel(const CudaContext& ctx, const ir::Graph& graph, c
                                std::unique_ptr<Kernel> fallback) {
   KILN_RETURN_IF_ERROR(conv1x1GemmQualifies(graph, node));
   return std::unique_ptr<Kernel>(std::make_unique<Conv1x1GemmKernel>(ctx, graph, node, std::move(fallback)));
-}
-
-std::string chooseConv1x1OverCudnn(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node,
-                                   std::span<const DeviceTensor> inputs, std::span<const DeviceTensor> outputs,
-                                   const Kernel& cudnnKernel, const std::string& cudnnTactic) {
-  if (!conv1x1GemmQualifies(graph, node).isOk() || inputs.size() < 3 || outputs.empty()) return cudnnTactic;
-  const Conv1x1GemmKernel gemm(ctx, graph, node, nullptr);
-  // Scratch copies of every tensor, with the shapes and types the builder passed (their data pointers are null).
-  Scratch scratch;
-  std::vector<DeviceTensor> in(inputs.begin(), inputs.end());
-  std::vector<DeviceTensor> out(outputs.begin(), outputs.begin() + 1);
-  for (DeviceTensor* t : {&in[0], &in[1], &in[2], &out[0]})
-    if (!(t->data = scratch.allocate(static_cast<size_t>(t->elementCount()) * dataTypeSize(t->dtype))))
-      return cudnnTactic;
-  if (in.size() > 3 && in[3].present() &&
-      !(in[3].data = scratch.allocate(static_cast<size_t>(in[3].elementCount()) * dataTypeSize(in[3].dtype))))
-    return cudnnTactic;
-  const size_t workspaceBytes = std::max(gemm.workspaceBytes(in, out), cudnnKernel.workspaceBytes(in, out));
-  void* workspace = scratch.allocate(workspaceBytes);
-  if (!workspace) return cudnnTactic;
-  cudaEvent_t start = nullptr, stop = nullptr;
-  if (cudaEventCreate(&start) != cudaSuccess || cudaEventCreate(&stop) != cudaSuccess) {
-    (void)cudaGetLastError();
-    if (start) cudaEventDestroy(start);
-    return cudnnTactic;
-  }
-  // cuDNN first: it also keeps the clocks up from its own tuning. A failing cuDNN run (NaN) loses to cuBLASLt.
-  const float cudnnMs = medianMilliseconds(cudnnKernel, in, out, workspace, start, stop);
-  const float gemmMs = medianMilliseconds(gemm, in, out, workspace, start, stop);
-  (void)cudaDeviceSynchronize();
-  (void)cudaGetLastError();  // a failed candidate must not leave a sticky error for the rest of the build
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  // The cuBLASLt kernel made with no fallback fails run() where cuBLASLt has no algorithm: gemmMs is NaN then.
-  if (std::isnan(gemmMs)) return cudnnTactic;
-  if (std::isnan(cudnnMs) || gemmMs < cudnnMs) return kConv1x1Tactic;
-  return cudnnTactic;
 }
 
 }  // namespace kiln::backends::cuda

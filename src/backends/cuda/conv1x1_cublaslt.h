@@ -1,6 +1,6 @@
 // A 1x1, stride-1, unpadded NHWC convolution is a GEMM; this kernel runs it through cuBLASLt with the bias, residual
 // and Relu fused into the epilogue, instead of cuDNN's legacy API. conv_cudnn.cpp makes it for the tactic
-// "cublaslt:1x1", which chooseConvTactic picks when it times faster than the best cuDNN algorithm.
+// "cublaslt:1x1", which chooseConvTactic picks when it times faster than the cuDNN candidates.
 #pragma once
 
 #include <memory>
@@ -22,12 +22,5 @@ Status conv1x1GemmQualifies(const ir::Graph& graph, const ir::Node& node);
 /// cuBLASLt offers no algorithm; it may be null only for tuning.
 KernelResult makeConv1x1Kernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node,
                                std::unique_ptr<Kernel> fallback);
-
-/// Times this kernel against `cudnnKernel` (made with `cudnnTactic`) at these shapes on scratch buffers, through
-/// both kernels' run(); returns kConv1x1Tactic when cuBLASLt is faster, otherwise `cudnnTactic` (also when
-/// cuBLASLt has no algorithm here or anything fails, so tuning never breaks a build).
-std::string chooseConv1x1OverCudnn(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node,
-                                   std::span<const DeviceTensor> inputs, std::span<const DeviceTensor> outputs,
-                                   const Kernel& cudnnKernel, const std::string& cudnnTactic);
 
 }  // namespace kiln::backends::cuda

@@ -16,8 +16,10 @@
 #include <set>
 
 #include "backends/cuda/conv1x1_cublaslt.h"
+#include "backends/cuda/conv_cudnn_graph.h"
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/data_movement.h"
+#include "backends/cuda/kernel_race.h"
 
 namespace kiln::backends::cuda {
 namespace {
@@ -562,8 +564,13 @@ Status convSupports(const ir::Graph& graph, const ir::Node& node) {
   const bool hasBias = node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue;
   if (hasBias) KILN_RETURN_IF_ERROR(requireInputType(graph, node, 2, {t}));
   const std::string activation = node.attrs.getString("activation", "");
-  if (!activation.empty() && activation != "Relu")
-    return unsupported(graph.describe(node) + ": fused activation '" + activation + "' (only Relu)");
+  if (convActivationNeedsGraph(node)) {
+    // Only the graph path fuses activations other than Relu.
+    Status graphPath = convGraphQualifies(graph, node);
+    if (!graphPath.isOk())
+      return unsupported(graph.describe(node) + ": a fused epilogue with activation '" + activation +
+                         "' runs only through cuDNN's graph API (" + graphPath.message() + ")");
+  }
   if (activation == "Relu" && !hasBias)
     return unsupported(graph.describe(node) + ": fused Relu needs a bias input");
   const ir::Value& x = graph.values[node.inputs[0]];
@@ -588,18 +595,40 @@ KernelResult makeConvKernel(const CudaContext& ctx, const ir::Graph& graph, cons
   // A 1x1 NHWC conv tuned onto cuBLASLt; cuDNN (heuristics) keeps the shapes cuBLASLt has no algorithm for.
   if (tactic.rfind("cublaslt:", 0) == 0 && conv1x1GemmQualifies(graph, node).isOk())
     return makeConv1x1Kernel(ctx, graph, node, std::make_unique<ConvKernel>(ctx, graph, node, ""));
+  // The graph path for its tactics, and for activations only it fuses; the legacy kernel covers other shapes.
+  const bool needsGraph = convActivationNeedsGraph(node);
+  if ((needsGraph || tactic.rfind(kCudnnGraphTacticPrefix, 0) == 0) && convGraphQualifies(graph, node).isOk())
+    return makeConvGraphKernel(ctx, graph, node, tactic,
+                               needsGraph ? nullptr : std::make_unique<ConvKernel>(ctx, graph, node, ""));
   return std::unique_ptr<Kernel>(std::make_unique<ConvKernel>(ctx, graph, node, tactic));
 }
 
 Expected<std::string> chooseConvTactic(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node,
                                        std::span<const DeviceTensor> inputs, std::span<const DeviceTensor> outputs) {
   KILN_RETURN_IF_ERROR(convSupports(graph, node));
-  const ConvKernel kernel(ctx, graph, node, "");
-  KILN_ASSIGN_OR_RETURN(std::string best, kernel.tune(inputs, outputs));
-  if (!conv1x1GemmQualifies(graph, node).isOk()) return best;
-  // A 1x1 NHWC conv is a GEMM: cuBLASLt with a fused epilogue races the best cuDNN algorithm.
-  const ConvKernel tuned(ctx, graph, node, best);
-  return chooseConv1x1OverCudnn(ctx, graph, node, inputs, outputs, tuned, best);
+  // Candidates from every path that can run this node, raced through their own run() at these shapes.
+  std::vector<std::unique_ptr<Kernel>> kernels;
+  std::vector<RaceEntrant> entrants;
+  const auto enter = [&](std::string tactic, KernelResult kernel) {
+    if (!kernel) return;
+    kernels.push_back(std::move(*kernel));
+    entrants.push_back({std::move(tactic), kernels.back().get()});
+  };
+  if (!convActivationNeedsGraph(node)) {  // legacy cuDNN: its own timing picks the best algorithm
+    const ConvKernel legacy(ctx, graph, node, "");
+    KILN_ASSIGN_OR_RETURN(std::string best, legacy.tune(inputs, outputs));
+    enter(best, std::unique_ptr<Kernel>(std::make_unique<ConvKernel>(ctx, graph, node, best)));
+  }
+  if (convGraphQualifies(graph, node).isOk()) {  // cuDNN graph API: the engine configurations it ranks highest
+    constexpr size_t kGraphCandidates = 8;
+    if (auto tactics = convGraphCandidates(ctx, graph, node, inputs, outputs, kGraphCandidates))
+      for (const std::string& t : *tactics) enter(t, makeConvGraphKernel(ctx, graph, node, t, nullptr));
+  }
+  if (conv1x1GemmQualifies(graph, node).isOk())  // a 1x1 conv is a GEMM: cuBLASLt with a fused epilogue
+    enter(kConv1x1Tactic, makeConv1x1Kernel(ctx, graph, node, nullptr));
+  const int best = race(entrants, inputs, outputs);
+  if (best >= 0) return entrants[best].tactic;
+  return entrants.empty() ? std::string() : entrants[0].tactic;
 }
 
 }  // namespace kiln::backends::cuda

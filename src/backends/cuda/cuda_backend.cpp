@@ -6,6 +6,7 @@
 
 #include "backends/backend.h"
 #include "backends/cuda/cuda_common.h"
+#include "backends/cuda/elementwise_fused.h"
 #include "ops/families.h"
 
 namespace kiln::backends {
@@ -156,7 +157,9 @@ class CudaBackend final : public Backend {
         return unsupported(graph.describe(node) + ": input '" + graph.values[v].name + "' has rank " +
                            std::to_string(graph.values[v].dims.size()) + "; the CUDA kernels handle up to 8");
     switch (ops::familyOf(node.op)) {
-      case ops::OpFamily::kElementwise: return elementwiseSupports(graph, node);
+      case ops::OpFamily::kElementwise:
+        if (node.op == OpKind::kFusedElementwise) return fusedElementwiseSupports(graph, node);
+        return elementwiseSupports(graph, node);
       case ops::OpFamily::kLinalg:
         if (node.op == OpKind::kConv) return convSupports(graph, node);
         if (node.op == OpKind::kConvTranspose) return convTransposeSupports(graph, node);
@@ -184,7 +187,9 @@ class CudaBackend final : public Backend {
     KILN_RETURN_IF_ERROR(supports(graph, node));
     KILN_CUDA_CHECK(cudaSetDevice(device_), graph.describe(node) + ": ");
     switch (ops::familyOf(node.op)) {
-      case ops::OpFamily::kElementwise: return makeElementwiseKernel(context_, graph, node);
+      case ops::OpFamily::kElementwise:
+        if (node.op == OpKind::kFusedElementwise) return makeFusedElementwiseKernel(context_, graph, node);
+        return makeElementwiseKernel(context_, graph, node);
       case ops::OpFamily::kLinalg:
         if (node.op == OpKind::kConv) return makeConvKernel(context_, graph, node, tactic);
         if (node.op == OpKind::kConvTranspose) return makeConvTransposeKernel(context_, graph, node);

@@ -77,7 +77,8 @@ KernelResult makeElementwiseKernel(const CudaContext& ctx, const ir::Graph& grap
 Status convSupports(const ir::Graph& graph, const ir::Node& node);  // conv_cudnn.cpp
 KernelResult makeConvKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node,
                             const std::string& tactic);
-/// Times cuDNN's algorithms for this conv at these shapes; returns the fastest as a tactic ("" = heuristics).
+/// Races the paths that can run this conv (legacy cuDNN algorithms, cuDNN graph engine configurations, cuBLASLt for
+/// 1x1) at these shapes through their run(); returns the fastest as a tactic ("" = heuristics).
 Expected<std::string> chooseConvTactic(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node,
                                        std::span<const DeviceTensor> inputs, std::span<const DeviceTensor> outputs);
 Status matmulSupports(const ir::Graph& graph, const ir::Node& node);  // matmul_cublaslt.cpp (Gemm, MatMul)

@@ -7,7 +7,9 @@
 
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/data_movement.h"
+#include "backends/cuda/stem_pack.h"
 #include "ops/data_movement_params.h"
+#include "ops/space_to_depth_packed.h"
 
 namespace kiln::backends::cuda {
 namespace {
@@ -389,9 +391,12 @@ Status dataMovementSupports(const ir::Graph& graph, const ir::Node& node) {
   if (bytes != 1 && bytes != 2 && bytes != 4 && bytes != 8)
     return unsupported(graph.describe(node) + ": data of type " + dataTypeName(t));
   switch (node.op) {
+    case OpKind::kSpaceToDepth:  // kiln's extended form (the stem's packing node) has its own kernel
+      if (ops::hasSpaceToDepthExtensions(node.attrs)) return packedSpaceToDepthSupports(graph, node);
+      return Status::ok();
     case OpKind::kReshape: case OpKind::kFlatten: case OpKind::kSqueeze: case OpKind::kUnsqueeze:
     case OpKind::kTranspose: case OpKind::kConcat: case OpKind::kSplit: case OpKind::kExpand: case OpKind::kTile:
-    case OpKind::kDepthToSpace: case OpKind::kSpaceToDepth:
+    case OpKind::kDepthToSpace:
       return Status::ok();
     case OpKind::kGather:
       return requireInputType(graph, node, 1, {DataType::kInt64, DataType::kInt32});
@@ -432,6 +437,8 @@ Status dataMovementSupports(const ir::Graph& graph, const ir::Node& node) {
 
 KernelResult makeDataMovementKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node) {
   if (isIndexingOp(node.op)) return makeIndexingKernel(ctx, graph, node);
+  if (node.op == OpKind::kSpaceToDepth && ops::hasSpaceToDepthExtensions(node.attrs))
+    return makePackedSpaceToDepthKernel(ctx, graph, node);
   return std::unique_ptr<Kernel>(std::make_unique<DataMovementKernel>(graph, node));
 }
 

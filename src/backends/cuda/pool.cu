@@ -1,5 +1,5 @@
 // MaxPool and AveragePool: one thread per output element (NCHW) or per group of channels of one output pixel (NHWC,
-// 16-byte loads when C allows); GlobalAveragePool/GlobalMaxPool over NHWC with threads along C. float32 accumulation.
+// 16-, 8- or 4-byte loads as C allows); GlobalAveragePool/GlobalMaxPool over NHWC with threads along C. float32 accumulation.
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/cuda_device.cuh"
 #include "backends/cuda/pool.h"
@@ -58,30 +58,42 @@ template <typename T, int V> struct alignas(sizeof(T) * V) Pack {
   T v[V];
 };
 
-template <typename T, int V> __global__ void poolNhwcKernel(PoolArgs a, int64_t count) {
+/// NHWC MaxPool/AveragePool: each thread produces V consecutive channels of one output pixel with one V-wide load
+/// per window tap and one V-wide store. I is the index type: int32 when every index fits (most engines), which
+/// saves the 64-bit divisions that dominate the index math. NaN handling is fmaxf's, as in the NCHW kernel and
+/// the CPU reference's std::max with the running maximum first: a NaN tap is skipped.
+template <typename T, int V, typename I> __global__ void poolNhwcKernel(PoolArgs a, I count) {
   using P = Pack<T, V>;
   const P* x = static_cast<const P*>(a.x);
   P* y = static_cast<P*>(a.y);
-  const int64_t packs = a.channels / V;
-  KILN_GRID_STRIDE(i, count) {
-    const int64_t cp = i % packs;
-    int64_t rest = i / packs;
-    const int64_t ow = rest % a.out[1];
-    rest /= a.out[1];
-    const int64_t oh = rest % a.out[0];
-    const int64_t n = rest / a.out[0];
+  const I packs = static_cast<I>(a.channels / V);
+  const I outH = static_cast<I>(a.out[0]), outW = static_cast<I>(a.out[1]);
+  const I inH = static_cast<I>(a.in[0]), inW = static_cast<I>(a.in[1]);
+  const I kH = static_cast<I>(a.kernel[0]), kW = static_cast<I>(a.kernel[1]);
+  const I sH = static_cast<I>(a.stride[0]), sW = static_cast<I>(a.stride[1]);
+  const I dH = static_cast<I>(a.dilation[0]), dW = static_cast<I>(a.dilation[1]);
+  const I endH = inH + static_cast<I>(a.padEnd[0]), endW = inW + static_cast<I>(a.padEnd[1]);
+  for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<I>(gridDim.x) * blockDim.x) {
+    const I cp = i % packs;
+    I rest = i / packs;
+    const I ow = rest % outW;
+    rest /= outW;
+    const I oh = rest % outH;
+    const I n = rest / outH;
     float best[V], sum[V];
 #pragma unroll
     for (int v = 0; v < V; ++v) best[v] = -INFINITY, sum[v] = 0.f;
-    int64_t valid = 0, padded = 0;
-    const int64_t h0 = oh * a.stride[0] - a.padBegin[0], w0 = ow * a.stride[1] - a.padBegin[1];
-    for (int64_t j0 = 0; j0 < a.kernel[0]; ++j0) {
-      const int64_t h = h0 + j0 * a.dilation[0];
-      for (int64_t j1 = 0; j1 < a.kernel[1]; ++j1) {
-        const int64_t w = w0 + j1 * a.dilation[1];
-        if (h < a.in[0] + a.padEnd[0] && w < a.in[1] + a.padEnd[1]) ++padded;
-        if (h < 0 || h >= a.in[0] || w < 0 || w >= a.in[1]) continue;
-        const P p = x[((n * a.in[0] + h) * a.in[1] + w) * packs + cp];
+    I valid = 0, padded = 0;
+    const I h0 = oh * sH - static_cast<I>(a.padBegin[0]), w0 = ow * sW - static_cast<I>(a.padBegin[1]);
+    const P* plane = x + n * inH * inW * packs + cp;
+    for (I j0 = 0; j0 < kH; ++j0) {
+      const I h = h0 + j0 * dH;
+      for (I j1 = 0; j1 < kW; ++j1) {
+        const I w = w0 + j1 * dW;
+        if (h < endH && w < endW) ++padded;
+        if (h < 0 || h >= inH || w < 0 || w >= inW) continue;
+        const P p = plane[(h * inW + w) * packs];
 #pragma unroll
         for (int v = 0; v < V; ++v) {
           const float f = convert<float>(p.v[v]);
@@ -142,17 +154,35 @@ template <typename T, int V> __global__ void globalPoolNhwcKernel(GlobalPoolNhwc
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+bool alignedTo(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
+/// Launches the V-wide NHWC kernel when C and both pointers allow V-wide accesses; false otherwise.
+template <typename T, int V> bool launchPoolNhwcWidth(const PoolArgs& a, cudaStream_t stream) {
+  if (a.channels % V != 0 || !alignedTo(a.x, sizeof(T) * V) || !alignedTo(a.y, sizeof(T) * V)) return false;
+  const int64_t count = a.planes * a.out[0] * a.out[1] * (a.channels / V);
+  const int64_t inputPacks = a.planes * a.in[0] * a.in[1] * (a.channels / V);
+  // int32 indices when every index fits with room to spare: offsets are only formed for taps inside X, and window
+  // coordinates stay within X's extent plus the padding and the dilated kernel.
+  bool small = count < INT32_MAX / 2 && inputPacks < INT32_MAX / 2;
+  for (int k = 0; k < 2; ++k)
+    small = small && a.in[k] + a.padBegin[k] + a.padEnd[k] + a.kernel[k] * a.dilation[k] < (int64_t{1} << 24) &&
+            a.out[k] * a.stride[k] < (int64_t{1} << 24);
+  if (small)
+    poolNhwcKernel<T, V, int32_t><<<gridFor(count, kThreads), kThreads, 0, stream>>>(a, static_cast<int32_t>(count));
+  else
+    poolNhwcKernel<T, V, int64_t><<<gridFor(count, kThreads), kThreads, 0, stream>>>(a, count);
+  return true;
+}
+
+/// The widest access C allows: 16 bytes (float16 x 8, float32 x 4), then 8, then 4 bytes (half2), then one element.
 template <typename T> void launchPoolNhwcTyped(const PoolArgs& a, cudaStream_t stream) {
   constexpr int kWide = 16 / sizeof(T);
-  const int64_t pixels = a.planes * a.out[0] * a.out[1];
-  if (a.channels % kWide == 0 && aligned16(a.x) && aligned16(a.y)) {
-    const int64_t count = pixels * (a.channels / kWide);
-    poolNhwcKernel<T, kWide><<<gridFor(count, kThreads), kThreads, 0, stream>>>(a, count);
-  } else {
-    const int64_t count = pixels * a.channels;
-    poolNhwcKernel<T, 1><<<gridFor(count, kThreads), kThreads, 0, stream>>>(a, count);
-  }
+  if (launchPoolNhwcWidth<T, kWide>(a, stream)) return;
+  if constexpr (kWide / 2 >= 2)
+    if (launchPoolNhwcWidth<T, kWide / 2>(a, stream)) return;
+  if constexpr (kWide / 4 >= 2)
+    if (launchPoolNhwcWidth<T, kWide / 4>(a, stream)) return;
+  launchPoolNhwcWidth<T, 1>(a, stream);
 }
 
 template <typename T, int V> void launchGlobalNhwc(const GlobalPoolNhwcArgs& a, cudaStream_t stream) {

@@ -1,0 +1,673 @@
+// The operation graph is conv -> [add bias] -> [add residual] -> [activation], with X, W, B, Z and Y in memory and
+// the intermediates virtual in float32 (so the epilogue runs at FP32 inside the conv kernel). One execution plan per
+// input shape, made when the runtime first asks for the workspace at that shape, memoized under a mutex. A tactic
+// names an engine by cuDNN's global index and its knob choices: "cudnn-graph:engine=E:knobs=T.V,T.V"; an engine
+// file from another cuDNN is refused at load (the library version is in its facts), and a tactic that does not apply
+// at some shape falls back to cuDNN's heuristic choice there, then to the fallback kernel.
+#include "backends/cuda/conv_cudnn_graph.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cfloat>
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <tuple>
+#include <utility>
+
+// CUDNN_ATTR_OPERATIONGRAPH_HANDLE and CUDNN_ATTR_EXECUTION_PLAN_HANDLE are marked deprecated in cuDNN 9 in favour
+// of device properties, but they remain the supported way to bind a handle on every 9.x the project builds with.
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+namespace kiln::backends::cuda {
+namespace {
+
+/// One backend descriptor, destroyed with its owner.
+class Desc {
+ public:
+  Desc() = default;
+  explicit Desc(cudnnBackendDescriptor_t d) : d_(d) {}
+  Desc(Desc&& o) noexcept : d_(std::exchange(o.d_, nullptr)) {}
+  Desc& operator=(Desc&& o) noexcept {
+    if (this != &o) {
+      reset();
+      d_ = std::exchange(o.d_, nullptr);
+    }
+    return *this;
+  }
+  Desc(const Desc&) = delete;
+  Desc& operator=(const Desc&) = delete;
+  ~Desc() { reset(); }
+  void reset() {
+    if (d_) cudnnBackendDestroyDescriptor(d_);
+    d_ = nullptr;
+  }
+  cudnnBackendDescriptor_t get() const { return d_; }
+
+ private:
+  cudnnBackendDescriptor_t d_ = nullptr;
+};
+
+Expected<Desc> createDesc(cudnnBackendDescriptorType_t type, const std::string& where) {
+  cudnnBackendDescriptor_t d = nullptr;
+  KILN_CUDNN_CHECK(cudnnBackendCreateDescriptor(type, &d), where);
+  return Desc(d);
+}
+
+#define KILN_SET(desc, name, type, count, ptr) \
+  KILN_CUDNN_CHECK(cudnnBackendSetAttribute((desc).get(), name, type, count, ptr), where + #name + ": ")
+
+// Tensor unique ids in the variant pack; virtual intermediates count up from kFirstVirtual.
+enum : int64_t { kUidX = 1, kUidW = 2, kUidBias = 3, kUidResidual = 4, kUidY = 5, kFirstVirtual = 10 };
+
+/// The fused activation as a cuDNN pointwise mode and its parameters.
+struct Activation {
+  bool present = false;
+  cudnnPointwiseMode_t mode = CUDNN_POINTWISE_RELU_FWD;
+  std::optional<float> lowerClip, upperClip, lowerSlope, eluAlpha, swishBeta;
+};
+
+Expected<Activation> activationOf(const ir::Graph& graph, const ir::Node& node) {
+  const std::string name = node.attrs.getString("activation", "");
+  Activation a;
+  if (name.empty() || name == "Identity") return a;  // Identity: the epilogue is bias and residual only
+  a.present = true;
+  if (name == "Relu") {
+    a.mode = CUDNN_POINTWISE_RELU_FWD;
+  } else if (name == "Clip") {  // relu with both clips is a clamp
+    a.mode = CUDNN_POINTWISE_RELU_FWD;
+    a.lowerClip = node.attrs.getFloat("activation_min", -FLT_MAX);
+    a.upperClip = node.attrs.getFloat("activation_max", FLT_MAX);
+  } else if (name == "LeakyRelu") {
+    a.mode = CUDNN_POINTWISE_RELU_FWD;
+    a.lowerClip = 0.f;
+    a.lowerSlope = node.attrs.getFloat("activation_alpha", 0.01f);
+  } else if (name == "Sigmoid") {
+    a.mode = CUDNN_POINTWISE_SIGMOID_FWD;
+  } else if (name == "Silu") {
+    a.mode = CUDNN_POINTWISE_SWISH_FWD;
+    a.swishBeta = 1.f;
+  } else if (name == "Tanh") {
+    a.mode = CUDNN_POINTWISE_TANH_FWD;
+  } else if (name == "Elu") {
+    a.mode = CUDNN_POINTWISE_ELU_FWD;
+    a.eluAlpha = node.attrs.getFloat("activation_alpha", 1.f);
+  } else if (name == "Gelu") {
+    a.mode = CUDNN_POINTWISE_GELU_FWD;
+  } else if (name == "GeluTanh") {
+    a.mode = CUDNN_POINTWISE_GELU_APPROX_TANH_FWD;
+  } else {
+    return unsupported(graph.describe(node) + ": fused activation '" + name +
+                       "' (cuDNN graph path: Identity, Relu, Clip, LeakyRelu, Sigmoid, Silu, Tanh, Elu, Gelu, GeluTanh)");
+  }
+  return a;
+}
+
+/// One convolution's geometry in cuDNN's logical order (X [N,C,H,W], W [K,C,R,S], Y [N,K,P,Q]), all NHWC in memory.
+struct ConvGeometry {
+  int64_t n = 0, c = 0, h = 0, w = 0, k = 0, r = 0, s = 0, p = 0, q = 0;
+  int64_t pre[2] = {0, 0}, post[2] = {0, 0}, stride[2] = {1, 1}, dilation[2] = {1, 1};
+};
+
+/// An operation graph and every descriptor it references (cuDNN keeps references, so they live as long as it).
+struct OperationGraph {
+  std::vector<Desc> parts;
+  Desc graph;
+};
+
+/// A plan for one input shape: the executable plan, or `useFallback` when no graph engine applies there.
+struct GraphPlan {
+  OperationGraph ops;
+  std::vector<Desc> configParts;  // engine, knob choices
+  Desc config, plan;
+  int64_t workspace = 0;
+  std::string tactic;  // what actually runs at this shape
+  bool fromHeuristics = false;
+  bool useFallback = false;
+};
+
+std::string formatConfig(int64_t engine, const std::vector<std::pair<int64_t, int64_t>>& knobs) {
+  std::string text = std::string(kCudnnGraphTacticPrefix) + "engine=" + std::to_string(engine) + ":knobs=";
+  for (size_t i = 0; i < knobs.size(); ++i) {
+    if (i) text += ',';
+    text += std::to_string(knobs[i].first);
+    text += '.';
+    text += std::to_string(knobs[i].second);
+  }
+  return text;
+}
+
+/// Engine index and knob choices from a tactic; nothing when malformed (a tampered engine file must not crash).
+struct ParsedConfig {
+  int64_t engine = -1;
+  std::vector<std::pair<int64_t, int64_t>> knobs;
+};
+std::optional<ParsedConfig> parseConfig(const std::string& text) {
+  const std::string head = std::string(kCudnnGraphTacticPrefix) + "engine=";
+  if (text.rfind(head, 0) != 0) return std::nullopt;
+  const char* p = text.data() + head.size();
+  const char* end = text.data() + text.size();
+  ParsedConfig c;
+  auto r = std::from_chars(p, end, c.engine);
+  if (r.ec != std::errc() || c.engine < 0) return std::nullopt;
+  const std::string knobsKey = ":knobs=";
+  if (static_cast<size_t>(end - r.ptr) < knobsKey.size() || std::string(r.ptr, knobsKey.size()) != knobsKey)
+    return std::nullopt;
+  p = r.ptr + knobsKey.size();
+  while (p < end) {
+    int64_t type = 0, value = 0;
+    auto t = std::from_chars(p, end, type);
+    if (t.ec != std::errc() || t.ptr == end || *t.ptr != '.' || type < 0 || type >= CUDNN_KNOB_TYPE_COUNTS)
+      return std::nullopt;
+    auto v = std::from_chars(t.ptr + 1, end, value);
+    if (v.ec != std::errc()) return std::nullopt;
+    c.knobs.emplace_back(type, value);
+    p = v.ptr;
+    if (p < end) {
+      if (*p != ',') return std::nullopt;
+      ++p;
+    }
+    if (c.knobs.size() > CUDNN_KNOB_TYPE_COUNTS) return std::nullopt;
+  }
+  return c;
+}
+
+class ConvGraphKernel final : public Kernel {
+ public:
+  ConvGraphKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node, const std::string& tactic,
+                  std::unique_ptr<Kernel> fallback, Activation activation)
+      : where_(graph.describe(node) + ": "),
+        pool_(ctx.cudnn),
+        fallback_(std::move(fallback)),
+        activation_(activation),
+        tactic_(parseConfig(tactic)) {
+    const auto& at = node.attrs;
+    strides_ = at.getInts("strides");
+    pads_ = at.getInts("pads");
+    dilations_ = at.getInts("dilations");
+    autoPad_ = at.getString("auto_pad", "NOTSET");
+    hasBias_ = node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue;
+    hasResidual_ = node.inputs.size() > 3 && node.inputs[3] != ir::kNoValue;
+    if (hasBias_) epilogue_ += "+bias";
+    if (hasResidual_) epilogue_ += "+add";
+    if (activation_.present) {  // "Identity" adds nothing
+      epilogue_ += '+';
+      epilogue_ += lowerCase(node.attrs.getString("activation", ""));
+    }
+  }
+
+  size_t workspaceBytes(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const override {
+    auto plan = planFor(in, out);
+    if (!plan.hasValue()) return 0;
+    if ((*plan)->useFallback) return fallback_ ? fallback_->workspaceBytes(in, out) : 0;
+    return static_cast<size_t>((*plan)->workspace);
+  }
+
+  Status run(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out, void* workspace,
+             void* stream) const override {
+    if (out[0].elementCount() == 0) return Status::ok();
+    KILN_ASSIGN_OR_RETURN(const GraphPlan* plan, planFor(in, out));
+    if (plan->useFallback) return fallback_->run(in, out, workspace, stream);
+    if (plan->workspace > 0 && !workspace)
+      return internalError(where_ + "no workspace given; workspaceBytes() asked for " + std::to_string(plan->workspace));
+    int64_t uids[5];
+    void* pointers[5];
+    int64_t count = 0;
+    const auto bind = [&](int64_t uid, const void* p) {
+      uids[count] = uid;
+      pointers[count++] = const_cast<void*>(p);
+    };
+    bind(kUidX, in[0].data);
+    bind(kUidW, in[1].data);
+    if (hasBias_) bind(kUidBias, in[2].data);
+    if (hasResidual_) bind(kUidResidual, in[3].data);
+    bind(kUidY, out[0].data);
+    const std::string& where = where_;
+    KILN_ASSIGN_OR_RETURN(Desc pack, createDesc(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, where));
+    KILN_SET(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, count, uids);
+    KILN_SET(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, count, pointers);
+    KILN_SET(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace);
+    KILN_CUDNN_CHECK(cudnnBackendFinalize(pack.get()), where + "variant pack: ");
+    KILN_ASSIGN_OR_RETURN(CudnnPool::Lease lease, pool_->borrow(static_cast<cudaStream_t>(stream), where));
+    KILN_CUDNN_CHECK(cudnnBackendExecute(lease.handle(), plan->plan.get(), pack.get()), where + plan->tactic + ": ");
+    return Status::ok();
+  }
+
+  std::string tactic() const override {
+    std::string text = "cudnn-graph:conv" + epilogue_ + " nhwc";
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::string used;
+    bool heuristic = false, fellBack = false;
+    for (const auto& [dims, plan] : plans_) {
+      if (plan->useFallback) {
+        fellBack = true;
+        continue;
+      }
+      heuristic = heuristic || plan->fromHeuristics;
+      const std::string engine = plan->tactic.substr(plan->tactic.find("engine="));
+      if (used.find(engine) == std::string::npos) used += (used.empty() ? "" : " / ") + engine;
+    }
+    if (used.empty() && !fellBack)
+      return text + (tactic_ ? " engine=" + std::to_string(tactic_->engine) + " (tuned)" : " (heuristic)");
+    return text + " " + used + (heuristic ? " (heuristic at some shapes)" : " (tuned)") +
+           (fellBack ? " (legacy fallback at some shapes)" : "");
+  }
+
+  /// Ranked engine configurations for these shapes (see convGraphCandidates).
+  Expected<std::vector<std::string>> candidates(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out,
+                                                size_t limit) const {
+    KILN_ASSIGN_OR_RETURN(ConvGeometry g, geometry(in, out));
+    KILN_ASSIGN_OR_RETURN(CudnnPool::Lease lease, pool_->borrow(nullptr, where_));
+    KILN_ASSIGN_OR_RETURN(OperationGraph ops, buildOperationGraph(g, lease.handle()));
+    KILN_ASSIGN_OR_RETURN(std::vector<Desc> configs, heuristicConfigs(ops));
+    std::vector<std::string> precompiled, compiled;
+    for (const Desc& cfg : configs) {
+      auto described = describeConfig(cfg);
+      if (!described) continue;
+      auto& [text, runtimeCompiled, reducedPrecision] = *described;
+      if (reducedPrecision) continue;  // FP16 engines promise FP32 accumulation
+      (runtimeCompiled ? compiled : precompiled).push_back(text);
+    }
+    std::vector<std::string>& chosen = precompiled.empty() ? compiled : precompiled;
+    if (chosen.size() > limit) chosen.resize(limit);
+    return chosen;
+  }
+
+ private:
+  static std::string lowerCase(std::string s) {
+    for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return s;
+  }
+
+  Expected<ConvGeometry> geometry(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const {
+    if (in.size() < 2 || out.empty() || in[0].dims.size() != 4 || in[1].dims.size() != 4 || out[0].dims.size() != 4)
+      return invalidArgument(where_ + "the cuDNN graph path needs rank-4 NHWC X, KRSC W and NHWC Y");
+    ConvGeometry g;
+    const Dims &x = in[0].dims, &w = in[1].dims, &y = out[0].dims;  // [N,H,W,C], [K,R,S,C], [N,P,Q,K]
+    g.n = x[0], g.h = x[1], g.w = x[2], g.c = x[3];
+    g.k = w[0], g.r = w[1], g.s = w[2];
+    g.p = y[1], g.q = y[2];
+    if (w[3] != g.c || y[0] != g.n || y[3] != g.k)
+      return invalidArgument(where_ + "shapes X " + dimsToString(x) + ", W " + dimsToString(w) + ", Y " +
+                             dimsToString(y) + " do not form an NHWC convolution with KRSC weights");
+    const int64_t extent[2] = {g.h, g.w}, kernel[2] = {g.r, g.s}, output[2] = {g.p, g.q};
+    for (int d = 0; d < 2; ++d) {
+      g.stride[d] = d < static_cast<int>(strides_.size()) ? strides_[d] : 1;
+      g.dilation[d] = d < static_cast<int>(dilations_.size()) ? dilations_[d] : 1;
+      if (autoPad_ == "SAME_UPPER" || autoPad_ == "SAME_LOWER") {
+        const int64_t total = std::max<int64_t>(
+            0, (output[d] - 1) * g.stride[d] + (kernel[d] - 1) * g.dilation[d] + 1 - extent[d]);
+        g.pre[d] = autoPad_ == "SAME_UPPER" ? total / 2 : total - total / 2;
+        g.post[d] = total - g.pre[d];
+      } else if (autoPad_ == "NOTSET" && pads_.size() == 4) {
+        g.pre[d] = pads_[d];
+        g.post[d] = pads_[d + 2];
+      }
+      const int64_t expected =
+          (extent[d] + g.pre[d] + g.post[d] - (kernel[d] - 1) * g.dilation[d] - 1) / g.stride[d] + 1;
+      if (expected != output[d])
+        return invalidArgument(where_ + "output extent " + std::to_string(output[d]) + " on spatial dim " +
+                               std::to_string(d) + " does not match the convolution (expected " +
+                               std::to_string(expected) + ")");
+    }
+    return g;
+  }
+
+  /// A tensor descriptor: dims in cuDNN's logical [N,C,H,W] order with NHWC strides.
+  Expected<Desc> tensor(int64_t uid, cudnnDataType_t type, int64_t n, int64_t c, int64_t h, int64_t w,
+                        bool isVirtual) const {
+    const std::string where = where_ + "tensor " + std::to_string(uid) + ": ";
+    KILN_ASSIGN_OR_RETURN(Desc t, createDesc(CUDNN_BACKEND_TENSOR_DESCRIPTOR, where));
+    const int64_t dims[4] = {n, c, h, w};
+    const int64_t strides[4] = {h * w * c, 1, w * c, c};
+    const int64_t alignment = 16;
+    KILN_SET(t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type);
+    KILN_SET(t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims);
+    KILN_SET(t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides);
+    KILN_SET(t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
+    KILN_SET(t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &alignment);
+    KILN_SET(t, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &isVirtual);
+    KILN_CUDNN_CHECK(cudnnBackendFinalize(t.get()), where);
+    return t;
+  }
+
+  /// A pointwise operation y = mode(x[, b]) with FP32 math.
+  Expected<Desc> pointwise(OperationGraph& ops, cudnnPointwiseMode_t mode, const Activation* params, const Desc& x,
+                           const Desc* b, const Desc& y) const {
+    const std::string where = where_ + "pointwise: ";
+    KILN_ASSIGN_OR_RETURN(Desc pw, createDesc(CUDNN_BACKEND_POINTWISE_DESCRIPTOR, where));
+    const cudnnDataType_t math = CUDNN_DATA_FLOAT;
+    KILN_SET(pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode);
+    KILN_SET(pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &math);
+    if (params) {
+      if (params->lowerClip) KILN_SET(pw, CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP, CUDNN_TYPE_FLOAT, 1, &*params->lowerClip);
+      if (params->upperClip) KILN_SET(pw, CUDNN_ATTR_POINTWISE_RELU_UPPER_CLIP, CUDNN_TYPE_FLOAT, 1, &*params->upperClip);
+      if (params->lowerSlope)
+        KILN_SET(pw, CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP_SLOPE, CUDNN_TYPE_FLOAT, 1, &*params->lowerSlope);
+      if (params->eluAlpha) KILN_SET(pw, CUDNN_ATTR_POINTWISE_ELU_ALPHA, CUDNN_TYPE_FLOAT, 1, &*params->eluAlpha);
+      if (params->swishBeta) KILN_SET(pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_FLOAT, 1, &*params->swishBeta);
+    }
+    KILN_CUDNN_CHECK(cudnnBackendFinalize(pw.get()), where);
+    KILN_ASSIGN_OR_RETURN(Desc op, createDesc(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, where));
+    cudnnBackendDescriptor_t raw[3] = {pw.get(), x.get(), y.get()};
+    KILN_SET(op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &raw[0]);
+    KILN_SET(op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &raw[1]);
+    if (b) {
+      cudnnBackendDescriptor_t braw = b->get();
+      KILN_SET(op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &braw);
+    }
+    KILN_SET(op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &raw[2]);
+    KILN_CUDNN_CHECK(cudnnBackendFinalize(op.get()), where);
+    ops.parts.push_back(std::move(pw));
+    return op;
+  }
+
+  Expected<OperationGraph> buildOperationGraph(const ConvGeometry& g, cudnnHandle_t handle) const {
+    const std::string& where = where_;
+    OperationGraph ops;
+    const cudnnDataType_t half = CUDNN_DATA_HALF, fp32 = CUDNN_DATA_FLOAT;
+    KILN_ASSIGN_OR_RETURN(Desc x, tensor(kUidX, half, g.n, g.c, g.h, g.w, false));
+    KILN_ASSIGN_OR_RETURN(Desc w, tensor(kUidW, half, g.k, g.c, g.r, g.s, false));
+    KILN_ASSIGN_OR_RETURN(Desc y, tensor(kUidY, half, g.n, g.k, g.p, g.q, false));
+    const int stages = (hasBias_ ? 1 : 0) + (hasResidual_ ? 1 : 0) + (activation_.present ? 1 : 0);
+    int64_t nextVirtual = kFirstVirtual;
+    // Each stage writes a float32 virtual tensor, except the last, which writes Y.
+    std::vector<Desc> stageOut;
+    for (int i = 0; i < stages; ++i) {
+      KILN_ASSIGN_OR_RETURN(Desc v, tensor(nextVirtual++, fp32, g.n, g.k, g.p, g.q, true));
+      stageOut.push_back(std::move(v));
+    }
+    const Desc& convOut = stages ? stageOut[0] : y;
+
+    KILN_ASSIGN_OR_RETURN(Desc conv, createDesc(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, where));
+    const int64_t spatial = 2;
+    const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+    KILN_SET(conv, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &fp32);
+    KILN_SET(conv, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode);
+    KILN_SET(conv, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial);
+    KILN_SET(conv, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, g.dilation);
+    KILN_SET(conv, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, g.stride);
+    KILN_SET(conv, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, g.pre);
+    KILN_SET(conv, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, g.post);
+    KILN_CUDNN_CHECK(cudnnBackendFinalize(conv.get()), where + "convolution descriptor: ");
+
+    KILN_ASSIGN_OR_RETURN(Desc convOp, createDesc(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, where));
+    const float alpha = 1.f, beta = 0.f;
+    cudnnBackendDescriptor_t raw[4] = {x.get(), w.get(), convOut.get(), conv.get()};
+    KILN_SET(convOp, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &raw[0]);
+    KILN_SET(convOp, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &raw[1]);
+    KILN_SET(convOp, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &raw[2]);
+    KILN_SET(convOp, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &raw[3]);
+    KILN_SET(convOp, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha);
+    KILN_SET(convOp, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
+    KILN_CUDNN_CHECK(cudnnBackendFinalize(convOp.get()), where + "convolution operation: ");
+
+    std::vector<Desc> operations;
+    operations.push_back(std::move(convOp));
+    int stage = 0;
+    const auto outputOf = [&](int s) -> const Desc& { return s + 1 < stages ? stageOut[s + 1] : y; };
+    Desc biasTensor, residualTensor;
+    if (hasBias_) {
+      KILN_ASSIGN_OR_RETURN(biasTensor, tensor(kUidBias, half, 1, g.k, 1, 1, false));
+      KILN_ASSIGN_OR_RETURN(Desc op, pointwise(ops, CUDNN_POINTWISE_ADD, nullptr, stageOut[stage], &biasTensor,
+                                               outputOf(stage)));
+      operations.push_back(std::move(op));
+      ++stage;
+    }
+    if (hasResidual_) {
+      KILN_ASSIGN_OR_RETURN(residualTensor, tensor(kUidResidual, half, g.n, g.k, g.p, g.q, false));
+      KILN_ASSIGN_OR_RETURN(Desc op, pointwise(ops, CUDNN_POINTWISE_ADD, nullptr, stageOut[stage], &residualTensor,
+                                               outputOf(stage)));
+      operations.push_back(std::move(op));
+      ++stage;
+    }
+    if (activation_.present) {
+      KILN_ASSIGN_OR_RETURN(Desc op, pointwise(ops, activation_.mode, &activation_, stageOut[stage], nullptr,
+                                               outputOf(stage)));
+      operations.push_back(std::move(op));
+    }
+
+    KILN_ASSIGN_OR_RETURN(ops.graph, createDesc(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, where));
+    std::vector<cudnnBackendDescriptor_t> rawOps;
+    for (const Desc& op : operations) rawOps.push_back(op.get());
+    KILN_SET(ops.graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+             static_cast<int64_t>(rawOps.size()), rawOps.data());
+    KILN_SET(ops.graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle);
+    KILN_CUDNN_CHECK(cudnnBackendFinalize(ops.graph.get()), where + "operation graph: ");
+    for (Desc* d : {&x, &w, &y, &conv, &biasTensor, &residualTensor}) ops.parts.push_back(std::move(*d));
+    for (Desc& d : stageOut) ops.parts.push_back(std::move(d));
+    for (Desc& d : operations) ops.parts.push_back(std::move(d));
+    return ops;
+  }
+
+  /// cuDNN's ranked engine configurations (heuristics mode A) for an operation graph.
+  Expected<std::vector<Desc>> heuristicConfigs(const OperationGraph& ops) const {
+    const std::string where = where_ + "heuristics: ";
+    KILN_ASSIGN_OR_RETURN(Desc heur, createDesc(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, where));
+    cudnnBackendDescriptor_t graph = ops.graph.get();
+    const cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_A;
+    KILN_SET(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph);
+    KILN_SET(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode);
+    KILN_CUDNN_CHECK(cudnnBackendFinalize(heur.get()), where);
+    int64_t count = 0;
+    KILN_CUDNN_CHECK(cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                                              0, &count, nullptr),
+                     where);
+    std::vector<Desc> configs;
+    std::vector<cudnnBackendDescriptor_t> raw;
+    for (int64_t i = 0; i < count; ++i) {
+      KILN_ASSIGN_OR_RETURN(Desc cfg, createDesc(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, where));
+      raw.push_back(cfg.get());
+      configs.push_back(std::move(cfg));
+    }
+    int64_t got = 0;
+    if (count > 0)
+      KILN_CUDNN_CHECK(cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, raw.data()),
+                       where);
+    configs.resize(static_cast<size_t>(std::clamp<int64_t>(got, 0, count)));
+    return configs;
+  }
+
+  /// A configuration as a tactic, and whether its engine compiles at run time or reduces in reduced precision.
+  Expected<std::tuple<std::string, bool, bool>> describeConfig(const Desc& cfg) const {
+    const std::string where = where_ + "engine config: ";
+    KILN_ASSIGN_OR_RETURN(Desc engine, createDesc(CUDNN_BACKEND_ENGINE_DESCRIPTOR, where));
+    cudnnBackendDescriptor_t rawEngine = engine.get();
+    int64_t n = 0;
+    KILN_CUDNN_CHECK(cudnnBackendGetAttribute(cfg.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                                              &n, &rawEngine),
+                     where);
+    int64_t index = -1;
+    KILN_CUDNN_CHECK(cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n,
+                                              &index),
+                     where);
+    cudnnBackendBehaviorNote_t behavior[CUDNN_BEHAVIOR_NOTE_TYPE_COUNT];
+    int64_t behaviorCount = 0;
+    bool runtimeCompiled = false, reducedPrecision = false;
+    if (cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
+                                 CUDNN_BEHAVIOR_NOTE_TYPE_COUNT, &behaviorCount, behavior) == CUDNN_STATUS_SUCCESS)
+      for (int64_t i = 0; i < behaviorCount; ++i)
+        runtimeCompiled = runtimeCompiled || behavior[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION;
+    cudnnBackendNumericalNote_t numerical[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
+    int64_t numericalCount = 0;
+    if (cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
+                                 CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &numericalCount, numerical) == CUDNN_STATUS_SUCCESS)
+      for (int64_t i = 0; i < numericalCount; ++i)
+        reducedPrecision = reducedPrecision || numerical[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION;
+    std::vector<Desc> knobs;
+    std::vector<cudnnBackendDescriptor_t> raw;
+    for (int i = 0; i < CUDNN_KNOB_TYPE_COUNTS; ++i) {
+      KILN_ASSIGN_OR_RETURN(Desc k, createDesc(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR, where));
+      raw.push_back(k.get());
+      knobs.push_back(std::move(k));
+    }
+    int64_t knobCount = 0;
+    KILN_CUDNN_CHECK(cudnnBackendGetAttribute(cfg.get(), CUDNN_ATTR_ENGINECFG_KNOB_CHOICES,
+                                              CUDNN_TYPE_BACKEND_DESCRIPTOR, CUDNN_KNOB_TYPE_COUNTS, &knobCount,
+                                              raw.data()),
+                     where);
+    std::vector<std::pair<int64_t, int64_t>> choices;
+    for (int64_t i = 0; i < std::min<int64_t>(knobCount, CUDNN_KNOB_TYPE_COUNTS); ++i) {
+      cudnnBackendKnobType_t type{};
+      int64_t value = 0;
+      KILN_CUDNN_CHECK(cudnnBackendGetAttribute(knobs[i].get(), CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE, CUDNN_TYPE_KNOB_TYPE,
+                                                1, &n, &type),
+                       where);
+      KILN_CUDNN_CHECK(cudnnBackendGetAttribute(knobs[i].get(), CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE, CUDNN_TYPE_INT64, 1,
+                                                &n, &value),
+                       where);
+      choices.emplace_back(static_cast<int64_t>(type), value);
+    }
+    return std::make_tuple(formatConfig(index, choices), runtimeCompiled, reducedPrecision);
+  }
+
+  /// Rebuilds the engine configuration a tactic names, for this operation graph.
+  Status configFromTactic(GraphPlan& plan, const ParsedConfig& parsed) const {
+    const std::string where = where_ + "engine " + std::to_string(parsed.engine) + ": ";
+    KILN_ASSIGN_OR_RETURN(Desc engine, createDesc(CUDNN_BACKEND_ENGINE_DESCRIPTOR, where));
+    cudnnBackendDescriptor_t graph = plan.ops.graph.get();
+    KILN_SET(engine, CUDNN_ATTR_ENGINE_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph);
+    KILN_SET(engine, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &parsed.engine);
+    KILN_CUDNN_CHECK(cudnnBackendFinalize(engine.get()), where);
+    std::vector<cudnnBackendDescriptor_t> rawKnobs;
+    for (const auto& [type, value] : parsed.knobs) {
+      KILN_ASSIGN_OR_RETURN(Desc knob, createDesc(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR, where));
+      const auto knobType = static_cast<cudnnBackendKnobType_t>(type);
+      KILN_SET(knob, CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE, CUDNN_TYPE_KNOB_TYPE, 1, &knobType);
+      KILN_SET(knob, CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE, CUDNN_TYPE_INT64, 1, &value);
+      KILN_CUDNN_CHECK(cudnnBackendFinalize(knob.get()), where);
+      rawKnobs.push_back(knob.get());
+      plan.configParts.push_back(std::move(knob));
+    }
+    KILN_ASSIGN_OR_RETURN(plan.config, createDesc(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, where));
+    cudnnBackendDescriptor_t rawEngine = engine.get();
+    KILN_SET(plan.config, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &rawEngine);
+    if (!rawKnobs.empty())
+      KILN_SET(plan.config, CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+               static_cast<int64_t>(rawKnobs.size()), rawKnobs.data());
+    KILN_CUDNN_CHECK(cudnnBackendFinalize(plan.config.get()), where);
+    plan.configParts.push_back(std::move(engine));
+    return Status::ok();
+  }
+
+  /// Finalizes the execution plan of plan.config and reads its workspace size.
+  Status finalizePlan(GraphPlan& plan, cudnnHandle_t handle) const {
+    const std::string where = where_ + "execution plan: ";
+    KILN_ASSIGN_OR_RETURN(plan.plan, createDesc(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, where));
+    cudnnBackendDescriptor_t config = plan.config.get();
+    KILN_SET(plan.plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle);
+    KILN_SET(plan.plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &config);
+    KILN_CUDNN_CHECK(cudnnBackendFinalize(plan.plan.get()), where);
+    int64_t n = 0;
+    KILN_CUDNN_CHECK(cudnnBackendGetAttribute(plan.plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                              CUDNN_TYPE_INT64, 1, &n, &plan.workspace),
+                     where);
+    return Status::ok();
+  }
+
+  /// The node's tactic at this shape; else the first heuristic configuration that finalizes; else the fallback.
+  Expected<std::unique_ptr<GraphPlan>> makePlan(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const {
+    KILN_ASSIGN_OR_RETURN(ConvGeometry g, geometry(in, out));
+    KILN_ASSIGN_OR_RETURN(CudnnPool::Lease lease, pool_->borrow(nullptr, where_));
+    auto plan = std::make_unique<GraphPlan>();
+    auto ops = buildOperationGraph(g, lease.handle());
+    if (ops) {
+      plan->ops = std::move(*ops);
+      if (tactic_ && configFromTactic(*plan, *tactic_).isOk() && finalizePlan(*plan, lease.handle()).isOk()) {
+        plan->tactic = formatConfig(tactic_->engine, tactic_->knobs);
+        return plan;
+      }
+      if (auto configs = heuristicConfigs(plan->ops)) {
+        for (Desc& cfg : *configs) {
+          auto described = describeConfig(cfg);
+          if (!described || std::get<2>(*described)) continue;
+          plan->config = std::move(cfg);
+          if (finalizePlan(*plan, lease.handle()).isOk()) {
+            plan->tactic = std::get<0>(*described);
+            plan->fromHeuristics = true;
+            return plan;
+          }
+        }
+      }
+    }
+    if (!fallback_)
+      return unsupported(where_ + "cuDNN has no graph engine for X " + dimsToString(in[0].dims) + ", W " +
+                         dimsToString(in[1].dims) + (ops ? "" : " (" + ops.status().message() + ")"));
+    plan = std::make_unique<GraphPlan>();
+    plan->useFallback = true;
+    return plan;
+  }
+
+  Expected<const GraphPlan*> planFor(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const {
+    if (in.size() < 2 || out.empty()) return invalidArgument(where_ + "expected X, W and Y");
+    Dims key = in[0].dims;
+    key.insert(key.end(), in[1].dims.begin(), in[1].dims.end());
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = plans_.find(key);
+      if (it != plans_.end()) return it->second.get();
+    }
+    KILN_ASSIGN_OR_RETURN(std::unique_ptr<GraphPlan> plan, makePlan(in, out));
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto [it, inserted] = plans_.emplace(key, std::move(plan));
+    return it->second.get();
+  }
+
+  std::string where_;
+  CudnnPool* pool_;
+  std::unique_ptr<Kernel> fallback_;
+  Activation activation_;
+  std::optional<ParsedConfig> tactic_;
+  std::vector<int64_t> strides_, pads_, dilations_;
+  std::string autoPad_, epilogue_;
+  bool hasBias_ = false, hasResidual_ = false;
+  mutable std::mutex mutex_;  // guards the plan memo only
+  mutable std::map<Dims, std::unique_ptr<GraphPlan>> plans_;
+};
+
+#undef KILN_SET
+
+}  // namespace
+
+Status convGraphQualifies(const ir::Graph& graph, const ir::Node& node) {
+  const std::string where = graph.describe(node) + ": the cuDNN graph path needs ";
+  if (node.op != ir::OpKind::kConv || node.inputs.size() < 2) return unsupported(where + "a Conv with X and W");
+  if (node.attrs.getString("data_format", "NCHW") != "NHWC") return unsupported(where + "data_format NHWC");
+  if (node.attrs.getInt("group", 1) != 1) return unsupported(where + "group 1");
+  if (inputType(graph, node, 0) != DataType::kFloat16 || inputType(graph, node, 1) != DataType::kFloat16)
+    return unsupported(where + "float16 X and W");
+  const ir::Value& x = graph.values[node.inputs[0]];
+  if (!x.rankKnown || x.dims.size() != 4) return unsupported(where + "a rank-4 X");
+  if (node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue && inputType(graph, node, 2) != DataType::kFloat16)
+    return unsupported(where + "a float16 bias");
+  if (node.inputs.size() > 3 && node.inputs[3] != ir::kNoValue && inputType(graph, node, 3) != DataType::kFloat16)
+    return unsupported(where + "a float16 residual");
+  return activationOf(graph, node).status();
+}
+
+bool convActivationNeedsGraph(const ir::Node& node) {
+  const std::string a = node.attrs.getString("activation", "");
+  return !a.empty() && a != "Relu";
+}
+
+KernelResult makeConvGraphKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node,
+                                 const std::string& tactic, std::unique_ptr<Kernel> fallback) {
+  KILN_RETURN_IF_ERROR(convGraphQualifies(graph, node));
+  KILN_ASSIGN_OR_RETURN(Activation activation, activationOf(graph, node));
+  return std::unique_ptr<Kernel>(
+      std::make_unique<ConvGraphKernel>(ctx, graph, node, tactic, std::move(fallback), activation));
+}
+
+Expected<std::vector<std::string>> convGraphCandidates(const CudaContext& ctx, const ir::Graph& graph,
+                                                       const ir::Node& node, std::span<const DeviceTensor> inputs,
+                                                       std::span<const DeviceTensor> outputs, size_t limit) {
+  KILN_RETURN_IF_ERROR(convGraphQualifies(graph, node));
+  KILN_ASSIGN_OR_RETURN(Activation activation, activationOf(graph, node));
+  const ConvGraphKernel kernel(ctx, graph, node, "", nullptr, activation);
+  return kernel.candidates(inputs, outputs, limit);
+}
+
+}  // namespace kiln::backends::cuda

@@ -1,0 +1,221 @@
+// Conv epilogues fused on the GPU: Conv + bias [+ residual Add] + activation, for every activation the fusion pass
+// knows (Relu through both cuDNN paths; Clip, LeakyRelu, Sigmoid, x*sigmoid(x), Swish, Tanh, Elu, Gelu and a bare
+// residual Add through cuDNN's graph API). Each case is a small graph built here, compiled FP16 for CUDA and FP32
+// for the CPU backend (which runs the unfused nodes), on random non-zero inputs at odd shapes and two batches.
+// Checked: the activation nodes are gone from the CUDA engine (fused into the Conv), the conv's tactic is a
+// cuDNN graph engine where only that path can fuse, and the FP16 result matches the CPU's FP32 one (cosine >= 0.999,
+// max abs error <= 2e-2 of the output's scale: FP16 inputs and weights, FP32 accumulation).
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <random>
+
+#include "engine/engine_file.h"
+#include "ir/graph.h"
+#include "kiln/builder.h"
+#include "kiln/runtime.h"
+#include "test_util/compare.h"
+
+namespace kiln {
+namespace {
+
+bool haveGpu() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+#define REQUIRE_GPU() \
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device: GPU tests run on the GPU machine (scripts/gpu-check.sh)"
+
+Tensor randomTensor(Dims dims, std::mt19937& rng, float scale) {
+  Tensor t = *Tensor::allocate(DataType::kFloat32, std::move(dims));
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  for (int64_t i = 0; i < t.elementCount(); ++i) {
+    float v = dist(rng);
+    if (std::fabs(v) < 1e-2f) v = 0.5f;
+    t.dataAs<float>()[i] = v * scale;
+  }
+  return t;
+}
+
+Tensor scalar(float v) {
+  Tensor t = *Tensor::allocate(DataType::kFloat32, {});
+  t.dataAs<float>()[0] = v;
+  return t;
+}
+
+struct Geometry {
+  int64_t c = 16, k = 24, h = 13, w = 11, kernel = 3, stride = 1, pad = 1;
+  int64_t outH() const { return (h + 2 * pad - kernel) / stride + 1; }
+  int64_t outW() const { return (w + 2 * pad - kernel) / stride + 1; }
+};
+
+/// Adds the activation after `x` to `g`; returns its output.
+using ActivationBuilder = std::function<ir::ValueId(ir::Graph&, ir::ValueId)>;
+
+ir::ValueId addNode(ir::Graph& g, const std::string& name, ir::OpKind op, std::vector<ir::ValueId> inputs,
+                    ir::Attributes attrs = {}) {
+  ir::Node n;
+  n.name = name;
+  n.op = op;
+  n.inputs = std::move(inputs);
+  const ir::ValueId out = g.addValue(name + "_out", DataType::kFloat32);
+  n.outputs = {out};
+  n.attrs = std::move(attrs);
+  g.nodes.push_back(std::move(n));
+  return out;
+}
+
+/// X [N,C,H,W] -> Conv(W, B) [-> Add(skip)] -> activation -> Y, where skip is a bias-less 1x1 conv of X with the
+/// same stride (a ResNet downsample branch), so that both Add inputs are computed on the device.
+std::unique_ptr<ir::Graph> makeGraph(const Geometry& geo, bool residual, const ActivationBuilder& activation,
+                                     uint32_t seed) {
+  std::mt19937 rng(seed);
+  auto g = std::make_unique<ir::Graph>();
+  const ir::ValueId x = g->addValue("x", DataType::kFloat32);
+  g->values[x].rankKnown = true;
+  g->values[x].dims = {kDynamicDim, geo.c, geo.h, geo.w};
+  g->inputs.push_back(x);
+  ir::ValueId skip = ir::kNoValue;
+  if (residual) {
+    const ir::ValueId ws = g->addConstant("w_skip", randomTensor({geo.k, geo.c, 1, 1}, rng, 0.5f));
+    ir::Attributes a;
+    a.set("kernel_shape", std::vector<int64_t>{1, 1});
+    a.set("strides", std::vector<int64_t>{geo.stride, geo.stride});
+    skip = addNode(*g, "skip_conv", ir::OpKind::kConv, {x, ws}, a);
+  }
+  const float wscale = 1.f / std::sqrt(static_cast<float>(geo.c * geo.kernel * geo.kernel));
+  const ir::ValueId w = g->addConstant("w", randomTensor({geo.k, geo.c, geo.kernel, geo.kernel}, rng, 2.f * wscale));
+  const ir::ValueId b = g->addConstant("b", randomTensor({geo.k}, rng, 0.5f));
+  ir::Attributes conv;
+  conv.set("kernel_shape", std::vector<int64_t>{geo.kernel, geo.kernel});
+  conv.set("strides", std::vector<int64_t>{geo.stride, geo.stride});
+  conv.set("pads", std::vector<int64_t>{geo.pad, geo.pad, geo.pad, geo.pad});
+  ir::ValueId y = addNode(*g, "conv", ir::OpKind::kConv, {x, w, b}, conv);
+  if (residual) y = addNode(*g, "add", ir::OpKind::kAdd, {y, skip});
+  if (activation) y = activation(*g, y);
+  g->outputs.push_back(y);
+  g->values[y].name = "y";
+  return g;
+}
+
+std::shared_ptr<Engine> build(std::unique_ptr<ir::Graph> graph, DeviceKind device, const Geometry& geo,
+                              std::vector<std::byte>* bytes) {
+  Network network(std::move(graph));
+  BuilderConfig config;
+  config.device = device;
+  config.disallow(Precision::kTF32);
+  if (device == DeviceKind::kCuda) config.allow(Precision::kFP16);
+  OptimizationProfile profile;
+  profile.inputs.push_back({"x", {1, geo.c, geo.h, geo.w}, {3, geo.c, geo.h, geo.w}, {4, geo.c, geo.h, geo.w}});
+  config.addProfile(profile);
+  auto plan = buildEngine(network, config);
+  EXPECT_TRUE(plan.hasValue()) << plan.status().toString();
+  if (!plan) return nullptr;
+  if (bytes) *bytes = *plan;
+  auto engine = Engine::loadFromMemory(plan->data(), plan->size());
+  EXPECT_TRUE(engine.hasValue()) << engine.status().toString();
+  return engine ? *engine : nullptr;
+}
+
+struct Case {
+  std::string name;
+  std::string fusedAs;  // the activation attribute the CUDA conv must carry
+  bool residual = false;
+  ActivationBuilder activation;
+  bool graphOnly = true;  // only cuDNN's graph API fuses it
+};
+
+ir::Attributes floatAttr(const std::string& key, float v) {
+  ir::Attributes a;
+  a.set(key, v);
+  return a;
+}
+
+std::vector<Case> cases() {
+  using ir::OpKind;
+  std::vector<Case> list;
+  list.push_back({"Relu", "Relu", false, [](ir::Graph& g, ir::ValueId x) { return addNode(g, "act", OpKind::kRelu, {x}); }, false});
+  list.push_back({"AddRelu", "Relu", true, [](ir::Graph& g, ir::ValueId x) { return addNode(g, "act", OpKind::kRelu, {x}); }, false});
+  list.push_back({"Sigmoid", "Sigmoid", false,
+                  [](ir::Graph& g, ir::ValueId x) { return addNode(g, "act", OpKind::kSigmoid, {x}); }});
+  list.push_back({"SiluAsMulSigmoid", "Silu", false, [](ir::Graph& g, ir::ValueId x) {
+                    const ir::ValueId s = addNode(g, "sig", OpKind::kSigmoid, {x});
+                    return addNode(g, "mul", OpKind::kMul, {s, x});
+                  }});
+  list.push_back({"ClipToZeroPointSix", "Clip", false, [](ir::Graph& g, ir::ValueId x) {
+                    const ir::ValueId lo = g.addConstant("lo", scalar(0.f)), hi = g.addConstant("hi", scalar(0.6f));
+                    return addNode(g, "act", OpKind::kClip, {x, lo, hi});
+                  }});
+  list.push_back({"LeakyRelu", "LeakyRelu", false, [](ir::Graph& g, ir::ValueId x) {
+                    return addNode(g, "act", OpKind::kLeakyRelu, {x}, floatAttr("alpha", 0.15f));
+                  }});
+  list.push_back({"Tanh", "Tanh", false, [](ir::Graph& g, ir::ValueId x) { return addNode(g, "act", OpKind::kTanh, {x}); }});
+  list.push_back({"Elu", "Elu", false, [](ir::Graph& g, ir::ValueId x) {
+                    return addNode(g, "act", OpKind::kElu, {x}, floatAttr("alpha", 0.7f));
+                  }});
+  list.push_back({"Gelu", "Gelu", false, [](ir::Graph& g, ir::ValueId x) { return addNode(g, "act", OpKind::kGelu, {x}); }});
+  list.push_back({"AddSigmoid", "Sigmoid", true,
+                  [](ir::Graph& g, ir::ValueId x) { return addNode(g, "act", OpKind::kSigmoid, {x}); }});
+  list.push_back({"AddOnly", "Identity", true, nullptr});
+  return list;
+}
+
+class ConvEpilogue : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ConvEpilogue, FusedOnCudaMatchesCpu) {
+  REQUIRE_GPU();
+  const Case& c = GetParam();
+  for (const Geometry& geo : {Geometry{}, Geometry{8, 32, 17, 15, 5, 2, 2}}) {
+    std::vector<std::byte> bytes;
+    auto cpu = build(makeGraph(geo, c.residual, c.activation, 7), DeviceKind::kCpu, geo, nullptr);
+    auto gpu = build(makeGraph(geo, c.residual, c.activation, 7), DeviceKind::kCuda, geo, &bytes);
+    ASSERT_TRUE(cpu && gpu);
+    // The CUDA engine's graph: one Conv carrying the activation, and no activation or Add nodes left.
+    auto model = engine::readEngine(bytes.data(), bytes.size());
+    ASSERT_TRUE(model.hasValue()) << model.status().toString();
+    int convs = 0;
+    for (const ir::Node& n : model->graph.nodes) {
+      EXPECT_NE(n.name, "act") << c.name << ": the activation was not fused";
+      EXPECT_NE(n.name, "add") << c.name << ": the residual add was not fused";
+      if (n.op != ir::OpKind::kConv || n.name == "skip_conv") continue;
+      ++convs;
+      EXPECT_EQ(n.attrs.getString("activation", ""), c.fusedAs) << c.name;
+    }
+    EXPECT_EQ(convs, 1);
+    auto cpuContext = std::move(cpu->createContext(0).value());
+    auto gpuContext = std::move(gpu->createContext(0).value());
+    for (int64_t batch : {1, 4}) {
+      std::mt19937 rng(static_cast<uint32_t>(batch * 31 + geo.k));
+      std::map<std::string, Tensor> in{{"x", randomTensor({batch, geo.c, geo.h, geo.w}, rng, 1.f)}};
+      auto ref = cpuContext->infer(in);
+      auto out = gpuContext->infer(in);
+      ASSERT_TRUE(ref && out) << ref.status().toString() << out.status().toString();
+      const auto e = test::errorStats(out->at("y"), ref->at("y"));
+      EXPECT_GE(e.cosine, 0.999) << c.name << " batch " << batch;
+      EXPECT_LE(e.maxAbs, 2e-2 * std::max(1.0, e.maxAbsRef)) << c.name << " batch " << batch;
+      std::printf("[ INFO     ] %s k%lld s%lld batch %lld: cosine %.6f max abs %.3g (scale %.3g)\n", c.name.c_str(),
+                  static_cast<long long>(geo.kernel), static_cast<long long>(geo.stride),
+                  static_cast<long long>(batch), e.cosine, e.maxAbs, e.maxAbsRef);
+    }
+    if (c.graphOnly) {  // only the graph API fuses this: the conv's kernel must be a cuDNN graph engine
+      auto layers = gpuContext->profileLayers(nullptr, 1);
+      ASSERT_TRUE(layers.hasValue()) << layers.status().toString();
+      bool found = false;
+      for (const auto& layer : *layers)
+        if (layer.name == "conv") {
+          found = true;
+          EXPECT_EQ(layer.tactic.rfind("cudnn-graph:", 0), 0u) << c.name << ": " << layer.tactic;
+        }
+      EXPECT_TRUE(found);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Activations, ConvEpilogue, ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace kiln
