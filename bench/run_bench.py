@@ -3,12 +3,16 @@
 
 Every step is guarded: a failure prints one 'FAILED' line and the rest goes on. Exit status 1 when an accuracy
 check failed or could not run, else 0 (speed-only problems, such as torch.compile skipped, are reported only).
-See bench/README.md. `--selftest` checks the parts that need neither torch nor a GPU."""
+The run keeps to --deadline: the optional parts (torch.compile, FP32 peers, max-autotune) are skipped, with a note
+in the table, when the time left is short. See bench/README.md. `--selftest` checks the parts that need neither
+torch nor a GPU."""
 import argparse
 import datetime
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -17,10 +21,14 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import max_autotune  # noqa: E402
+import report  # noqa: E402
 from models import MODELS, export_onnx, make_model  # noqa: E402
+from timing import compiled_call, cuda_graph_of, tf32, time_torch  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBLEMS = []  # (step, message) for every step that failed
+SEED_MODEL = "reid"  # the seed document's model: its speed batches are --reid-batches
 
 
 def ints(text):
@@ -33,39 +41,73 @@ def parse_args(argv=None):
     ap.add_argument("--device", default="cuda", help="kiln build --device (default cuda)")
     ap.add_argument("--models", default="resnet50,reid", help=f"comma list of {', '.join(MODELS)}")
     ap.add_argument("--profile", default="1,256,512", help="engine batch profile min,opt,max")
-    ap.add_argument("--acc-batches", default="1,7,256,512", help="batches of the accuracy check")
+    ap.add_argument("--acc-batches", default="1,7,256,512", help="batches of the accuracy check (FP32, FP16)")
+    ap.add_argument("--tf32-acc-batches", default="7", help="batches of the accuracy check of the TF32 engine")
     ap.add_argument("--batches", default="1,8,32,128,256", help="batches of the speed table")
+    ap.add_argument("--reid-batches", default="1,8,32,128,256,512",
+                    help="batches of the speed table for reid, the seed's model")
+    ap.add_argument("--fp32-batches", default="1,32,256",
+                    help="batches (of those above) at which the FP32 peers and kiln's FP32 engine are timed")
+    ap.add_argument("--no-fp32-peers", action="store_true", help="time FP16 only (no TF32 engine either)")
     ap.add_argument("--iterations", type=int, default=50, help="timed iterations for batch < --large-batch")
     ap.add_argument("--iterations-large", type=int, default=20, help="timed iterations for batch >= --large-batch")
     ap.add_argument("--large-batch", type=int, default=128)
     ap.add_argument("--warmup", type=int, default=10, help="torch warm-up calls before the stability check")
     ap.add_argument("--kiln-warmup-ms", type=int, default=200, help="kiln bench --warmUp")
     ap.add_argument("--compile-budget", type=float, default=150.0,
-                    help="seconds of torch.compile compilation allowed in the whole run; later compiles are skipped")
-    ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+                    help="seconds of torch.compile reduce-overhead compilation (FP16 and FP32) in the whole run")
+    ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (both modes)")
+    ap.add_argument("--max-autotune-budget", type=float, default=240.0,
+                    help="seconds for torch.compile max-autotune, all models and batches together (worker start "
+                         "included); 0 skips it")
+    ap.add_argument("--max-autotune-batches", default="32,256,1,8,128,512",
+                    help="order in which max-autotune compiles (each batch for every model that times it)")
+    ap.add_argument("--deadline", type=float, default=400.0,
+                    help="seconds the whole run should take: optional parts are skipped when the time left is short")
     ap.add_argument("--build-timeout", type=float, default=300.0, help="seconds allowed per kiln build")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "kiln-bench"),
-                    help="scratch folder for .onnx, .kiln and .npy files (not $OUT: they are large)")
+                    help="scratch folder for .onnx, .kiln, .npy, timing caches and logs (not $OUT: they are large)")
     ap.add_argument("--json", default=None, help="results as JSON (default $OUT/bench.json when $OUT is set)")
     ap.add_argument("--quick", action="store_true",
-                    help="smoke run: accuracy at 1,7; speed at 1,32; 20 iterations; no torch.compile")
+                    help="smoke run: accuracy at 1,7; speed at 1,32 (FP32 at 1); 20 iterations; no torch.compile")
     ap.add_argument("--selftest", action="store_true", help="check formatting and metrics with fake numbers")
     args = ap.parse_args(argv)
     if args.quick:
-        args.acc_batches, args.batches, args.iterations, args.iterations_large = "1,7", "1,32", 20, 10
+        args.acc_batches, args.batches, args.reid_batches, args.fp32_batches = "1,7", "1,32", "1,32", "1"
+        args.iterations, args.iterations_large = 20, 10
         args.no_compile = True
+    if args.no_compile:
+        args.max_autotune_budget = 0.0
     args.models = [m for m in args.models.split(",") if m]
     for m in args.models:
         if m not in MODELS:
             ap.error(f"unknown model '{m}' (known: {', '.join(MODELS)})")
-    args.profile, args.acc_batches, args.batches = ints(args.profile), ints(args.acc_batches), ints(args.batches)
+    for key in ("profile", "acc_batches", "tf32_acc_batches", "batches", "reid_batches", "fp32_batches",
+                "max_autotune_batches"):
+        setattr(args, key, ints(getattr(args, key)))
     if len(args.profile) != 3 or not 1 <= args.profile[0] <= args.profile[1] <= args.profile[2]:
         ap.error("--profile needs min,opt,max with 1 <= min <= opt <= max")
-    outside = [b for b in args.acc_batches + args.batches if not args.profile[0] <= b <= args.profile[2]]
+    every = args.acc_batches + args.tf32_acc_batches + args.batches + args.reid_batches + args.fp32_batches
+    outside = sorted({b for b in every if not args.profile[0] <= b <= args.profile[2]})
     if outside:
         ap.error(f"batches {outside} are outside the engine profile {args.profile}")
+    if args.max_autotune_budget < 0 or args.compile_budget < 0 or args.deadline <= 0:
+        ap.error("budgets must be >= 0 and --deadline > 0")
+    args.started = time.perf_counter()
     return args
+
+
+def speed_batches(args, name):
+    return args.reid_batches if name == SEED_MODEL else args.batches
+
+
+def fp32_batches(args, name):
+    return [] if args.no_fp32_peers else [b for b in speed_batches(args, name) if b in args.fp32_batches]
+
+
+def time_left(args):
+    return args.deadline - (time.perf_counter() - args.started)
 
 
 def step(label, fn, *a, **kw):
@@ -84,17 +126,54 @@ def step(label, fn, *a, **kw):
 
 
 def kiln(args, *cli, timeout=180.0):
+    """Runs the kiln CLI; returns its stdout and stderr together."""
     cmd = [args.kiln, *cli]
     print("  $ " + " ".join(cmd), flush=True)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-8:]
         raise RuntimeError(f"kiln exited with {done.returncode}: " + " | ".join(tail))
-    return done.stdout
+    return done.stdout + done.stderr
 
 
 def shape_flag(b, chw):
     return "input:" + "x".join(str(d) for d in (b, *chw))
+
+
+# ---------------------------------------------------------------- engines
+
+
+def build_engines(args, name, onnx_path, results):
+    """Strict FP32 (--noTF32, for the accuracy check), FP32 with TF32 (kiln's default, for speed) and FP16 twice
+    with a timing cache: cold (empty cache), then warm. Returns {kind: engine path or None}."""
+    chw = MODELS[name][0]
+    lo, opt, hi = args.profile
+    shapes = [f"--device={args.device}", f"--minShapes={shape_flag(lo, chw)}", f"--optShapes={shape_flag(opt, chw)}",
+              f"--maxShapes={shape_flag(hi, chw)}"]
+    cache = os.path.join(args.work, f"{name}_fp16.timing-cache")
+    if os.path.exists(cache):
+        os.remove(cache)
+    plan = [("fp32", "fp32 strict (--noTF32)", "none", ["--noTF32"]),
+            ("fp16", "fp16", "cold", ["--fp16", f"--timingCache={cache}", "--verbose"]),
+            ("fp16", "fp16", "warm", ["--fp16", f"--timingCache={cache}", "--verbose"])]
+    if not args.no_fp32_peers:
+        plan.insert(1, ("tf32", "fp32 (TF32)", "none", []))
+    engines = {}
+    for kind, label, cache_state, flags in plan:
+        engine = os.path.join(args.work, f"{name}_{kind}.kiln")
+        if cache_state == "warm" and engines.get(kind) is None:
+            continue  # the cold build failed: nothing to compare with
+        t0 = time.perf_counter()
+        out = step(f"{name} kiln build {label} ({cache_state} cache)", kiln, args, "build", onnx_path, "-o", engine,
+                   *shapes, *flags, timeout=args.build_timeout)
+        engines[kind] = engine if out is not None else None
+        if out is None:
+            continue
+        m = re.search(r"tactics: (\d+) timed, (\d+) from the timing cache", out)
+        results["builds"].append({"model": name, "precision": label, "cache": cache_state,
+                                  "seconds": time.perf_counter() - t0,
+                                  "tactics": f"{m.group(1)} timed, {m.group(2)} cached" if m else ""})
+    return engines
 
 
 # ---------------------------------------------------------------- accuracy
@@ -103,7 +182,7 @@ def shape_flag(b, chw):
 def compare(got, ref, fp16):
     """Errors of `got` against the FP32 reference. rel_max: max|got-ref| / max|ref| (decides FP32 pass/fail);
     rel_elem: max of |got-ref| / max(|ref|, 1e-3 * max|ref|), elementwise with a floor so near-zero outputs do
-    not dominate. FP32 passes at rel_max <= 1e-3, FP16 at cosine >= 0.999."""
+    not dominate. FP32 passes at rel_max <= 1e-3, FP16 (and TF32) at cosine >= 0.999."""
     got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
     if got.shape != ref.shape:
         return {"pass": False, "note": f"shape {list(got.shape)} vs reference {list(ref.shape)}"}
@@ -122,14 +201,20 @@ def compare(got, ref, fp16):
 def accuracy(args, name, model32, engines, results):
     import torch
     chw = MODELS[name][0]
-    for b in args.acc_batches:
+    checks = {"fp32": args.acc_batches, "fp16": args.acc_batches}
+    if "tf32" in engines:
+        checks["tf32"] = args.tf32_acc_batches
+    for b in sorted(set(args.acc_batches + (args.tf32_acc_batches if "tf32" in engines else []))):
         x = np.random.default_rng(args.seed + b).standard_normal((b, *chw), dtype=np.float32)
         xpath = os.path.join(args.work, f"{name}_x{b}.npy")
         np.save(xpath, x)
-        with torch.inference_mode():
+        with torch.inference_mode(), tf32(False):
             ref = model32(torch.from_numpy(x).cuda()).float().cpu().numpy()
-        for prec, engine in engines.items():
-            row = {"model": name, "batch": b, "precision": prec}
+        for prec, batches in checks.items():
+            if b not in batches:
+                continue
+            engine = engines.get(prec)
+            row = {"model": name, "batch": b, "precision": prec, "pass": False, "note": "not run (stopped)"}
             results["accuracy"].append(row)
             if engine is None:
                 row.update({"pass": False, "note": f"no {prec} engine (build failed)"})
@@ -140,244 +225,213 @@ def accuracy(args, name, model32, engines, results):
                 shutil.rmtree(outdir, ignore_errors=True)
                 kiln(args, "run", engine, f"--shapes={shape_flag(b, chw)}", f"--loadInputs=input:{xpath}",
                      f"--saveOutputs={outdir}", "--printValues=0")
-                return compare(np.load(os.path.join(outdir, "output.npy")), ref, prec == "fp16")
+                return compare(np.load(os.path.join(outdir, "output.npy")), ref, prec != "fp32")
             r = step(f"{name} kiln {prec} accuracy at batch {b}", run_kiln)
             row.update(r if r else {"pass": False, "note": "kiln run failed"})
-            print(f"  {format_accuracy_row(row)}", flush=True)
+            print(f"  {report.format_accuracy_row(row)}", flush=True)
         os.remove(xpath)
     return True
-
-
-def format_accuracy_row(r):
-    if "cosine" not in r:
-        return f"{r['model']:<9} {r['batch']:>5} {r['precision']:<5} FAIL  {r.get('note', '')}"
-    return (f"{r['model']:<9} {r['batch']:>5} {r['precision']:<5} {'PASS' if r['pass'] else 'FAIL'}  "
-            f"max abs {r['max_abs']:.3e}  rel(max) {r['rel_max']:.3e}  rel(elem) {r['rel_elem']:.3e}  "
-            f"cosine {r['cosine']:.7f} {r.get('note', '')}").rstrip()
 
 
 # ---------------------------------------------------------------- speed
 
 
-def time_torch(fn, iterations, warmup):
-    """Median ms per call by CUDA events, one call at a time (synchronized, like kiln bench), after `warmup`
-    calls and then blocks of 10 until two consecutive block medians agree within 5% (at most 20 blocks)."""
+def add_row(results, name, b, peer, precision, ms, note=""):
+    results["speed"].append({"model": name, "batch": b, "peer": peer, "precision": precision, "ms": ms,
+                             "images_per_s": b * 1e3 / ms if ms else None,
+                             "note": note or ("" if ms else "failed: see the FAILED lines")})
+
+
+def iterations(args, b):
+    return args.iterations if b < args.large_batch else args.iterations_large
+
+
+def new_compiled(args, model, label, budget):
+    """torch.compile(mode="reduce-overhead") of `model`, as a dict the timing fills in: fn (None when not
+    compiled) and why. Checks the run's deadline and the compile budget first."""
     import torch
-
-    def timed(n):
-        out = []
-        for _ in range(n):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            out.append(start.elapsed_time(end))
-        return out
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    previous = None
-    for _ in range(20):
-        m = float(np.median(timed(10)))
-        if previous is not None and abs(m - previous) <= 0.05 * previous:
-            break
-        previous = m
-    return float(np.median(timed(iterations)))
+    if args.no_compile:
+        return {"fn": None, "why": "skipped: --no-compile"}
+    if budget["spent"] >= args.compile_budget:
+        return {"fn": None, "why": f"skipped: compile budget of {args.compile_budget:.0f} s used up"}
+    torch._dynamo.reset()
+    fn = step(label, torch.compile, model, mode="reduce-overhead", dynamic=False)
+    return {"fn": fn, "why": "" if fn else "skipped: torch.compile failed"}
 
 
-def cuda_graph_of(model, x):
+def time_compiled(args, label, entry, x, iters, budget):
+    """(ms, note) for a reduce-overhead compiled model; compilation (the first calls) is timed apart and counts
+    against --compile-budget; a compilation is not started with less than 60 s left before --deadline."""
     import torch
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            model(x)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        graph.static_output = model(x)  # kept alive: replays write into it
-    return graph
-
-
-def speed(args, name, model16, compiled, engines, results, compile_state):
-    import torch
-    chw = MODELS[name][0]
-    for b in args.batches:
-        iters = args.iterations if b < args.large_batch else args.iterations_large
-
-        def add(peer, ms, note=""):
-            results["speed"].append({"model": name, "batch": b, "peer": peer, "ms": ms,
-                                     "images_per_s": b * 1e3 / ms if ms else None,
-                                     "note": note or ("" if ms else "failed: see the FAILED lines")})
-        x = torch.randn(b, *chw, device="cuda").half().to(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            add("torch eager fp16", step(f"{name} b{b} eager", time_torch, lambda: model16(x), iters, args.warmup))
-            graph = step(f"{name} b{b} CUDA graph capture", cuda_graph_of, model16, x)
-            add("torch eager fp16 + CUDA graph",
-                graph and step(f"{name} b{b} CUDA graph", time_torch, graph.replay, iters, args.warmup),
-                "" if graph else "capture failed")
-            del graph
-            add("torch.compile reduce-overhead fp16", *time_compiled(args, name, b, compiled, x, iters, compile_state))
-        del x
-        torch.cuda.empty_cache()  # leave the memory to the kiln processes
-        for prec in ("fp16", "fp32"):
-            peer = "kiln fp16" if prec == "fp16" else "kiln fp32 (no TF32)"
-            if engines.get(prec) is None:
-                add(peer, None, f"no {prec} engine")
-                continue
-            jpath = os.path.join(args.work, f"{name}_{prec}_bench{b}.json")
-            ok = step(f"{name} b{b} kiln {prec} bench", kiln, args, "bench", engines[prec],
-                      f"--shapes={shape_flag(b, chw)}", f"--iterations={iters}",
-                      f"--warmUp={args.kiln_warmup_ms}", "--duration=0", f"--json={jpath}")
-            if ok is None:
-                add(peer, None, "kiln bench failed")
-                continue
-            with open(jpath) as f:
-                report = json.load(f)
-            add(peer, report["latency_ms"]["median"], "unstable timings" if report.get("unstable") else "")
-
-
-def time_compiled(args, name, b, compiled, x, iters, state):
-    """(ms, note) for torch.compile; compilation (the first calls) is timed apart and counts against the budget."""
-    import torch
-    if compiled is None or state.get("failed"):
-        return None, state.get("failed") or state.get("reason", "skipped")
-    if state["spent"] >= args.compile_budget:
-        state["reason"] = f"skipped: compile budget of {args.compile_budget:.0f} s used up"
-        return None, state["reason"]
-
-    def call():
-        torch.compiler.cudagraph_mark_step_begin()
-        return compiled(x)
+    if entry["fn"] is None:
+        return None, entry["why"]
+    if budget["spent"] >= args.compile_budget:
+        return None, f"skipped: compile budget of {args.compile_budget:.0f} s used up"
+    if time_left(args) < 60:
+        return None, "skipped: run deadline near"
+    call = compiled_call(entry["fn"], x)
     t0 = time.perf_counter()
-    warm = step(f"{name} b{b} torch.compile compilation", lambda: all(call() is not None for _ in range(3)))
+    warm = step(f"{label} compilation", lambda: all(call() is not None for _ in range(3)))
     torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
-    state["spent"] += seconds
+    budget["spent"] += seconds
     if warm is None:  # do not pay for the same failing compilation at every batch
-        state["failed"] = "skipped: " + PROBLEMS[-1][1][:120]
-        return None, state["failed"]
-    ms = step(f"{name} b{b} torch.compile", time_torch, call, iters, args.warmup)
+        entry["fn"], entry["why"] = None, "skipped: " + PROBLEMS[-1][1][:120]
+        return None, entry["why"]
+    ms = step(label, time_torch, call, iters, args.warmup)
     return ms, f"compiled in {seconds:.0f} s"
 
 
-# ---------------------------------------------------------------- tables
+def speed_fp32_torch(args, name, model32, results, budget):
+    """PyTorch FP32 peers as a PyTorch user runs FP32: TF32 on, channels_last, cuDNN benchmark."""
+    import torch
+    batches = fp32_batches(args, name)
+    if not batches:
+        return
+    if time_left(args) < 150:  # the FP16 peers of this model, which matter more, still need their time
+        for b in batches:
+            for peer in report.PEERS_FP32[:2]:
+                add_row(results, name, b, peer, "fp32", None, "skipped: run deadline near")
+        return
+    model = model32.to(memory_format=torch.channels_last)
+    with tf32(True):
+        compiled = new_compiled(args, model, f"{name} torch.compile fp32", budget)
+        for b in batches:
+            x = torch.randn(b, *MODELS[name][0], device="cuda").to(memory_format=torch.channels_last)
+            with torch.inference_mode():
+                add_row(results, name, b, report.PEERS_FP32[0], "fp32",
+                        step(f"{name} b{b} eager fp32", time_torch, lambda: model(x), iterations(args, b), args.warmup))
+                add_row(results, name, b, report.PEERS_FP32[1], "fp32",
+                        *time_compiled(args, f"{name} b{b} torch.compile fp32", compiled, x, iterations(args, b),
+                                       budget))
+            del x
+    del compiled
+    torch._dynamo.reset()  # frees the compiled graphs' memory pools before the FP16 peers
+    torch.cuda.empty_cache()
 
 
-def speed_table(rows):
-    """Markdown table; 'kiln fp16 ×' and 'kiln fp32 ×' are peer ms / kiln ms at the same model and batch
-    (above 1: kiln is faster)."""
-    kiln_ms = {(r["model"], r["batch"], r["peer"]): r["ms"] for r in rows if r["peer"].startswith("kiln")}
-    lines = ["| model | batch | peer | ms/batch (median) | images/s | kiln fp16 × | kiln fp32 × | note |",
-             "|---|---:|---|---:|---:|---:|---:|---|"]
-    for r in rows:
-        ratios = []
-        for peer in ("kiln fp16", "kiln fp32 (no TF32)"):
-            k = kiln_ms.get((r["model"], r["batch"], peer))
-            ratios.append(f"{r['ms'] / k:.2f}" if r["ms"] and k and not r["peer"].startswith("kiln") else "")
-        ms = f"{r['ms']:.3f}" if r["ms"] else "—"
-        ips = f"{r['images_per_s']:.0f}" if r["images_per_s"] else "—"
-        lines.append(f"| {r['model']} | {r['batch']} | {r['peer']} | {ms} | {ips} | {ratios[0]} | {ratios[1]} "
-                     f"| {r['note']} |")
-    return "\n".join(lines)
+def speed_fp16_and_kiln(args, name, model16, engines, results, budget):
+    import torch
+    chw = MODELS[name][0]
+    compiled = new_compiled(args, model16, f"{name} torch.compile fp16", budget)
+    for b in speed_batches(args, name):
+        iters = iterations(args, b)
+        x = torch.randn(b, *chw, device="cuda").half().to(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            add_row(results, name, b, "torch eager fp16", "fp16",
+                    step(f"{name} b{b} eager", time_torch, lambda: model16(x), iters, args.warmup))
+            graph = step(f"{name} b{b} CUDA graph capture", cuda_graph_of, model16, x)
+            add_row(results, name, b, "torch eager fp16 + CUDA graph", "fp16",
+                    graph and step(f"{name} b{b} CUDA graph", time_torch, graph.replay, iters, args.warmup),
+                    "" if graph else "capture failed")
+            del graph
+            add_row(results, name, b, "torch.compile reduce-overhead fp16", "fp16",
+                    *time_compiled(args, f"{name} b{b} torch.compile fp16", compiled, x, iters, budget))
+        del x
+        torch.cuda.empty_cache()  # leave the memory to the kiln processes
+        kinds = [("fp16", "kiln fp16", "fp16")]
+        if b in fp32_batches(args, name):
+            kinds.append(("tf32", "kiln fp32 (TF32)", "fp32"))
+        for kind, peer, precision in kinds:
+            if engines.get(kind) is None:
+                add_row(results, name, b, peer, precision, None, f"no {peer} engine")
+                continue
+            jpath = os.path.join(args.work, f"{name}_{kind}_bench{b}.json")
+            ok = step(f"{name} b{b} {peer} bench", kiln, args, "bench", engines[kind],
+                      f"--shapes={shape_flag(b, chw)}", f"--iterations={iters}",
+                      f"--warmUp={args.kiln_warmup_ms}", "--duration=0", f"--json={jpath}")
+            if ok is None:
+                add_row(results, name, b, peer, precision, None, "kiln bench failed")
+                continue
+            with open(jpath) as f:
+                bench = json.load(f)
+            add_row(results, name, b, peer, precision, bench["latency_ms"]["median"],
+                    "unstable timings" if bench.get("unstable") else "")
+    del compiled
+    torch._dynamo.reset()
 
 
-def accuracy_table(rows):
-    lines = ["| model | batch | kiln | max abs err | max rel err (÷max\\|ref\\|) | max rel err (elementwise) "
-             "| cosine | check | note |", "|---|---:|---|---:|---:|---:|---:|---|---|"]
-    for r in rows:
-        nums = ([f"{r['max_abs']:.3e}", f"{r['rel_max']:.3e}", f"{r['rel_elem']:.3e}", f"{r['cosine']:.7f}"]
-                if "cosine" in r else ["—"] * 4)
-        lines.append(f"| {r['model']} | {r['batch']} | {r['precision']} | " + " | ".join(nums) +
-                     f" | {'PASS' if r['pass'] else 'FAIL'} | {r.get('note', '')} |")
-    return "\n".join(lines)
+def max_autotune_jobs(args):
+    """(model, batch, iterations) in the order of --max-autotune-batches, every model at a batch before the next."""
+    order = args.max_autotune_batches + [b for m in args.models for b in speed_batches(args, m)]
+    jobs = []
+    for b in dict.fromkeys(order):
+        jobs += [[m, b, iterations(args, b)] for m in args.models if b in speed_batches(args, m)]
+    return jobs
 
 
-def accuracy_summary(rows):
-    failed = [r for r in rows if not r["pass"]]
-    worst32 = max((r["rel_max"] for r in rows if r["precision"] == "fp32" and "rel_max" in r), default=None)
-    worst16 = min((r["cosine"] for r in rows if r["precision"] == "fp16" and "cosine" in r), default=None)
-    text = (f"accuracy: {len(rows) - len(failed)} PASS, {len(failed)} FAIL or not run; worst FP32 max rel err "
-            f"{'—' if worst32 is None else f'{worst32:.2e}'}, worst FP16 cosine "
-            f"{'—' if worst16 is None else f'{worst16:.6f}'}")
-    for r in failed[:4]:  # the full list is in the accuracy table
-        text += f"\n  FAIL {r['model']} batch {r['batch']} {r['precision']}: {r.get('note') or 'beyond tolerance'}"
-    return text + (f"\n  ... and {len(failed) - 4} more (see the accuracy table)" if len(failed) > 4 else "")
+def speed_max_autotune(args, results):
+    """torch.compile max-autotune FP16 for all models, last, in a worker that is killed when its budget (the smaller
+    of --max-autotune-budget and the time left before --deadline, less 20 s for the reports) is spent."""
+    jobs = max_autotune_jobs(args)
+    budget = min(args.max_autotune_budget, time_left(args) - 20)
+    if args.max_autotune_budget <= 0:
+        outcome, applied = {(m, b): (None, "max-autotune skipped: --no-compile or budget 0") for m, b, _ in jobs}, []
+    elif budget < 30:
+        outcome, applied = {(m, b): (None, "max-autotune skipped: run deadline") for m, b, _ in jobs}, []
+    else:
+        log = os.path.join(args.work, "max-autotune.log")
+        outcome, applied = max_autotune.run(jobs, budget, args.seed, args.warmup, log)
+        done = sum(1 for ms, _ in outcome.values() if ms)
+        results["notes"].append(f"max-autotune: {done} of {len(jobs)} (model, batch) compiled and timed within "
+                                f"{budget:.0f} s (order: batches {','.join(map(str, dict.fromkeys(b for _, b, _ in jobs)))})"
+                                f"; Inductor settings: {', '.join(applied) or 'defaults'}; log {log}")
+    for m, b, _ in jobs:
+        add_row(results, m, b, "torch.compile max-autotune fp16", "fp16", *outcome[(m, b)])
+
+
+# ---------------------------------------------------------------- reports
 
 
 def write_reports(args, results, out):
-    md = [f"# kiln benchmark, {results['date']}", "",
-          f"- command: `{results['command']}`", f"- GPU: {results.get('gpu', '?')}; torch {results.get('torch', '?')}"
-          f"; kiln {results.get('kiln_commit', '?')}",
-          f"- engine profile (batch) min/opt/max: {'/'.join(map(str, args.profile))}; engine build seconds: "
-          + ", ".join(f"{k} {v:.1f}" for k, v in results["build_s"].items()), "",
-          "## Accuracy against PyTorch FP32 (TF32 off) on the GPU", "",
-          "FP32 passes at max rel err (÷max|ref|) <= 1e-3; FP16 at cosine >= 0.999.", "",
-          accuracy_table(results["accuracy"]), "",
-          "## Speed (data on the device; median of synchronized single calls)", "", speed_table(results["speed"])]
-    if results["problems"]:
-        md += ["", "## Problems", ""] + [f"- {s}: {m}" for s, m in results["problems"]]
-    text = "\n".join(md) + "\n"
-    # Console: the speed table and a one-line accuracy summary come last (scripts/gpu-check.sh shows the tail).
-    print("\n" + accuracy_table(results["accuracy"]) + "\n")
-    for label, message in results["problems"]:
-        print(f"FAILED step: {label}: {message[:200]}")
-    print(f"\nGPU {results.get('gpu', '?')}, torch {results.get('torch', '?')}, kiln {results.get('kiln_commit', '?')}")
-    print(speed_table(results["speed"]) + "\n")
-    print(accuracy_summary(results["accuracy"]), flush=True)
+    report.print_console(results)
     json_path = args.json or (os.path.join(out, "bench.json") if out else os.path.join(args.work, "bench.json"))
     with open(json_path, "w") as f:
         json.dump(results, f, indent=2)
     print(f"results: {json_path}")
     if out:
         with open(os.path.join(out, "bench.md"), "w") as f:
-            f.write(text)
+            f.write(report.markdown(args, results))
         print(f"results: {os.path.join(out, 'bench.md')}")
 
 
 def new_results(argv):
     return {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "command": " ".join(["python3", "bench/run_bench.py", *argv]),
-            "build_s": {}, "accuracy": [], "speed": [], "problems": PROBLEMS}
+            "builds": [], "accuracy": [], "speed": [], "notes": [], "problems": PROBLEMS}
+
+
+def run_notes(args, results, compile_budget):
+    notes = results["notes"]
+    if not args.no_fp32_peers:
+        notes.append(f"FP32 peers (torch eager and torch.compile reduce-overhead with TF32 on, kiln's TF32 engine) "
+                     f"at batches {','.join(map(str, args.fp32_batches))} only, to save time")
+    notes.append(f"torch.compile reduce-overhead: {compile_budget['spent']:.0f} s of compilation "
+                 f"(budget {args.compile_budget:.0f} s)")
+    notes.append(f"bench total {time.perf_counter() - args.started:.0f} s (deadline {args.deadline:.0f} s)")
 
 
 # ---------------------------------------------------------------- main
 
 
 def selftest(argv):
-    args = parse_args(["--models=resnet50", "--work", tempfile.mkdtemp(prefix="kiln-bench-selftest-")])
-    assert args.profile == [1, 256, 512] and args.batches == [1, 8, 32, 128, 256] and args.acc_batches == [1, 7, 256, 512]
-    assert parse_args(["--quick"]).no_compile and parse_args(["--quick"]).batches == [1, 32]
-    rng = np.random.default_rng(0)
-    ref = rng.standard_normal((7, 128)).astype(np.float32)
-    assert compare(ref * (1 + 1e-6), ref, False)["pass"]
-    assert not compare(ref + 0.01 * np.abs(ref).max(), ref, False)["pass"]
-    assert compare(ref.astype(np.float16), ref, True)["pass"] and not compare(-ref, ref, True)["pass"]
-    assert not compare(np.full_like(ref, np.nan), ref, True)["pass"]
-    assert not compare(ref[:3], ref, False)["pass"]
-    assert step("a step that fails on purpose", lambda: 1 / 0) is None and PROBLEMS.pop()
-    results = new_results(argv)
-    results.update(gpu="(fake)", torch="(none)", build_s={"resnet50 fp32": 12.3, "resnet50 fp16": 20.1})
-    results["accuracy"] = [{"model": "resnet50", "batch": 7, "precision": "fp32", **compare(ref * 1.0001, ref, False)},
-                           {"model": "resnet50", "batch": 7, "precision": "fp16", "pass": False,
-                            "note": "no fp16 engine (build failed)"}]
-    for peer, ms in [("torch eager fp16", 2.0), ("torch eager fp16 + CUDA graph", 1.5),
-                     ("torch.compile reduce-overhead fp16", None), ("kiln fp16", 1.0), ("kiln fp32 (no TF32)", 4.0)]:
-        results["speed"].append({"model": "resnet50", "batch": 32, "peer": peer, "ms": ms,
-                                 "images_per_s": 32e3 / ms if ms else None, "note": "" if ms else "skipped: budget"})
-    table = speed_table(results["speed"])
-    assert "| resnet50 | 32 | torch eager fp16 | 2.000 | 16000 | 2.00 | 0.50 |" in table, table
-    write_reports(args, results, None)
-    print("selftest PASS")
-    return 0
+    from selftest import run_selftest
+    return run_selftest(sys.modules[__name__], argv)
+
+
+class Stopped(BaseException):
+    """SIGTERM (gpu-check.sh's timeout): not an Exception, so no step swallows it; the reports are still written."""
+
+
+def on_sigterm(signum, frame):
+    raise Stopped()
 
 
 def main(argv):
     args = parse_args(argv)
     if args.selftest:
         return selftest(argv)
-    started = time.perf_counter()
+    signal.signal(signal.SIGTERM, on_sigterm)
     os.makedirs(args.work, exist_ok=True)
     results = new_results(argv)
     try:
@@ -388,7 +442,7 @@ def main(argv):
     if not torch.cuda.is_available():
         print("run_bench: torch sees no CUDA device; this benchmark needs one", file=sys.stderr)
         return 2
-    torch.backends.cuda.matmul.allow_tf32 = False  # the FP32 reference must be true FP32
+    torch.backends.cuda.matmul.allow_tf32 = False  # the FP32 reference must be true FP32 (tf32() switches it)
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = True
     results.update(gpu=torch.cuda.get_device_name(0), torch=torch.__version__)
@@ -396,10 +450,24 @@ def main(argv):
     results["kiln_commit"] = git.stdout.strip() or "?"
     if not os.access(args.kiln, os.X_OK):
         print(f"[FAILED] kiln CLI '{args.kiln}' is not an executable file: every kiln step will fail", flush=True)
-    compile_state = {"spent": 0.0}
-    lo, opt, hi = args.profile
+    compile_budget = {"spent": 0.0}
+    stopped = False
+    try:
+        measure(args, results, compile_budget)
+    except Stopped:
+        stopped = True
+        PROBLEMS.append(("run", "stopped by SIGTERM (a timeout?): the tables hold what was measured until then"))
+    run_notes(args, results, compile_budget)
+    results["total_s"] = time.perf_counter() - args.started
+    write_reports(args, results, os.environ.get("OUT"))
+    failed = [r for r in results["accuracy"] if not r["pass"]] or stopped or not results["accuracy"]
+    print(f"bench total {results['total_s']:.0f} s; {len(PROBLEMS)} step(s) failed; exit {1 if failed else 0}")
+    return 1 if failed else 0
+
+
+def measure(args, results, compile_budget):
+    import torch
     for name in args.models:
-        chw = MODELS[name][0]
         onnx_path = os.path.join(args.work, f"{name}.onnx")
         model32 = make_model(name, args.seed)
         if step(f"{name} ONNX export", export_onnx, model32, name, onnx_path) is None:
@@ -407,37 +475,17 @@ def main(argv):
                                         "note": "not checked: ONNX export failed"})
             continue
         model32 = model32.cuda()
-        engines = {}
-        for prec, flag in (("fp32", "--noTF32"), ("fp16", "--fp16")):
-            engine = os.path.join(args.work, f"{name}_{prec}.kiln")
-            t0 = time.perf_counter()
-            ok = step(f"{name} kiln build {prec}", kiln, args, "build", onnx_path, "-o", engine,
-                      f"--device={args.device}", f"--minShapes={shape_flag(lo, chw)}",
-                      f"--optShapes={shape_flag(opt, chw)}", f"--maxShapes={shape_flag(hi, chw)}", flag,
-                      timeout=args.build_timeout)
-            engines[prec] = engine if ok is not None else None
-            if ok is not None:
-                results["build_s"][f"{name} {prec}"] = time.perf_counter() - t0
+        engines = build_engines(args, name, onnx_path, results)
         if step(f"{name} accuracy", accuracy, args, name, model32, engines, results) is None:
             results["accuracy"].append({"model": name, "batch": "-", "precision": "-", "pass": False,
                                         "note": "accuracy step stopped: " + PROBLEMS[-1][1][:120]})
+        step(f"{name} speed fp32 (torch)", speed_fp32_torch, args, name, model32, results, compile_budget)
         model16 = model32.half().to(memory_format=torch.channels_last)  # converts in place: FP32 work is done
-        compiled = None
-        if args.no_compile:
-            compile_state["reason"] = "skipped: --no-compile"
-        else:
-            torch._dynamo.reset()
-            compile_state.pop("failed", None)
-            compiled = step(f"{name} torch.compile", torch.compile, model16, mode="reduce-overhead", dynamic=False)
-            compile_state["reason"] = "skipped: torch.compile failed"
-        step(f"{name} speed", speed, args, name, model16, compiled, engines, results, compile_state)
-        del model32, model16, compiled
+        step(f"{name} speed fp16 and kiln", speed_fp16_and_kiln, args, name, model16, engines, results,
+             compile_budget)
+        del model32, model16
         torch.cuda.empty_cache()
-    results["total_s"] = time.perf_counter() - started
-    write_reports(args, results, os.environ.get("OUT"))
-    failed = [r for r in results["accuracy"] if not r["pass"]]
-    print(f"bench total {results['total_s']:.0f} s; {len(PROBLEMS)} step(s) failed; exit {1 if failed else 0}")
-    return 1 if failed or not results["accuracy"] else 0
+    step("max-autotune", speed_max_autotune, args, results)
 
 
 if __name__ == "__main__":

@@ -66,8 +66,10 @@ class ExecutionContext {
     std::string name, op, tactic;
     double milliseconds = 0;  // median over the iterations
   };
-  /// Runs the layers one at a time on `stream`, synchronizing after each, `iterations` times; returns each layer's
-  /// median host-clock time (launch included, so small layers read high). For diagnosis, not for throughput.
+  /// Runs the layers one at a time on `stream` for `iterations` samples; returns each layer's median time per run.
+  /// On a GPU each sample replays the layer 20 times back to back from one captured CUDA graph (launched directly
+  /// where capture is not possible, e.g. on the default stream), so launch latency mostly drops out; on the CPU
+  /// each layer runs once. Host clock around each synchronized sample. For diagnosis, not for throughput.
   Expected<std::vector<LayerTiming>> profileLayers(void* stream, int iterations);
   /// Convenience: sets shapes from host tensors, copies in, runs, copies out, synchronizes.
   Expected<std::map<std::string, Tensor>> infer(const std::map<std::string, Tensor>& inputs);
