@@ -256,7 +256,8 @@ def new_compiled(args, model, label, budget):
         return {"fn": None, "why": f"skipped: compile budget of {args.compile_budget:.0f} s used up"}
     torch._dynamo.reset()
     fn = step(label, torch.compile, model, mode="reduce-overhead", dynamic=False)
-    return {"fn": fn, "why": "" if fn else "skipped: torch.compile failed"}
+    # `is None`, not truthiness: bool() of a compiled ResNet asks the wrapped module for len(), which it lacks.
+    return {"fn": fn, "why": "" if fn is not None else "skipped: torch.compile failed"}
 
 
 def time_compiled(args, label, entry, x, iters, budget):
@@ -447,7 +448,8 @@ def main(argv):
     torch.backends.cudnn.benchmark = True
     results.update(gpu=torch.cuda.get_device_name(0), torch=torch.__version__)
     git = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    results["kiln_commit"] = git.stdout.strip() or "?"
+    # KILN_COMMIT: the copy of the tree on the GPU machine may carry a stale .git; the caller knows the commit.
+    results["kiln_commit"] = os.environ.get("KILN_COMMIT") or git.stdout.strip() or "?"
     if not os.access(args.kiln, os.X_OK):
         print(f"[FAILED] kiln CLI '{args.kiln}' is not an executable file: every kiln step will fail", flush=True)
     compile_budget = {"spent": 0.0}

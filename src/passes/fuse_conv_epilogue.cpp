@@ -1,7 +1,5 @@
-#include <cmath>
 #include <optional>
 
-#include "core/half.h"
 #include "passes/passes.h"
 
 namespace kiln::passes {
@@ -19,17 +17,6 @@ bool sameDeclaredShape(const ir::Value& a, const ir::Value& b) {
   return a.rankKnown && b.rankKnown && a.dims == b.dims && a.dtype == b.dtype;
 }
 
-/// The scalar value of an optional constant input, or `fallback` when absent; nothing when it is not a constant
-/// float scalar.
-std::optional<float> scalarInput(const ir::Graph& graph, const ir::Node& node, size_t index, float fallback) {
-  if (node.inputs.size() <= index || node.inputs[index] == ir::kNoValue) return fallback;
-  const Tensor* t = graph.constantOf(node.inputs[index]);
-  if (!t || t->elementCount() != 1) return std::nullopt;
-  if (t->dtype() == DataType::kFloat32) return t->dataAs<float>()[0];
-  if (t->dtype() == DataType::kFloat16) return halfBitsToFloat(t->dataAs<uint16_t>()[0]);  // after the FP16 pass
-  return std::nullopt;
-}
-
 /// An activation the epilogue can apply: its name in the "activation" attribute, its parameters, the nodes it
 /// replaces and the value it produces.
 struct ActivationMatch {
@@ -40,7 +27,8 @@ struct ActivationMatch {
 };
 
 /// The activation applied to `v` by its reader(s), if it is one the epilogue can fuse. Relu always; the others
-/// (cuDNN's graph API only) when `extended`.
+/// (cuDNN's graph API only) when `extended`. Not Clip: cuDNN 9.14 had no graph engine for a conv epilogue with an
+/// upper clip (every configuration refused on the H200), so Clip stays its own elementwise kernel.
 std::optional<ActivationMatch> matchActivation(const ir::Graph& graph, ir::ValueId v, bool extended) {
   if (graph.isGraphOutput(v)) return std::nullopt;
   const auto readers = graph.consumers(v);
@@ -84,13 +72,6 @@ std::optional<ActivationMatch> matchActivation(const ir::Graph& graph, ir::Value
       match.name = "Elu";
       match.params = {{"activation_alpha", n.attrs.getFloat("alpha", 1.f)}};
       break;
-    case ir::OpKind::kClip: {
-      const auto lo = scalarInput(graph, n, 1, -INFINITY), hi = scalarInput(graph, n, 2, INFINITY);
-      if (!lo || !hi || std::isnan(*lo) || std::isnan(*hi) || *lo > *hi) return std::nullopt;
-      match.name = "Clip";
-      match.params = {{"activation_min", std::max(*lo, -3.4e38f)}, {"activation_max", std::min(*hi, 3.4e38f)}};
-      break;
-    }
     default:
       return std::nullopt;
   }

@@ -36,7 +36,7 @@ namespace kiln::passes {
 /// with attribute activation="Relu", the residual as input 3 and the fused node names in "fused_nodes"
 /// (cuDNN's y = relu(conv(x) + z + bias)). Only for backends that implement that form (CUDA).
 /// With `graphApiForms` (run after the NHWC pass), NHWC float16 convolutions also take the forms only cuDNN's graph
-/// API runs: activation Clip (activation_min/max), LeakyRelu and Elu (activation_alpha), Sigmoid, Silu (x*sigmoid(x)
+/// API runs: activation LeakyRelu and Elu (activation_alpha), Sigmoid, Silu (x*sigmoid(x)
 /// or Swish), Tanh, Gelu, GeluTanh, and a residual Add with no activation (activation="Identity").
 Expected<int> fuseConvEpilogues(ir::Graph& graph, bool graphApiForms = false);
 

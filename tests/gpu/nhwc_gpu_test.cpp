@@ -402,7 +402,8 @@ TEST_F(NhwcKernels, SupportsRefusesWithReasons) {
   EXPECT_NE(s.message().find("rank-4"), std::string::npos) << s.message();
 }
 
-/// Tuning: chooseTactic times cuDNN's algorithms for the exact path run() takes and returns "cudnn:algo=A:mathtype=M";
+/// Tuning: chooseTactic races cuDNN's legacy algorithms and graph engines through run() and returns the winner
+/// ("cudnn:algo=A:mathtype=M", "cudnn-graph:engine=E:knobs=...", or one per tuned batch, "batches:1=...;4=...");
 /// a kernel made with it matches one made by heuristics; a malformed or inapplicable tactic falls back cleanly.
 class ConvTuning : public NhwcKernels {
  protected:
@@ -422,8 +423,18 @@ class ConvTuning : public NhwcKernels {
     auto tactic = cuda_->chooseTactic(g, g.nodes[0], shapesIn, shapesOut);
     ASSERT_TRUE(tactic.hasValue()) << tactic.status().toString();
     std::printf("[  TACTIC  ] %s: '%s'\n", label.c_str(), tactic->c_str());
-    ASSERT_EQ(tactic->rfind("cudnn:algo=", 0), 0u) << *tactic;
-    if (!half) EXPECT_NE(tactic->find(":mathtype=3"), std::string::npos) << "strict FP32 must use FMA math: " << *tactic;
+    // A legacy algorithm, a cuDNN graph engine (FP16 only), or one of those per tuned batch ("batches:1=...;4=...").
+    const bool legacy = tactic->rfind("cudnn:algo=", 0) == 0, graphApi = tactic->rfind("cudnn-graph:", 0) == 0,
+               perBatch = tactic->rfind("batches:", 0) == 0;
+    ASSERT_TRUE(legacy || graphApi || perBatch) << *tactic;
+    if (!half) {
+      EXPECT_EQ(tactic->find("cudnn-graph:"), std::string::npos) << "the graph path is FP16 only: " << *tactic;
+      size_t algos = 0, strict = 0;  // strict FP32: every legacy entry uses FMA math
+      for (size_t p = tactic->find("cudnn:algo="); p != std::string::npos; p = tactic->find("cudnn:algo=", p + 1)) ++algos;
+      for (size_t p = tactic->find(":mathtype=3"); p != std::string::npos; p = tactic->find(":mathtype=3", p + 1)) ++strict;
+      EXPECT_GT(algos, 0u) << *tactic;
+      EXPECT_EQ(algos, strict) << "strict FP32 must use FMA math: " << *tactic;
+    }
     auto tuned = runNode(*cuda_, g, nhwc, yNhwc, type, *tactic);
     ASSERT_TRUE(tuned.hasValue()) << tuned.status().toString();
     auto heuristic = runNode(*cuda_, g, nhwc, yNhwc, type, "");
@@ -436,7 +447,7 @@ class ConvTuning : public NhwcKernels {
     ASSERT_TRUE(kernel.hasValue());
     const std::string used = (*kernel)->tactic();
     std::printf("[  TACTIC  ] %s: kernel reports '%s'\n", label.c_str(), used.c_str());
-    EXPECT_NE(used.find("nhwc algo="), std::string::npos) << used;
+    EXPECT_TRUE(used.find("nhwc algo=") != std::string::npos || used.find("nhwc engine=") != std::string::npos) << used;
     EXPECT_NE(used.find("(tuned)"), std::string::npos) << used;
   }
 };
@@ -468,7 +479,10 @@ TEST_F(ConvTuning, BadTacticsFallBackToHeuristics) {
   // to offer it for NHWC float16; if not offered at this shape the plan falls back; either way the result must hold).
   for (const std::string bad : {"garbage", "cudnn:algo=99:mathtype=1", "cudnn:algo=-1:mathtype=1",
                                 "cudnn:algo=1:mathtype=7", "cudnn:algo=1:mathtype=1junk", "cudnn:algo=:mathtype=",
-                                "cudnn:algo=1", "im2col+sgemm", "cudnn:algo=4:mathtype=1"}) {
+                                "cudnn:algo=1", "im2col+sgemm", "cudnn:algo=4:mathtype=1",
+                                "cudnn-graph:engine=99999:knobs=", "cudnn-graph:engine=1:knobs=3.x",
+                                "cudnn-graph:engine=41:knobs=99.1", "batches:", "batches:2=garbage;1=garbage",
+                                "batches:1=cudnn:algo=1:mathtype=1;4=cudnn-graph:engine=99999:knobs="}) {
     SCOPED_TRACE(bad);
     auto kernel = cuda_->createKernel(g, g.nodes[0], bad);
     ASSERT_TRUE(kernel.hasValue()) << kernel.status().toString();

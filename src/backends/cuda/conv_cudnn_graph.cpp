@@ -66,7 +66,7 @@ enum : int64_t { kUidX = 1, kUidW = 2, kUidBias = 3, kUidResidual = 4, kUidY = 5
 struct Activation {
   bool present = false;
   cudnnPointwiseMode_t mode = CUDNN_POINTWISE_RELU_FWD;
-  std::optional<float> lowerClip, upperClip, lowerSlope, eluAlpha, swishBeta;
+  std::optional<float> lowerClip, lowerSlope, eluAlpha, swishBeta;
 };
 
 Expected<Activation> activationOf(const ir::Graph& graph, const ir::Node& node) {
@@ -76,10 +76,6 @@ Expected<Activation> activationOf(const ir::Graph& graph, const ir::Node& node) 
   a.present = true;
   if (name == "Relu") {
     a.mode = CUDNN_POINTWISE_RELU_FWD;
-  } else if (name == "Clip") {  // relu with both clips is a clamp
-    a.mode = CUDNN_POINTWISE_RELU_FWD;
-    a.lowerClip = node.attrs.getFloat("activation_min", -FLT_MAX);
-    a.upperClip = node.attrs.getFloat("activation_max", FLT_MAX);
   } else if (name == "LeakyRelu") {
     a.mode = CUDNN_POINTWISE_RELU_FWD;
     a.lowerClip = 0.f;
@@ -100,7 +96,7 @@ Expected<Activation> activationOf(const ir::Graph& graph, const ir::Node& node) 
     a.mode = CUDNN_POINTWISE_GELU_APPROX_TANH_FWD;
   } else {
     return unsupported(graph.describe(node) + ": fused activation '" + name +
-                       "' (cuDNN graph path: Identity, Relu, Clip, LeakyRelu, Sigmoid, Silu, Tanh, Elu, Gelu, GeluTanh)");
+                       "' (cuDNN graph path: Identity, Relu, LeakyRelu, Sigmoid, Silu, Tanh, Elu, Gelu, GeluTanh)");
   }
   return a;
 }
@@ -343,7 +339,6 @@ class ConvGraphKernel final : public Kernel {
     KILN_SET(pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &math);
     if (params) {
       if (params->lowerClip) KILN_SET(pw, CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP, CUDNN_TYPE_FLOAT, 1, &*params->lowerClip);
-      if (params->upperClip) KILN_SET(pw, CUDNN_ATTR_POINTWISE_RELU_UPPER_CLIP, CUDNN_TYPE_FLOAT, 1, &*params->upperClip);
       if (params->lowerSlope)
         KILN_SET(pw, CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP_SLOPE, CUDNN_TYPE_FLOAT, 1, &*params->lowerSlope);
       if (params->eluAlpha) KILN_SET(pw, CUDNN_ATTR_POINTWISE_ELU_ALPHA, CUDNN_TYPE_FLOAT, 1, &*params->eluAlpha);

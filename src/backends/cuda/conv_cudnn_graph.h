@@ -16,7 +16,7 @@ namespace kiln::backends::cuda {
 inline constexpr const char* kCudnnGraphTacticPrefix = "cudnn-graph:";
 
 /// Ok when `node` is a Conv this kernel runs: data_format NHWC, rank 4, group 1, float16, and an activation it can
-/// express (none, Identity, Relu, Clip, LeakyRelu, Sigmoid, Silu, Tanh, Elu, Gelu, GeluTanh). Otherwise says why,
+/// express (none, Identity, Relu, LeakyRelu, Sigmoid, Silu, Tanh, Elu, Gelu, GeluTanh). Otherwise says why,
 /// naming the node.
 Status convGraphQualifies(const ir::Graph& graph, const ir::Node& node);
 

@@ -21,22 +21,69 @@ void* Scratch::allocate(size_t bytes) {
   return p;
 }
 
+namespace {
+
+/// The stream tuning runs on: created once per process, so each kernel's cuDNN handle pool sees one stream.
+cudaStream_t tuningStream() {
+  static cudaStream_t stream = [] {
+    cudaStream_t s = nullptr;
+    if (cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return static_cast<cudaStream_t>(nullptr);
+    }
+    return s;
+  }();
+  return stream;
+}
+
+/// `count` runs of `kernel` captured into one CUDA graph on `s`; nullptr when capture is not possible.
+cudaGraphExec_t captureRuns(const Kernel& kernel, std::span<const DeviceTensor> in, std::span<const DeviceTensor> out,
+                            void* workspace, cudaStream_t s, int count) {
+  if (!s || cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return nullptr;
+  }
+  bool ok = true;
+  for (int i = 0; i < count && ok; ++i) ok = kernel.run(in, out, workspace, s).isOk();
+  cudaGraph_t graph = nullptr;
+  ok = cudaStreamEndCapture(s, &graph) == cudaSuccess && ok;
+  cudaGraphExec_t exec = nullptr;
+  if (ok && cudaGraphInstantiate(&exec, graph, 0) != cudaSuccess) exec = nullptr;
+  if (graph) cudaGraphDestroy(graph);
+  (void)cudaGetLastError();
+  return exec;
+}
+
+}  // namespace
+
 float medianMilliseconds(const Kernel& kernel, std::span<const DeviceTensor> in, std::span<const DeviceTensor> out,
                          void* workspace, cudaEvent_t start, cudaEvent_t stop) {
   constexpr int kWarmUp = 3, kBatches = 7, kPerBatch = 10;
+  const cudaStream_t s = tuningStream();
   for (int i = 0; i < kWarmUp; ++i)
-    if (!kernel.run(in, out, workspace, nullptr).isOk()) return NAN;
+    if (!kernel.run(in, out, workspace, s).isOk()) return NAN;
+  if (cudaStreamSynchronize(s) != cudaSuccess) return NAN;
+  // Replaying the runs from a CUDA graph times the GPU work alone, as engines run it (CUDA graphs by default);
+  // launched one by one, a small layer would be timed by its host-side launch cost instead.
+  cudaGraphExec_t exec = captureRuns(kernel, in, out, workspace, s, kPerBatch);
   std::vector<float> perRun;
   for (int b = 0; b < kBatches; ++b) {
-    if (cudaEventRecord(start, nullptr) != cudaSuccess) return NAN;
-    for (int i = 0; i < kPerBatch; ++i)
-      if (!kernel.run(in, out, workspace, nullptr).isOk()) return NAN;
+    bool ok = cudaEventRecord(start, s) == cudaSuccess;
+    if (exec) {
+      ok = ok && cudaGraphLaunch(exec, s) == cudaSuccess;
+    } else {
+      for (int i = 0; i < kPerBatch && ok; ++i) ok = kernel.run(in, out, workspace, s).isOk();
+    }
     float ms = 0;
-    if (cudaEventRecord(stop, nullptr) != cudaSuccess || cudaEventSynchronize(stop) != cudaSuccess ||
-        cudaEventElapsedTime(&ms, start, stop) != cudaSuccess)
+    ok = ok && cudaEventRecord(stop, s) == cudaSuccess && cudaEventSynchronize(stop) == cudaSuccess &&
+         cudaEventElapsedTime(&ms, start, stop) == cudaSuccess;
+    if (!ok) {
+      if (exec) cudaGraphExecDestroy(exec);
       return NAN;
+    }
     perRun.push_back(ms / kPerBatch);
   }
+  if (exec) cudaGraphExecDestroy(exec);
   std::sort(perRun.begin(), perRun.end());
   return perRun[perRun.size() / 2];
 }

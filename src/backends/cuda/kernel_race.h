@@ -23,8 +23,8 @@ class Scratch {
   std::vector<void*> owned_;
 };
 
-/// Median milliseconds per run() of `kernel`, timed in batches of back-to-back runs on the default stream; NaN when
-/// a run fails.
+/// Median milliseconds per run() of `kernel`: batches of runs captured into a CUDA graph (launched directly where
+/// capture fails) on a tuning stream, timed with events; NaN when a run fails.
 float medianMilliseconds(const Kernel& kernel, std::span<const DeviceTensor> in, std::span<const DeviceTensor> out,
                          void* workspace, cudaEvent_t start, cudaEvent_t stop);
 
