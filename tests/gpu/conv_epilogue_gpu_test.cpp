@@ -17,28 +17,12 @@
 #include "kiln/builder.h"
 #include "kiln/runtime.h"
 #include "test_util/compare.h"
+#include "test_util/gpu.h"
 
 namespace kiln {
 namespace {
 
-bool haveGpu() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
-#define REQUIRE_GPU() \
-  if (!haveGpu()) GTEST_SKIP() << "no CUDA device: GPU tests run on the GPU machine (scripts/gpu-check.sh)"
-
-Tensor randomTensor(Dims dims, std::mt19937& rng, float scale) {
-  Tensor t = *Tensor::allocate(DataType::kFloat32, std::move(dims));
-  std::uniform_real_distribution<float> dist(-1.f, 1.f);
-  for (int64_t i = 0; i < t.elementCount(); ++i) {
-    float v = dist(rng);
-    if (std::fabs(v) < 1e-2f) v = 0.5f;
-    t.dataAs<float>()[i] = v * scale;
-  }
-  return t;
-}
+Tensor randomTensor(Dims dims, std::mt19937& rng, float scale) { return test::randomNonZero(std::move(dims), rng, scale); }
 
 Tensor scalar(float v) {
   Tensor t = *Tensor::allocate(DataType::kFloat32, {});

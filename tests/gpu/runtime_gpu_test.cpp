@@ -10,20 +10,13 @@
 #include "kiln/builder.h"
 #include "kiln/runtime.h"
 #include "test_util/compare.h"
+#include "test_util/gpu.h"
 #include "test_util/engine_runner.h"
 #include "test_util/tensor_proto_io.h"
 #include "test_util/test_dirs.h"
 
 namespace kiln {
 namespace {
-
-bool haveGpu() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
-#define REQUIRE_GPU() \
-  if (!haveGpu()) GTEST_SKIP() << "no CUDA device: GPU tests run on the GPU machine (scripts/gpu-check.sh)"
 
 std::string modelPath(const std::string& name) { return test::testDataRoot() + "/models/" + name + ".onnx"; }
 

@@ -232,7 +232,7 @@ class BenchCommand : public Command {
     std::printf("layers     %zu, %.4g ms in total when run one at a time (each layer %s; median of 20)\n",
                 layers.size(), total,
                 worker.backend.kind() == DeviceKind::kCpu ? "timed alone"
-                                                          : "10 times back to back, per run, launch latency overlapped");
+                                                          : "20 times per replay of a CUDA graph, per run");
     for (size_t k = 0; k < order.size(); ++k) {
       const auto& l = layers[order[k]];
       std::printf("  %8.4f ms %5.1f%%  %-18s %-32s %s\n", l.milliseconds, total > 0 ? 100 * l.milliseconds / total : 0,

@@ -123,6 +123,45 @@ Expected<std::vector<int64_t>> hostInts(const DeviceTensor& t, const std::string
   return out;
 }
 
+Expected<BroadcastWalk> broadcastWalk(std::span<const Dims> inputs, const Dims& out, const std::string& where) {
+  const size_t rank = out.size();
+  std::vector<std::vector<int64_t>> strides(inputs.size(), std::vector<int64_t>(rank, 0));
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const Dims& d = inputs[k];
+    if (d.size() > rank)
+      return invalidArgument(where + "input " + std::to_string(k) + " has rank " + std::to_string(d.size()) +
+                             ", above the output's " + std::to_string(rank));
+    const std::vector<int64_t> s = contiguousStrides(d);
+    const size_t offset = rank - d.size();
+    for (size_t j = 0; j < d.size(); ++j) {
+      if (d[j] != 1 && d[j] != out[offset + j])
+        return invalidArgument(where + "input " + std::to_string(k) + " dims " + dimsToString(d) +
+                               " do not broadcast to " + dimsToString(out));
+      strides[k][offset + j] = d[j] == 1 ? 0 : s[j];
+    }
+  }
+  // Merge dim j into the previous kept one when every input walks them as one run.
+  BroadcastWalk walk;
+  walk.strides.resize(inputs.size());
+  for (size_t j = 0; j < rank; ++j) {
+    if (out[j] == 1) continue;
+    bool merge = !walk.dims.empty();
+    for (size_t k = 0; k < inputs.size() && merge; ++k) merge = walk.strides[k].back() == strides[k][j] * out[j];
+    if (merge) {
+      walk.dims.back() *= out[j];
+      for (size_t k = 0; k < inputs.size(); ++k) walk.strides[k].back() = strides[k][j];
+    } else {
+      walk.dims.push_back(out[j]);
+      for (size_t k = 0; k < inputs.size(); ++k) walk.strides[k].push_back(strides[k][j]);
+    }
+  }
+  if (walk.dims.empty()) {
+    walk.dims.push_back(1);
+    for (auto& s : walk.strides) s.push_back(0);
+  }
+  return walk;
+}
+
 std::vector<int64_t> contiguousStrides(const Dims& dims) {
   std::vector<int64_t> strides(dims.size(), 1);
   for (size_t d = dims.size(); d-- > 1;) strides[d - 1] = strides[d] * dims[d];

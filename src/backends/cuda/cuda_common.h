@@ -74,7 +74,7 @@ using KernelResult = Expected<std::unique_ptr<Kernel>>;
 // constants read once). One file per family.
 Status elementwiseSupports(const ir::Graph& graph, const ir::Node& node);  // elementwise.cpp
 KernelResult makeElementwiseKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
-Status convSupports(const ir::Graph& graph, const ir::Node& node);  // conv_cudnn.cpp
+Status convSupports(const ir::Graph& graph, const ir::Node& node);  // conv_select.cpp
 KernelResult makeConvKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node,
                             const std::string& tactic);
 /// Races the paths that can run this conv (legacy cuDNN algorithms, cuDNN graph engine configurations, cuBLASLt for
@@ -127,6 +127,14 @@ Status requireHostKnown(const ir::Graph& graph, const ir::Node& node, size_t ind
 /// The int64/int32 contents of a host-known parameter input (DeviceTensor::hostData); an error naming `what` when
 /// the runtime did not supply them.
 Expected<std::vector<int64_t>> hostInts(const DeviceTensor& tensor, const std::string& where, const char* what);
+/// `inputs` broadcast to `out` (numpy rules) as a walk over as few dims as possible: dims every input walks as one
+/// run are merged, and a broadcast input has stride 0 there. At least one dim (a scalar walks [1]). Errors name the
+/// input that does not broadcast.
+struct BroadcastWalk {
+  std::vector<int64_t> dims;
+  std::vector<std::vector<int64_t>> strides;  // per input, one per entry of dims
+};
+Expected<BroadcastWalk> broadcastWalk(std::span<const Dims> inputs, const Dims& out, const std::string& where);
 /// Row-major strides of `dims`.
 std::vector<int64_t> contiguousStrides(const Dims& dims);
 /// Blocks for a grid-stride loop over `count` items with `threads` per block.

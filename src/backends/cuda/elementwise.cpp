@@ -60,55 +60,25 @@ constexpr std::initializer_list<DataType> kPowExponents = {
 
 /// Fills dims/strides of `a` for inputs broadcast to `out`, merging dims that are contiguous for every operand.
 Status fillBroadcast(ElementwiseArgs& a, std::span<const DeviceTensor> ins, const Dims& out, const std::string& where) {
-  const size_t rank = out.size();
-  std::vector<int64_t> dims(out.begin(), out.end());
-  std::vector<std::vector<int64_t>> strides(ins.size(), std::vector<int64_t>(rank, 0));
+  std::vector<Dims> inputDims;
   a.sameShape = true;
-  for (size_t k = 0; k < ins.size(); ++k) {
-    const Dims& d = ins[k].dims;
-    if (d != out) a.sameShape = false;
-    if (d.size() > rank)
-      return invalidArgument(where + "input " + std::to_string(k) + " has rank " + std::to_string(d.size()) +
-                             ", above the output's " + std::to_string(rank));
-    const auto s = contiguousStrides(d);
-    const size_t offset = rank - d.size();
-    for (size_t j = 0; j < d.size(); ++j) {
-      if (d[j] != 1 && d[j] != out[offset + j])
-        return invalidArgument(where + "input " + std::to_string(k) + " dims " + dimsToString(d) +
-                               " do not broadcast to " + dimsToString(out));
-      strides[k][offset + j] = d[j] == 1 ? 0 : s[j];
-    }
+  for (const DeviceTensor& t : ins) {
+    inputDims.push_back(t.dims);
+    a.sameShape = a.sameShape && t.dims == out;
   }
   if (a.sameShape) {
     a.rank = 1;
     a.dims[0] = a.count;
     return Status::ok();
   }
-  // Merge dim j into the previous kept one when every operand walks them as one run.
-  std::vector<int64_t> mergedDims;
-  std::vector<std::vector<int64_t>> mergedStrides(ins.size());
-  for (size_t j = 0; j < rank; ++j) {
-    if (dims[j] == 1) continue;
-    bool merge = !mergedDims.empty();
-    for (size_t k = 0; k < ins.size() && merge; ++k) merge = mergedStrides[k].back() == strides[k][j] * dims[j];
-    if (merge) {
-      mergedDims.back() *= dims[j];
-      for (size_t k = 0; k < ins.size(); ++k) mergedStrides[k].back() = strides[k][j];
-    } else {
-      mergedDims.push_back(dims[j]);
-      for (size_t k = 0; k < ins.size(); ++k) mergedStrides[k].push_back(strides[k][j]);
-    }
-  }
-  if (mergedDims.empty()) {
-    mergedDims.push_back(1);
-    for (auto& s : mergedStrides) s.push_back(0);
-  }
+  KILN_ASSIGN_OR_RETURN(BroadcastWalk walk, broadcastWalk(inputDims, out, where));
+  const std::vector<int64_t>& mergedDims = walk.dims;
   if (mergedDims.size() > static_cast<size_t>(kMaxRank))
     return unsupported(where + "broadcast over " + dimsToString(out) + " needs more than 8 dims");
   a.rank = static_cast<int32_t>(mergedDims.size());
   for (size_t j = 0; j < mergedDims.size(); ++j) {
     a.dims[j] = mergedDims[j];
-    for (size_t k = 0; k < ins.size(); ++k) a.strides[k][j] = mergedStrides[k][j];
+    for (size_t k = 0; k < ins.size(); ++k) a.strides[k][j] = walk.strides[k][j];
   }
   return Status::ok();
 }

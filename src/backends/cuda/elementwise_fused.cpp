@@ -21,46 +21,14 @@ Status fillFusedBroadcast(FusedElementwiseArgs& a, const std::vector<Dims>& inpu
     a.dims[0] = a.count;
     return Status::ok();
   }
-  const size_t rank = out.size();
-  std::vector<std::vector<int64_t>> strides(inputs.size(), std::vector<int64_t>(rank, 0));
-  for (size_t k = 0; k < inputs.size(); ++k) {
-    const Dims& d = inputs[k];
-    if (d.size() > rank)
-      return invalidArgument(where + "input " + std::to_string(k) + " has rank " + std::to_string(d.size()) +
-                             ", above the output's " + std::to_string(rank));
-    const std::vector<int64_t> s = contiguousStrides(d);
-    const size_t offset = rank - d.size();
-    for (size_t j = 0; j < d.size(); ++j) {
-      if (d[j] != 1 && d[j] != out[offset + j])
-        return invalidArgument(where + "input " + std::to_string(k) + " dims " + dimsToString(d) +
-                               " do not broadcast to " + dimsToString(out));
-      strides[k][offset + j] = d[j] == 1 ? 0 : s[j];
-    }
-  }
-  std::vector<int64_t> dims;
-  std::vector<std::vector<int64_t>> merged(inputs.size());
-  for (size_t j = 0; j < rank; ++j) {
-    if (out[j] == 1) continue;
-    bool merge = !dims.empty();
-    for (size_t k = 0; k < inputs.size() && merge; ++k) merge = merged[k].back() == strides[k][j] * out[j];
-    if (merge) {
-      dims.back() *= out[j];
-      for (size_t k = 0; k < inputs.size(); ++k) merged[k].back() = strides[k][j];
-    } else {
-      dims.push_back(out[j]);
-      for (size_t k = 0; k < inputs.size(); ++k) merged[k].push_back(strides[k][j]);
-    }
-  }
-  if (dims.empty()) {
-    dims.push_back(1);
-    for (auto& s : merged) s.push_back(0);
-  }
+  KILN_ASSIGN_OR_RETURN(BroadcastWalk walk, broadcastWalk(inputs, out, where));
+  const std::vector<int64_t>& dims = walk.dims;
   if (dims.size() > static_cast<size_t>(kFusedMaxRank))
     return unsupported(where + "broadcast over " + dimsToString(out) + " needs more than 8 dims");
   a.rank = static_cast<int32_t>(dims.size());
   for (size_t j = 0; j < dims.size(); ++j) {
     a.dims[j] = dims[j];
-    for (size_t k = 0; k < inputs.size(); ++k) a.strides[k][j] = merged[k][j];
+    for (size_t k = 0; k < inputs.size(); ++k) a.strides[k][j] = walk.strides[k][j];
   }
   return Status::ok();
 }
