@@ -76,8 +76,10 @@ class BuilderConfig {
   std::string timingCachePath;
   /// CUDA FP16 builds run convolution networks channels-last (NHWC); true keeps NCHW (for comparison).
   bool keepNchw = false;
-  /// Print build progress to stderr.
+  /// Print every pass and every tuned layer to stderr.
   bool verbose = false;
+  /// Print tactic-tuning progress to stderr, about ten lines per build (the CLI's default; `--quiet` turns it off).
+  bool showProgress = false;
 
  private:
   uint32_t precisionMask_ = (1u << static_cast<int>(Precision::kFP32)) | (1u << static_cast<int>(Precision::kTF32));

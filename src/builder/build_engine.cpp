@@ -84,8 +84,17 @@ Expected<std::vector<std::string>> chooseTactics(const ir::Graph& graph, const r
   const std::string device = backend.deviceName();
   int timed = 0, cached = 0;
   const auto start = std::chrono::steady_clock::now();
+  const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  size_t deviceNodes = 0, visited = 0, nextReport = 1;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) deviceNodes += program.hostNode[i] ? 0 : 1;
+  const bool showProgress = config.showProgress && !config.verbose && backend.kind() != DeviceKind::kCpu;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     if (program.hostNode[i]) continue;
+    // Progress in tenths of the device layers: timing them is most of a GPU build's time.
+    if (showProgress && ++visited * 10 >= nextReport * deviceNodes) {
+      std::fprintf(stderr, "[kiln] tuning layer %zu/%zu (%.1f s)\n", visited, deviceNodes, seconds());
+      nextReport = visited * 10 / deviceNodes + 1;
+    }
     const ir::Node& n = graph.nodes[i];
     std::vector<backends::DeviceTensor> in, out;
     for (ir::ValueId v : n.inputs)
@@ -106,8 +115,7 @@ Expected<std::vector<std::string>> chooseTactics(const ir::Graph& graph, const r
                    tactics[i].c_str());
   }
   if (config.verbose || timed)
-    std::fprintf(stderr, "[kiln] tactics: %d timed, %d from the timing cache (%.2f s)\n", timed, cached,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    std::fprintf(stderr, "[kiln] tactics: %d timed, %d from the timing cache (%.2f s)\n", timed, cached, seconds());
   if (!config.timingCachePath.empty()) KILN_RETURN_IF_ERROR(cache.save(config.timingCachePath));
   return tactics;
 }

@@ -29,7 +29,8 @@ class BuildCommand : public Command {
     app_->add_option("--timingCache", timingCache_, "timing cache file (read and updated)");
     app_->add_option("--workspace", workspaceMiB_, "per-kernel scratch limit in MiB (0 = no limit)")
         ->check(CLI::NonNegativeNumber);
-    app_->add_flag("--verbose", verbose_, "print build progress");
+    app_->add_flag("--verbose", verbose_, "print every pass and every tuned layer");
+    app_->add_flag("--quiet", quiet_, "do not print tuning progress");
   }
 
   CLI::App* app() const override { return app_; }
@@ -81,6 +82,7 @@ class BuildCommand : public Command {
     config.timingCachePath = timingCache_;
     config.workspaceLimitBytes = static_cast<size_t>(workspaceMiB_) << 20;
     config.verbose = verbose_;
+    config.showProgress = !quiet_;
     KILN_ASSIGN_OR_RETURN(OptimizationProfile profile, makeProfile(*network));
     config.addProfile(profile);
 
@@ -156,7 +158,7 @@ class BuildCommand : public Command {
   CLI::App* app_ = nullptr;
   std::string modelPath_, enginePath_, minText_, optText_, maxText_, fixedText_, device_ = "cpu", timingCache_;
   std::vector<NamedShape> min_, opt_, max_, fixed_;
-  bool fp16_ = false, bf16_ = false, noTf32_ = false, verbose_ = false;
+  bool fp16_ = false, bf16_ = false, noTf32_ = false, verbose_ = false, quiet_ = false;
   uint64_t workspaceMiB_ = 0;
 };
 
