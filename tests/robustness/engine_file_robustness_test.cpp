@@ -8,40 +8,26 @@
 
 #include "engine/engine_file.h"
 #include "ir/verifier.h"
+#include "test_util/engine_bytes.h"
 
 namespace kiln::engine {
 namespace {
 
-using Bytes = std::vector<std::byte>;
-
-uint32_t crc32cBitwise(const std::byte* p, size_t n) {
-  uint32_t crc = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; ++i) {
-    crc ^= static_cast<uint8_t>(p[i]);
-    for (int b = 0; b < 8; ++b) crc = (crc & 1u) ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
-  }
-  return ~crc;
-}
-uint32_t getU32(const Bytes& b, size_t at) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= uint32_t(uint8_t(b[at + i])) << (8 * i);
-  return v;
-}
-uint64_t getU64(const Bytes& b, size_t at) { return getU32(b, at) | uint64_t(getU32(b, at + 4)) << 32; }
-void putU32(Bytes& b, size_t at, uint32_t v) {
-  for (int i = 0; i < 4; ++i) b[at + i] = std::byte(uint8_t(v >> (8 * i)));
-}
-
+using test::Bytes;
+using test::getU32;
+using test::getU64;
+using test::putU32;
+using test::referenceCrc32c;
 // Recomputes the checksums of a file whose header and table are still sane (as the writer laid them out).
 void resign(Bytes& b, const Bytes& layoutFrom) {
   const uint32_t count = getU32(layoutFrom, 60);
   const uint64_t table = getU64(layoutFrom, 64);
   for (uint32_t i = 0; i < count; ++i) {
     const size_t e = table + i * 32;
-    putU32(b, e + 24, crc32cBitwise(b.data() + getU64(layoutFrom, e + 8), getU64(layoutFrom, e + 16)));
+    putU32(b, e + 24, referenceCrc32c(b.data() + getU64(layoutFrom, e + 8), getU64(layoutFrom, e + 16)));
   }
-  putU32(b, 72, crc32cBitwise(b.data() + table, size_t{count} * 32));
-  putU32(b, 124, crc32cBitwise(b.data(), 124));
+  putU32(b, 72, referenceCrc32c(b.data() + table, size_t{count} * 32));
+  putU32(b, 124, referenceCrc32c(b.data(), 124));
 }
 
 // Small, but with a constant, an omitted input, every attribute kind and a dynamic dim.

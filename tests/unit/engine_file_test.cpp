@@ -10,35 +10,17 @@
 #include "engine/checksum.h"
 #include "engine/engine_file.h"
 #include "ir/verifier.h"
+#include "test_util/engine_bytes.h"
 
 namespace kiln::engine {
 namespace {
 
-using Bytes = std::vector<std::byte>;
-
-// Independent reference: bit-at-a-time CRC-32C straight from the reflected polynomial.
-uint32_t referenceCrc32c(const std::byte* p, size_t n) {
-  uint32_t crc = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; ++i) {
-    crc ^= static_cast<uint8_t>(p[i]);
-    for (int b = 0; b < 8; ++b) crc = (crc & 1u) ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
-  }
-  return ~crc;
-}
-
-uint32_t getU32(const Bytes& b, size_t at) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= uint32_t(uint8_t(b[at + i])) << (8 * i);
-  return v;
-}
-uint64_t getU64(const Bytes& b, size_t at) { return getU32(b, at) | uint64_t(getU32(b, at + 4)) << 32; }
-void putU32(Bytes& b, size_t at, uint32_t v) {
-  for (int i = 0; i < 4; ++i) b[at + i] = std::byte(uint8_t(v >> (8 * i)));
-}
-void putU64(Bytes& b, size_t at, uint64_t v) {
-  putU32(b, at, uint32_t(v));
-  putU32(b, at + 4, uint32_t(v >> 32));
-}
+using test::Bytes;
+using test::getU32;
+using test::getU64;
+using test::putU32;
+using test::putU64;
+using test::referenceCrc32c;
 
 // Recomputes every checksum (sections, table, header) at the documented offsets, so a test can reach the checks
 // behind the checksums.
