@@ -62,7 +62,7 @@ bool dtypeAllowed(OpKind op, DataType t) {
     case OpKind::kBitwiseNot:
       return isInteger(t);
     case OpKind::kAnd: case OpKind::kOr: case OpKind::kXor: case OpKind::kNot: return t == DataType::kBool;
-    case OpKind::kClip:  // float16: FP16 engines (the CUDA backend); the CPU kernel refuses it at run time
+    case OpKind::kClip:
       return f32 || t == DataType::kFloat16 || isIntegerIndex(t) || t == DataType::kInt8 || t == DataType::kUInt8;
     case OpKind::kIdentity: case OpKind::kWhere: return dataTypeSize(t) != 0;
     case OpKind::kRelu: case OpKind::kSigmoid: case OpKind::kTanh: case OpKind::kErf: case OpKind::kExp:

@@ -169,9 +169,25 @@ Status runClipTyped(const KernelCall& call) {
   return Status::ok();
 }
 
+/// float16 through float32 staging: X by runViaFloat32, the float16 bounds converted here.
+Status runClipHalf(const KernelCall& call) {
+  float bounds[2] = {0.f, 0.f};
+  std::vector<DeviceTensor> inputs(call.inputs.begin(), call.inputs.end());
+  for (size_t i = 1; i < inputs.size() && i < 3; ++i) {
+    if (!inputs[i].present() || inputs[i].data == nullptr) continue;
+    if (inputs[i].dtype != DataType::kFloat16)
+      return invalidArgument(call.where() + "bound " + std::to_string(i) + " must be float16 like X");
+    bounds[i - 1] = static_cast<float>(*static_cast<const Half*>(inputs[i].data));
+    inputs[i] = DeviceTensor{DataType::kFloat32, inputs[i].dims, &bounds[i - 1]};
+  }
+  const KernelCall withBounds{call.graph, call.node, inputs, call.outputs};
+  return runViaFloat32(withBounds, &runClipTyped<float>);
+}
+
 Status runClip(const KernelCall& call) {
   switch (call.inputs[0].dtype) {
     case DataType::kFloat32: return runClipTyped<float>(call);
+    case DataType::kFloat16: return runClipHalf(call);
     case DataType::kInt64: return runClipTyped<int64_t>(call);
     case DataType::kInt32: return runClipTyped<int32_t>(call);
     case DataType::kInt8: return runClipTyped<int8_t>(call);

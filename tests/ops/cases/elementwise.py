@@ -170,6 +170,10 @@ CASES += [
     Case("ew_exp_float64", "Exp", [inp("X", (4, 13), "float64")], opset=13),
     Case("ew_sigmoid_float16", "Sigmoid", [inp("X", (3, 11), "float16")], opset=13, rtol=2e-3, atol=1e-3,
          note="float16 output: one half-precision ulp is ~1e-3 relative"),
+    Case("ew_clip_float16", "Clip", [inp("X", (5, 13), "float16"), const("min", -0.75, "float16"),
+                                     const("max", 1.25, "float16")], opset=13),
+    Case("ew_clip_float16_max_only", "Clip", [inp("X", (2, 3, 7), "float16"), absent(), const("max", 0.5, "float16")],
+         opset=13),
 ]
 for name, a_shape, b_shape in [("sum", (3, 1, 7), (5, 1)), ("mean", (13,), (4, 13))]:
     op = name.capitalize()
