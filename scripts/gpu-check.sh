@@ -40,7 +40,7 @@ grep -hoE "(build|parse|infer) failed: [A-Za-z]+: .{0,120}" "$LOGS/op-cases-cuda
   | sort | uniq -c | sort -rn | head -12 > "$LOGS/op-cases-cuda-reasons.txt"
 KILN_TEST_DEVICES=cuda KILN_CONFORMANCE_WRITE="$LOGS/conformance-cuda.txt" "$BUILD/tests/conformance_test" \
   > "$LOGS/conformance-cuda.log" 2>&1
-step "conformance" "cuda: $(grep -E '^conformance:' "$LOGS/conformance-cuda.log" | tail -1)"
+step "conformance" "cuda: $(grep -E '^conformance: [0-9]+ pass' "$LOGS/conformance-cuda.log" | tail -1)"
 KILN_TEST_DEVICES=cpu,cuda "$BUILD/tests/models_e2e_test" > "$LOGS/models-e2e.log" 2>&1
 step "models e2e" "$(grep -E 'PASSED|FAILED' "$LOGS/models-e2e.log" | head -2 | tr '\n' ' ')"
 
