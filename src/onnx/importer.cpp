@@ -2,6 +2,7 @@
 // import, outputs), collecting every problem before reporting them together.
 #include "onnx/importer.h"
 
+#include <span>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -12,26 +13,34 @@
 #include "onnx/support_checker.h"
 #include "onnx/tensor_proto.h"
 #include "onnx/value_info.h"
+#include "ops/space_to_depth_packed.h"
 
 namespace kiln::onnx {
 namespace {
 
-/// Attributes kiln's passes put on convolutions and pools (layout, fused epilogue). They are not ONNX attributes of
-/// these ops, so a model that carries them is refused rather than silently run as if kiln had fused it.
-Status refuseKilnAttributes(const ir::Node& node) {
-  switch (node.op) {
+/// Attributes kiln's passes add to ONNX ops: layout and fused epilogues on convolutions and pools, the stem's
+/// packing on SpaceToDepth (ops/space_to_depth_packed.h). They are not ONNX attributes of these ops, so a model that
+/// carries them is refused rather than silently run as if kiln had rewritten it.
+std::span<const char* const> kilnAttributesOf(ir::OpKind op) {
+  static constexpr const char* kConvAndPools[] = {"data_format", "activation", "activation_min", "activation_max",
+                                                  "activation_alpha", "fused_nodes"};
+  switch (op) {
     case ir::OpKind::kConv: case ir::OpKind::kConvTranspose: case ir::OpKind::kMaxPool:
     case ir::OpKind::kAveragePool: case ir::OpKind::kGlobalAveragePool: case ir::OpKind::kGlobalMaxPool:
-      break;
+      return kConvAndPools;
+    case ir::OpKind::kSpaceToDepth:
+      return ops::kSpaceToDepthExtensionAttributes;
     default:
-      return Status::ok();
+      return {};
   }
-  for (const char* name : {"data_format", "activation", "activation_min", "activation_max", "activation_alpha",
-                           "fused_nodes"})
+}
+
+Status refuseKilnAttributes(const ir::Node& node) {
+  for (const char* name : kilnAttributesOf(node.op))
     if (node.attrs.has(name))
       return invalidModel(std::string("attribute '") + name + "' is not an ONNX " +
                           std::string(ir::opKindName(node.op)) +
-                          " attribute; kiln reserves it for its own fused nodes, so the model is refused");
+                          " attribute; kiln reserves it for the nodes its passes rewrite, so the model is refused");
   return Status::ok();
 }
 

@@ -42,6 +42,23 @@ InferResult inferGather(const InferenceCall& call) {
   return std::vector<TensorInfo>{like(call.inputs[0], out)};
 }
 
+namespace {
+
+/// GatherElements/ScatterElements: attribute 'axis' is valid for data's rank, and off that axis 'indices' is no
+/// larger than 'data'.
+Status checkIndicesFitData(const InferenceCall& call, const Dims& data, const Dims& idx) {
+  const int64_t rank = static_cast<int64_t>(data.size());
+  KILN_ASSIGN_OR_RETURN(int64_t axis,
+                        normalizeAxis(call.node.attrs.getInt("axis", 0), rank, call.where() + "attribute 'axis'"));
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != axis && idx[d] > data[d])
+      return invalidModel(call.where() + "'indices' dim " + std::to_string(d) + " (" + std::to_string(idx[d]) +
+                          ") exceeds 'data' dim (" + std::to_string(data[d]) + ")");
+  return Status::ok();
+}
+
+}  // namespace
+
 InferResult inferGatherElements(const InferenceCall& call) {
   KILN_RETURN_IF_ERROR(requireInputs(call, 2));
   KILN_RETURN_IF_ERROR(requireIndexType(call, 1, "indices"));
@@ -51,12 +68,7 @@ InferResult inferGatherElements(const InferenceCall& call) {
   if (rank < 1 || idx.size() != data.size())
     return invalidModel(call.where() + "'indices' (shape " + shapeOf(call, 1) + ") must have the rank of 'data' (" +
                         shapeOf(call, 0) + "), at least 1");
-  KILN_ASSIGN_OR_RETURN(int64_t axis,
-                        normalizeAxis(call.node.attrs.getInt("axis", 0), rank, call.where() + "attribute 'axis'"));
-  for (int64_t d = 0; d < rank; ++d)
-    if (d != axis && idx[d] > data[d])
-      return invalidModel(call.where() + "'indices' dim " + std::to_string(d) + " (" + std::to_string(idx[d]) +
-                          ") exceeds 'data' dim (" + std::to_string(data[d]) + ")");
+  KILN_RETURN_IF_ERROR(checkIndicesFitData(call, data, idx));
   return std::vector<TensorInfo>{like(call.inputs[0], idx)};
 }
 
@@ -131,12 +143,7 @@ InferResult inferScatterElements(const InferenceCall& call) {
   if (rank < 1 || idx.size() != data.size() || call.inputs[2].dims != idx)
     return invalidModel(call.where() + "'indices' (" + shapeOf(call, 1) + ") and 'updates' (" + shapeOf(call, 2) +
                         ") must have one shape, of the rank of 'data' (" + shapeOf(call, 0) + ")");
-  KILN_ASSIGN_OR_RETURN(int64_t axis,
-                        normalizeAxis(call.node.attrs.getInt("axis", 0), rank, call.where() + "attribute 'axis'"));
-  for (int64_t d = 0; d < rank; ++d)
-    if (d != axis && idx[d] > data[d])
-      return invalidModel(call.where() + "'indices' dim " + std::to_string(d) + " (" + std::to_string(idx[d]) +
-                          ") exceeds 'data' dim (" + std::to_string(data[d]) + ")");
+  KILN_RETURN_IF_ERROR(checkIndicesFitData(call, data, idx));
   return std::vector<TensorInfo>{like(call.inputs[0], data)};
 }
 

@@ -71,7 +71,9 @@ Status checkBias(const InferenceCall& call, size_t i, int64_t channels) {
   return Status::ok();
 }
 
-InferResult inferConv(const InferenceCall& call) {
+/// X and W of a Conv or ConvTranspose: float inputs (a 4th, the residual, only with a fused activation), X of rank
+/// 3 to 5, W of X's rank.
+Status checkConvOperands(const InferenceCall& call) {
   // A 4th input (a residual added before the activation) exists only after kiln's fuse_conv_epilogue pass.
   const bool fused = call.node.attrs.has("activation");
   KILN_RETURN_IF_ERROR(checkFloatInputs(call, 2, fused ? 4 : 3));
@@ -82,6 +84,13 @@ InferResult inferConv(const InferenceCall& call) {
     return invalidModel(call.where() + inputName(call, 1) + " (weights) has shape " + dimsToString(w) +
                         ", expected rank " + std::to_string(x.size()) + " like X " + dimsToString(x));
   }
+  return Status::ok();
+}
+
+InferResult inferConv(const InferenceCall& call) {
+  KILN_RETURN_IF_ERROR(checkConvOperands(call));
+  const Dims& x = call.inputs[0].dims;
+  const Dims& w = call.inputs[1].dims;
   KILN_ASSIGN_OR_RETURN(const int64_t group, readGroup(call));
   if (x[1] % group != 0 || w[1] * group != x[1]) {
     return invalidModel(call.where() + "X has " + std::to_string(x[1]) + " channels; with group " +
@@ -106,16 +115,9 @@ InferResult inferConv(const InferenceCall& call) {
 }
 
 InferResult inferConvTranspose(const InferenceCall& call) {
-  // A 4th input (a residual added before the activation) exists only after kiln's fuse_conv_epilogue pass.
-  const bool fused = call.node.attrs.has("activation");
-  KILN_RETURN_IF_ERROR(checkFloatInputs(call, 2, fused ? 4 : 3));
-  KILN_RETURN_IF_ERROR(checkRank(call, 0, 3, 5));
+  KILN_RETURN_IF_ERROR(checkConvOperands(call));
   const Dims& x = call.inputs[0].dims;
   const Dims& w = call.inputs[1].dims;
-  if (w.size() != x.size()) {
-    return invalidModel(call.where() + inputName(call, 1) + " (weights) has shape " + dimsToString(w) +
-                        ", expected rank " + std::to_string(x.size()) + " like X " + dimsToString(x));
-  }
   KILN_ASSIGN_OR_RETURN(const int64_t group, readGroup(call));
   if (w[0] != x[1] || x[1] % group != 0) {
     return invalidModel(call.where() + "weights' dim 0 is " + std::to_string(w[0]) + ", expected X's channel count " +

@@ -19,7 +19,7 @@
 
 namespace kiln::ops {
 
-/// The attribute names of the extension; an ONNX SpaceToDepth may carry none of them.
+/// The attribute names of the extension; an ONNX SpaceToDepth may carry none of them (the importer refuses them).
 inline constexpr const char* kSpaceToDepthExtensionAttributes[] = {"pads", "data_format", "output_channels"};
 
 /// True when any extension attribute is present (the node then follows the extended semantics).
