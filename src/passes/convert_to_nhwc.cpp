@@ -157,8 +157,9 @@ Expected<int> convertToNhwc(ir::Graph& graph) {
       if (n.op == ir::OpKind::kConv && k == 2) continue;
       if (n.op == ir::OpKind::kConv && k == 1) {
         const Tensor& w = *graph.constantOf(v);
+        // W's channel dim is C / group; only a group-1 conv's is padded (by as many channels as X).
         KILN_ASSIGN_OR_RETURN(Tensor krsc, stem ? spaceToDepthStemWeights(w, stem->outputChannels)
-                                                : weightsToKrsc(w, padded));
+                                                : weightsToKrsc(w, w.dims()[1] + (padded - channels)));
         graph.nodes[i].inputs[k] =
             graph.addConstant(graph.values[v].name + (stem ? "_s2d_krsc" : "_krsc"), std::move(krsc));
         continue;
