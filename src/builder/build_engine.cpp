@@ -152,20 +152,25 @@ Expected<std::vector<std::byte>> buildEngine(Network& network, const BuilderConf
   if (config.device == DeviceKind::kCuda) {
     KILN_ASSIGN_OR_RETURN(int fused, passes::fuseConvEpilogues(graph));
     if (config.verbose) std::fprintf(stderr, "[kiln] fused %d conv epilogues (bias, residual add, relu)\n", fused);
+    KILN_ASSIGN_OR_RETURN(int gemms, passes::fuseGemmEpilogues(graph));
+    if (config.verbose) std::fprintf(stderr, "[kiln] fused %d Gemm/MatMul epilogues (bias, relu, gelu)\n", gemms);
     KILN_RETURN_IF_ERROR(annotateShapes(graph, profiles));
   }
   if (config.allows(Precision::kFP16)) {
     KILN_RETURN_IF_ERROR(passes::convertToHalfPrecision(graph));
     KILN_RETURN_IF_ERROR(annotateShapes(graph, profiles));
-    if (config.device == DeviceKind::kCuda && !config.keepNchw) {
-      KILN_ASSIGN_OR_RETURN(int nhwc, passes::convertToNhwc(graph));
-      if (config.verbose) std::fprintf(stderr, "[kiln] %d nodes run channels-last (NHWC)\n", nhwc);
-      KILN_RETURN_IF_ERROR(annotateShapes(graph, profiles));
-      // Epilogues only cuDNN's graph API fuses (other activations, a residual alone) apply to NHWC FP16 convs.
-      KILN_ASSIGN_OR_RETURN(int more, passes::fuseConvEpilogues(graph, /*graphApiForms=*/true));
-      if (config.verbose) std::fprintf(stderr, "[kiln] fused %d more conv epilogues (cuDNN graph API forms)\n", more);
-      if (more) KILN_RETURN_IF_ERROR(annotateShapes(graph, profiles));
-    }
+  }
+  // Channels-last wherever tensor cores run the convs (FP16, or TF32 for float32); strict FP32 stays NCHW, where
+  // cuDNN's non-tensor-core kernels are at home.
+  const bool tensorCores = config.allows(Precision::kFP16) || config.allows(Precision::kTF32);
+  if (config.device == DeviceKind::kCuda && tensorCores && !config.keepNchw) {
+    KILN_ASSIGN_OR_RETURN(int nhwc, passes::convertToNhwc(graph));
+    if (config.verbose) std::fprintf(stderr, "[kiln] %d nodes run channels-last (NHWC)\n", nhwc);
+    KILN_RETURN_IF_ERROR(annotateShapes(graph, profiles));
+    // Epilogues only cuDNN's graph API fuses (other activations, a residual alone) apply to NHWC convs.
+    KILN_ASSIGN_OR_RETURN(int more, passes::fuseConvEpilogues(graph, /*graphApiForms=*/true));
+    if (config.verbose) std::fprintf(stderr, "[kiln] fused %d more conv epilogues (cuDNN graph API forms)\n", more);
+    if (more) KILN_RETURN_IF_ERROR(annotateShapes(graph, profiles));
   }
   // Chains of elementwise ops become one kernel; last, because the passes above do not know FusedElementwise.
   KILN_ASSIGN_OR_RETURN(int chains, passes::fuseElementwiseChains(graph));

@@ -23,11 +23,14 @@ namespace {
 /// carries them is refused rather than silently run as if kiln had rewritten it.
 std::span<const char* const> kilnAttributesOf(ir::OpKind op) {
   static constexpr const char* kConvAndPools[] = {"data_format", "activation", "activation_min", "activation_max",
-                                                  "activation_alpha", "fused_nodes"};
+                                                  "activation_alpha", "activation_beta", "fused_nodes"};
+  static constexpr const char* kGemmEpilogue[] = {"activation", "fused_nodes"};  // passes/fuse_gemm_epilogue.cpp
   switch (op) {
     case ir::OpKind::kConv: case ir::OpKind::kConvTranspose: case ir::OpKind::kMaxPool:
     case ir::OpKind::kAveragePool: case ir::OpKind::kGlobalAveragePool: case ir::OpKind::kGlobalMaxPool:
       return kConvAndPools;
+    case ir::OpKind::kGemm: case ir::OpKind::kMatMul:
+      return kGemmEpilogue;
     case ir::OpKind::kSpaceToDepth:
       return ops::kSpaceToDepthExtensionAttributes;
     default:
@@ -41,6 +44,10 @@ Status refuseKilnAttributes(const ir::Node& node) {
       return invalidModel(std::string("attribute '") + name + "' is not an ONNX " +
                           std::string(ir::opKindName(node.op)) +
                           " attribute; kiln reserves it for the nodes its passes rewrite, so the model is refused");
+  // MatMul's input 2 is kiln's fused bias; ONNX MatMul has exactly A and B.
+  if (node.op == ir::OpKind::kMatMul && node.inputs.size() > 2)
+    return invalidModel("ONNX MatMul takes 2 inputs (A, B); found " + std::to_string(node.inputs.size()) +
+                        " (a bias input is a form kiln's passes make, not an ONNX one), so the model is refused");
   return Status::ok();
 }
 

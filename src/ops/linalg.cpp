@@ -196,7 +196,8 @@ InferResult inferGemm(const InferenceCall& call) {
 }
 
 InferResult inferMatMul(const InferenceCall& call) {
-  KILN_RETURN_IF_ERROR(checkFloatInputs(call, 2, 2));
+  // Input 2 is kiln's fused bias (passes/fuse_gemm_epilogue.cpp); the importer refuses it in ONNX files.
+  KILN_RETURN_IF_ERROR(checkFloatInputs(call, 2, 3));
   KILN_RETURN_IF_ERROR(checkRank(call, 0, 1, 64));
   KILN_RETURN_IF_ERROR(checkRank(call, 1, 1, 64));
   Dims a = call.inputs[0].dims, b = call.inputs[1].dims;
@@ -223,6 +224,16 @@ InferResult inferMatMul(const InferenceCall& call) {
   }
   if (!aVector) out.push_back(a[a.size() - 2]);
   if (!bVector) out.push_back(b.back());
+  if (hasInput(call, 2)) {  // bias added to every row: [N], or [1,N] when the output has a row dim
+    const Dims& c = call.inputs[2].dims;
+    const int64_t n = b.back();
+    const bool ok = !bVector && ((c.size() == 1 && c[0] == n) || (c.size() == 2 && c[0] == 1 && c[1] == n && !aVector));
+    if (!ok) {
+      return invalidModel(call.where() + inputName(call, 2) + " (bias) has shape " + dimsToString(c) + "; expected [" +
+                          std::to_string(n) + "] or [1," + std::to_string(n) + "] for the output " + dimsToString(out) +
+                          (bVector ? " (B is a vector, so there is no N to add a bias along)" : ""));
+    }
+  }
   return std::vector<TensorInfo>{{call.inputs[0].dtype, out}};
 }
 

@@ -35,9 +35,11 @@ namespace kiln::passes {
 /// Conv (with a constant bias) followed by Relu, or by Add of a same-shaped tensor and then Relu, becomes one Conv
 /// with attribute activation="Relu", the residual as input 3 and the fused node names in "fused_nodes"
 /// (cuDNN's y = relu(conv(x) + z + bias)). Only for backends that implement that form (CUDA).
-/// With `graphApiForms` (run after the NHWC pass), NHWC float16 convolutions also take the forms only cuDNN's graph
+/// With `graphApiForms` (run after the NHWC pass), NHWC convolutions of group 1 also take the forms only cuDNN's graph
 /// API runs: activation LeakyRelu and Elu (activation_alpha), Sigmoid, Silu (x*sigmoid(x)
-/// or Swish), Tanh, Gelu, GeluTanh, and a residual Add with no activation (activation="Identity").
+/// or Swish), Tanh, Gelu, GeluTanh, HardSwish, HardSigmoid (activation_alpha, activation_beta), Clip with constant
+/// bounds (activation_min, activation_max; an absent bound is infinite), and a residual Add with no activation
+/// (activation="Identity").
 Expected<int> fuseConvEpilogues(ir::Graph& graph, bool graphApiForms = false);
 
 }  // namespace kiln::passes
@@ -58,5 +60,18 @@ namespace kiln::passes {
 /// (ops/fused_elementwise_program.h), at least two ops each. Values of the host shape program stay as they are.
 /// Run it after the other fusions and layout passes. Returns the number of fused nodes made.
 Expected<int> fuseElementwiseChains(ir::Graph& graph);
+
+}  // namespace kiln::passes
+
+namespace kiln::passes {
+
+/// Gemm (no C, or beta 1 and C a [N] or [1,N] vector) or MatMul whose B is one constant [K,N] matrix, followed by
+/// an Add of a constant [N] or [1,N] float vector (the bias; either operand order; MatMul, or Gemm with no C and
+/// alpha 1) and/or Relu or Gelu(approximate="tanh"), becomes one node: MatMul gains the bias as input 2, Gemm as C
+/// (beta 1); the activation goes into attribute "activation" ("Relu", "GeluTanh"), the removed nodes' names into
+/// "fused_nodes" (cuBLASLt's BIAS/RELU/GELU epilogues; its GELU is the tanh form, so exact Gelu is not fused).
+/// float32/float16 only; an intermediate read elsewhere or a graph output blocks that step. Only for backends that
+/// implement that form (CUDA). Returns the number of nodes that absorbed something.
+Expected<int> fuseGemmEpilogues(ir::Graph& graph);
 
 }  // namespace kiln::passes

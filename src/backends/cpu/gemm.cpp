@@ -135,17 +135,25 @@ Status runMatMul(const KernelCall& call) {
   for (size_t i = 0; i < batchRank; ++i) aFull = aFull && (strideA[i] != 0 || batch[i] == 1);
   if (bShared && aFull && fitsInt({batchCount * m})) {
     sgemm(false, false, batchCount * m, n, k, 1.0f, ap, bp, 0.0f, y);
-    return Status::ok();
-  }
-  for (int64_t index = 0; index < batchCount; ++index) {
-    int64_t rest = index, offA = 0, offB = 0;
-    for (size_t i = batchRank; i-- > 0;) {
-      const int64_t coord = rest % batch[i];
-      rest /= batch[i];
-      offA += coord * strideA[i];
-      offB += coord * strideB[i];
+  } else {
+    for (int64_t index = 0; index < batchCount; ++index) {
+      int64_t rest = index, offA = 0, offB = 0;
+      for (size_t i = batchRank; i-- > 0;) {
+        const int64_t coord = rest % batch[i];
+        rest /= batch[i];
+        offA += coord * strideA[i];
+        offB += coord * strideB[i];
+      }
+      sgemm(false, false, m, n, k, 1.0f, ap + offA, bp + offB, 0.0f, y + index * m * n);
     }
-    sgemm(false, false, m, n, k, 1.0f, ap + offA, bp + offB, 0.0f, y + index * m * n);
+  }
+  // kiln's fused form (fuse_gemm_epilogue.cpp): input 2 is a bias of n values added to every output row.
+  if (call.inputs.size() > 2 && call.inputs[2].present()) {
+    if (call.inputs[2].elementCount() != n)
+      return internalError(call.where() + "bias was not validated by shape inference");
+    const float* bias = static_cast<const float*>(call.inputs[2].data);
+    for (int64_t row = 0; row < batchCount * m; ++row)
+      for (int64_t j = 0; j < n; ++j) y[row * n + j] += bias[j];
   }
   return Status::ok();
 }

@@ -22,6 +22,8 @@
 #include <mutex>
 #include <tuple>
 
+#include "backends/cuda/cublaslt_heuristic.h"
+
 namespace kiln::backends::cuda {
 namespace {
 
@@ -170,28 +172,14 @@ class Conv1x1GemmKernel final : public Kernel {
       cublasLtMatmulDescOpaque_t storage;
       // The heuristic sees a bias pointer with exactly the plan's alignment; run() sets the real one.
       KILN_RETURN_IF_ERROR(initDesc(&storage, dtype, reinterpret_cast<const void*>(static_cast<uintptr_t>(g.alignment))));
-      cublasLtMatmulPreference_t pref = nullptr;
-      KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref), where_);
-      const uint64_t maxWorkspace = kWorkspaceBytes;
-      const uint32_t align = static_cast<uint32_t>(g.alignment);
-      cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                               &maxWorkspace, sizeof(maxWorkspace));
-      for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
-        if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof(align));
-      cublasLtMatmulHeuristicResult_t result{};
-      int found = 0;
-      if (st == CUBLAS_STATUS_SUCCESS)
-        st = cublasLtMatmulAlgoGetHeuristic(handle_, &storage, plan->a, plan->b, plan->d, plan->d, pref, 1, &result,
-                                            &found);
-      cublasLtMatmulPreferenceDestroy(pref);
-      // NOT_SUPPORTED means no algorithm for this configuration: that is a fallback, not an error.
-      if (st != CUBLAS_STATUS_SUCCESS && st != CUBLAS_STATUS_NOT_SUPPORTED)
-        return fromCublas(st, "cublasLtMatmulAlgoGetHeuristic", where_);
-      if (st != CUBLAS_STATUS_SUCCESS || found == 0 || result.workspaceSize > kWorkspaceBytes)
+      KILN_ASSIGN_OR_RETURN(const auto choice,
+                            firstHeuristicAlgorithm(handle_, &storage, plan->a, plan->b, plan->d, plan->d,
+                                                    kWorkspaceBytes, static_cast<uint32_t>(g.alignment), where_));
+      // No algorithm for this configuration is a fallback, not an error.
+      if (!choice || choice->workspaceSize > kWorkspaceBytes)
         plan->useFallback = true;
       else
-        plan->algo = result.algo;
+        plan->algo = choice->algo;
     }
     const Plan* raw = plan.get();
     plans_.emplace(g.key(), std::move(plan));

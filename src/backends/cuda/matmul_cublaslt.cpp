@@ -1,10 +1,20 @@
 // Gemm and MatMul through cuBLASLt. Row-major C = A·B is computed as column-major Cᵀ = Bᵀ·Aᵀ, so no data moves.
-// A plan (descriptors + heuristic algorithm) is made once per (shape, alignment) and memoized under a mutex: run()
-// finds it ready after workspaceBytes() made it at setInputShape, and several streams may share it read-only.
+// A plan (descriptors + heuristic algorithm) is made once per (shape, alignment, epilogue) and memoized under a
+// mutex: run() finds it ready after workspaceBytes() made it at setInputShape, and several streams may share it.
+//
+// Epilogues (passes/fuse_gemm_epilogue.cpp): cuBLASLt computes D = act(alpha·op(A)op(B) + beta·C + bias), the bias a
+// vector over D's rows. D here is Yᵀ, whose rows are our N columns, so a length-N bias (Gemm's [N]/[1,N] C with beta
+// 1, or MatMul's input 2) is exactly CUBLASLT_EPILOGUE_BIAS; with several batches it is shared by all of them (bias
+// batch stride 0). Attribute activation "Relu" adds RELU, "GeluTanh" GELU (cuBLASLt's GELU is the tanh form). Where
+// the bias cannot be an epilogue (N = 1, or no algorithm takes it), it is copied into Y first and enters as C with
+// beta 1, which the activation still follows.
 #include <algorithm>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <tuple>
 
+#include "backends/cuda/cublaslt_heuristic.h"
 #include "backends/cuda/cuda_common.h"
 
 namespace kiln::backends::cuda {
@@ -14,19 +24,52 @@ using ir::OpKind;
 
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;  // what cuBLASLt asks for on Hopper
 
+enum class Activation { kNone, kRelu, kGeluTanh };
+
+/// The attribute's activation, or nullopt for one this kernel does not apply.
+std::optional<Activation> activationOf(const ir::Node& node) {
+  const std::string name = node.attrs.getString("activation", "");
+  if (name.empty()) return Activation::kNone;
+  if (name == "Relu") return Activation::kRelu;
+  if (name == "GeluTanh") return Activation::kGeluTanh;
+  return std::nullopt;
+}
+
+cublasLtEpilogue_t epilogueFor(Activation activation, bool bias) {
+  switch (activation) {
+    case Activation::kRelu: return bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+    case Activation::kGeluTanh: return bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+    case Activation::kNone: break;
+  }
+  return bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+}
+
+const char* epilogueName(cublasLtEpilogue_t e) {
+  switch (e) {
+    case CUBLASLT_EPILOGUE_BIAS: return "BIAS";
+    case CUBLASLT_EPILOGUE_RELU: return "RELU";
+    case CUBLASLT_EPILOGUE_RELU_BIAS: return "RELU_BIAS";
+    case CUBLASLT_EPILOGUE_GELU: return "GELU";
+    case CUBLASLT_EPILOGUE_GELU_BIAS: return "GELU_BIAS";
+    default: return "DEFAULT";
+  }
+}
+
 struct Problem {
   int64_t m = 0, n = 0, k = 0, batch = 1;
   int64_t strideA = 0, strideB = 0, strideC = 0;  // elements between batch entries (0 = broadcast)
   bool transA = false, transB = false;
   bool bias = false;        // epilogue adds a length-n vector
   uint64_t biasAddress = 0;  // the epilogue's bias pointer lives in the descriptor, so it is part of the key
+  int32_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;  // set by planFor from the activation and `bias`
   int64_t alignment = 256;   // bytes every pointer and batch offset is a multiple of
   // MatMul whose batch dims broadcast on both sides: the broadcast operand is first expanded into the workspace,
   // after cuBLASLt's share, so the GEMM sees plain strided batches.
   bool expandA = false, expandB = false;
   Dims batchDims;
   auto key() const {
-    return std::tuple(m, n, k, batch, strideA, strideB, strideC, transA, transB, bias, biasAddress, alignment);
+    return std::tuple(m, n, k, batch, strideA, strideB, strideC, transA, transB, bias, biasAddress, alignment,
+                      epilogue);
   }
 };
 
@@ -35,6 +78,7 @@ struct Plan {
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulAlgo_t algo{};
   size_t workspace = 0;
+  bool noAlgorithm = false;  // cuBLASLt has none for this configuration (remembered so it is asked once)
   ~Plan() {
     if (desc) cublasLtMatmulDescDestroy(desc);
     if (a) cublasLtMatrixLayoutDestroy(a);
@@ -53,7 +97,7 @@ class MatmulKernel final : public Kernel {
  public:
   MatmulKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node)
       : where_(graph.describe(node) + ": "), handle_(ctx.cublasLt), gemm_(node.op == OpKind::kGemm),
-        allowTF32_(ctx.options.allowTF32) {
+        allowTF32_(ctx.options.allowTF32), activation_(activationOf(node).value_or(Activation::kNone)) {
     if (gemm_) {
       transA_ = node.attrs.getInt("transA", 0) != 0;
       transB_ = node.attrs.getInt("transB", 0) != 0;
@@ -65,7 +109,7 @@ class MatmulKernel final : public Kernel {
   size_t workspaceBytes(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const override {
     auto problem = describe(in, out);
     if (!problem.hasValue()) return kWorkspaceBytes;
-    (void)planFor(*problem, in[0].dtype);  // warm the memo off the hot path
+    (void)planFor(*problem, in[0].dtype);  // warm the memo off the hot path (the real alignment may differ)
     const size_t elem = dataTypeSize(in[0].dtype);
     return kWorkspaceBytes + expandedBytes(problem->expandA, problem->batch * problem->m * problem->k, elem) +
            expandedBytes(problem->expandB, problem->batch * problem->k * problem->n, elem);
@@ -77,14 +121,16 @@ class MatmulKernel final : public Kernel {
     const DeviceTensor& y = out[0];
     if (y.elementCount() == 0) return Status::ok();
     KILN_ASSIGN_OR_RETURN(Problem p, describe(in, out));
-    float beta = 0.f;
-    const bool hasC = gemm_ && in.size() > 2 && in[2].present() && beta_ != 0.f;
-    if (hasC && !p.bias) {
-      KILN_RETURN_IF_ERROR(broadcastCopy(in[2], y, s, where_));  // Y = C, then Y = alpha·AB + beta·Y
-      beta = beta_;
-    }
-    if (p.k == 0) {  // empty inner dim: the product is zero
-      if (!hasC) KILN_CUDA_CHECK(cudaMemsetAsync(y.data, 0, y.elementCount() * dataTypeSize(y.dtype), s), where_);
+    // The addend: Gemm's C (scaled by beta) or MatMul's fused bias (scale 1).
+    const bool hasAddend = in.size() > 2 && in[2].present() && (!gemm_ || beta_ != 0.f);
+    if (hasAddend && in[2].elementCount() > 0 && !in[2].data)
+      return invalidArgument(where_ + "input 2 (" + std::string(gemm_ ? "C" : "bias") + ") has no device data");
+    if (p.k == 0) {  // empty inner dim: the product is zero, Y = act(addend)
+      if (hasAddend && activation_ != Activation::kNone)
+        return unsupported(where_ + "a fused activation over a bias with an empty inner dim (K=0) is not supported");
+      if (hasAddend) return broadcastCopy(in[2], y, s, where_);
+      // act(0) = 0 for Relu and GeluTanh.
+      KILN_CUDA_CHECK(cudaMemsetAsync(y.data, 0, y.elementCount() * dataTypeSize(y.dtype), s), where_);
       return Status::ok();
     }
     uint64_t addresses = reinterpret_cast<uintptr_t>(in[0].data) | reinterpret_cast<uintptr_t>(in[1].data) |
@@ -114,7 +160,13 @@ class MatmulKernel final : public Kernel {
                   reinterpret_cast<uintptr_t>(y.data);
       p.alignment = std::min(p.alignment, alignmentOf(addresses));
     }
+    // May turn p.bias off when no algorithm takes the bias epilogue; the addend is then copied below.
     KILN_ASSIGN_OR_RETURN(const Plan* plan, planFor(p, in[0].dtype));
+    float beta = 0.f;
+    if (hasAddend && !p.bias) {
+      KILN_RETURN_IF_ERROR(broadcastCopy(in[2], y, s, where_));  // Y = addend, then Y = act(alpha·AB + beta·Y)
+      beta = gemm_ ? beta_ : 1.f;
+    }
     const size_t wsBytes = workspace ? kWorkspaceBytes : 0;
     if (plan->workspace > wsBytes)
       return internalError(where_ + "cuBLASLt plan needs " + std::to_string(plan->workspace) + " workspace bytes");
@@ -125,7 +177,21 @@ class MatmulKernel final : public Kernel {
     return Status::ok();
   }
 
-  std::string tactic() const override { return "cublasLt:heuristic"; }
+  /// "cublasLt:heuristic", plus the epilogues the plans made so far use ("epilogue=RELU_BIAS"); before any plan, the
+  /// configured activation.
+  std::string tactic() const override {
+    std::set<std::string> used;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const auto& [key, plan] : plans_)
+        if (!plan->noAlgorithm && std::get<12>(key) != CUBLASLT_EPILOGUE_DEFAULT)
+          used.insert(epilogueName(static_cast<cublasLtEpilogue_t>(std::get<12>(key))));
+    }
+    if (used.empty() && activation_ != Activation::kNone) used.insert(epilogueName(epilogueFor(activation_, false)));
+    std::string text = "cublasLt:heuristic";
+    for (const auto& e : used) text += (e == *used.begin() ? " epilogue=" : ",") + e;
+    return text;
+  }
 
  private:
   static size_t expandedBytes(bool expanded, int64_t elements, size_t elem) {
@@ -175,6 +241,14 @@ class MatmulKernel final : public Kernel {
     const Dims batchA(a.begin(), a.end() - std::min<size_t>(a.size(), 2));
     const Dims batchB(b.begin(), b.end() - std::min<size_t>(b.size(), 2));
     const int64_t countA = elementCount(batchA), countB = elementCount(batchB);
+    if (in.size() > 2 && in[2].present()) {  // the fused bias: [N] or [1,N]
+      const Dims& c = in[2].dims;
+      if (b.size() < 2 || !((c.size() == 1 && c[0] == p.n) || (c.size() == 2 && c[0] == 1 && c[1] == p.n)))
+        return invalidArgument(where_ + "bias " + dimsToString(c) + " is not [N] or [1,N] for B " + dimsToString(b));
+      // As for Gemm: N = 1 goes through the copy (see the file comment); the pointer is part of the plan's key.
+      p.bias = p.n > 1 && in[2].data != nullptr;
+      p.biasAddress = p.bias ? reinterpret_cast<uintptr_t>(in[2].data) : 0;
+    }
     if (batchB.empty() || countB == 1) {
       // B is one matrix: fold A's batch into M (one large GEMM instead of many small ones).
       p.m *= countA;
@@ -199,7 +273,26 @@ class MatmulKernel final : public Kernel {
     return p;
   }
 
-  Expected<const Plan*> planFor(const Problem& p0, DataType dtype) const {
+  /// The memoized plan for `io` (its epilogue filled in). When no algorithm takes the bias epilogue, io.bias is
+  /// turned off and the plan without it returned: the caller then adds the bias as C.
+  Expected<const Plan*> planFor(Problem& io, DataType dtype) const {
+    io.epilogue = epilogueFor(activation_, io.bias);
+    KILN_ASSIGN_OR_RETURN(const Plan* plan, planExactly(io, dtype));
+    if (plan->noAlgorithm && io.bias) {
+      io.bias = false;
+      io.biasAddress = 0;
+      io.epilogue = epilogueFor(activation_, false);
+      KILN_ASSIGN_OR_RETURN(plan, planExactly(io, dtype));
+    }
+    if (plan->noAlgorithm)
+      return unsupported(where_ + "cuBLASLt has no algorithm for M=" + std::to_string(io.m) + " N=" +
+                         std::to_string(io.n) + " K=" + std::to_string(io.k) + " batch=" + std::to_string(io.batch) +
+                         " " + dataTypeName(dtype) + " epilogue " +
+                         epilogueName(static_cast<cublasLtEpilogue_t>(io.epilogue)));
+    return plan;
+  }
+
+  Expected<const Plan*> planExactly(const Problem& p0, DataType dtype) const {
     Problem p = p0;
     const size_t elem = dataTypeSize(dtype);
     p.alignment = std::min({p.alignment, alignmentOf(static_cast<uint64_t>(p.strideA * elem)),
@@ -217,13 +310,18 @@ class MatmulKernel final : public Kernel {
     const cublasOperation_t opB = p.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
     KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof(opA)), where_);
     KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof(opB)), where_);
-    if (p.bias) {
-      const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    if (p.epilogue != CUBLASLT_EPILOGUE_DEFAULT) {
+      const cublasLtEpilogue_t epilogue = static_cast<cublasLtEpilogue_t>(p.epilogue);
       KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
                                                        sizeof(epilogue)), where_);
+    }
+    if (p.bias) {
       const void* bias = reinterpret_cast<const void*>(p.biasAddress);
       KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
                                                        sizeof(bias)), where_);
+      const int64_t biasBatchStride = 0;  // one bias for every batch (also cuBLASLt's default)
+      KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE,
+                                                       &biasBatchStride, sizeof(biasBatchStride)), where_);
     }
     const uint64_t aRows = static_cast<uint64_t>(p.transB ? p.k : p.n), aCols = static_cast<uint64_t>(p.transB ? p.n : p.k);
     const uint64_t bRows = static_cast<uint64_t>(p.transA ? p.m : p.k), bCols = static_cast<uint64_t>(p.transA ? p.k : p.m);
@@ -241,26 +339,15 @@ class MatmulKernel final : public Kernel {
                                                            &e.stride, sizeof(e.stride)), where_);
       }
     }
-    cublasLtMatmulPreference_t pref = nullptr;
-    KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref), where_);
-    const uint64_t maxWorkspace = kWorkspaceBytes;
-    const uint32_t align = static_cast<uint32_t>(p.alignment);
-    cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                             &maxWorkspace, sizeof(maxWorkspace));
-    for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
-      if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof(align));
-    cublasLtMatmulHeuristicResult_t result{};
-    int found = 0;
-    if (st == CUBLAS_STATUS_SUCCESS)
-      st = cublasLtMatmulAlgoGetHeuristic(handle_, plan->desc, plan->a, plan->b, plan->c, plan->c, pref, 1, &result, &found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    if (st != CUBLAS_STATUS_SUCCESS) return fromCublas(st, "cublasLtMatmulAlgoGetHeuristic", where_);
-    if (found == 0)
-      return unsupported(where_ + "cuBLASLt has no algorithm for M=" + std::to_string(p.m) + " N=" + std::to_string(p.n) +
-                         " K=" + std::to_string(p.k) + " batch=" + std::to_string(p.batch) + " " + dataTypeName(dtype));
-    plan->algo = result.algo;
-    plan->workspace = result.workspaceSize;
+    KILN_ASSIGN_OR_RETURN(const auto choice,
+                          firstHeuristicAlgorithm(handle_, plan->desc, plan->a, plan->b, plan->c, plan->c,
+                                                  kWorkspaceBytes, static_cast<uint32_t>(p.alignment), where_));
+    if (choice) {
+      plan->algo = choice->algo;
+      plan->workspace = choice->workspaceSize;
+    } else {
+      plan->noAlgorithm = true;
+    }
     const Plan* raw = plan.get();
     plans_.emplace(p.key(), std::move(plan));
     return raw;
@@ -270,6 +357,7 @@ class MatmulKernel final : public Kernel {
   cublasLtHandle_t handle_;
   bool gemm_;
   bool allowTF32_;
+  Activation activation_;
   bool transA_ = false, transB_ = false;
   float alpha_ = 1.f, beta_ = 1.f;
   mutable std::mutex mutex_;  // guards the plan memo only
@@ -283,8 +371,18 @@ Status matmulSupports(const ir::Graph& graph, const ir::Node& node) {
   KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16}));
   const DataType t = inputType(graph, node, 0);
   KILN_RETURN_IF_ERROR(requireInputType(graph, node, 1, {t}));
-  if (node.op == OpKind::kGemm && node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue)
+  if (!activationOf(node))
+    return unsupported(graph.describe(node) + ": fused activation '" + node.attrs.getString("activation", "") +
+                       "' is not one cuBLASLt's epilogues apply here (Relu, GeluTanh)");
+  if (node.inputs.size() > 3) return invalidModel(graph.describe(node) + ": more than 3 inputs");
+  if (node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue) {
     KILN_RETURN_IF_ERROR(requireInputType(graph, node, 2, {t}));
+    // MatMul's fused bias runs along N; a vector B has none (shape inference refuses that form too).
+    const ir::Value& b = graph.values[node.inputs[1]];
+    if (node.op == OpKind::kMatMul && b.rankKnown && b.dims.size() < 2)
+      return unsupported(graph.describe(node) + ": a bias (input 2) needs B of rank >= 2, found " +
+                         dimsToString(b.dims));
+  }
   return Status::ok();
 }
 

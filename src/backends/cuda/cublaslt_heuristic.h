@@ -1,0 +1,22 @@
+// The one cuBLASLt algorithm query kiln's GEMM kernels share (matmul_cublaslt.cpp, conv1x1_cublaslt.cpp).
+#pragma once
+
+#include <cublasLt.h>
+
+#include <optional>
+#include <string>
+
+#include "kiln/status.h"
+
+namespace kiln::backends::cuda {
+
+/// cuBLASLt's first heuristic choice for `desc` over layouts a, b, c, d, allowing `maxWorkspaceBytes` of workspace
+/// and assuming every pointer (A, B, C, D and the epilogue's bias) is a multiple of `alignmentBytes`.
+/// nullopt when cuBLASLt has no algorithm for this configuration (none found, or CUBLAS_STATUS_NOT_SUPPORTED);
+/// an error naming `where` for any other failure.
+Expected<std::optional<cublasLtMatmulHeuristicResult_t>> firstHeuristicAlgorithm(
+    cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+    cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t d, uint64_t maxWorkspaceBytes, uint32_t alignmentBytes,
+    const std::string& where);
+
+}  // namespace kiln::backends::cuda
