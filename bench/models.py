@@ -1,4 +1,4 @@
-"""The two benchmark models and their ONNX export. torch is imported inside the functions so that
+"""The benchmark models and their ONNX export. torch is imported inside the functions so that
 run_bench.py --selftest works on a machine without it."""
 
 # name -> (input [C, H, W], output width, what it is)
@@ -6,6 +6,10 @@ MODELS = {
     "resnet50": ((3, 224, 224), 1000, "torchvision resnet50, [B,3,224,224] -> [B,1000]"),
     "reid": ((3, 256, 144), 128, "the seed's ReID model: resnet50 trunk + global pool + Linear 2048->128, "
                                  "[B,3,256,144] -> [B,128]"),
+    # Not in the default set: models whose convs end in Clip (ReLU6), HardSwish and HardSigmoid.
+    "mobilenet_v2": ((3, 224, 224), 1000, "torchvision mobilenet_v2 (ReLU6 as Clip 0..6), [B,3,224,224] -> [B,1000]"),
+    "mobilenet_v3": ((3, 224, 224), 1000, "torchvision mobilenet_v3_large (HardSwish, HardSigmoid), "
+                                          "[B,3,224,224] -> [B,1000]"),
 }
 
 
@@ -36,6 +40,10 @@ def make_model(name, seed):
         trunk = torchvision.models.resnet50(weights=None)
         trunk.fc = torch.nn.Identity()  # torchvision's forward still pools globally and flattens: [B, 2048]
         model = torch.nn.Sequential(trunk, torch.nn.Linear(2048, 128))
+    elif name == "mobilenet_v2":
+        model = torchvision.models.mobilenet_v2(weights=None)
+    elif name == "mobilenet_v3":
+        model = torchvision.models.mobilenet_v3_large(weights=None)
     else:
         raise ValueError(f"unknown model '{name}' (known: {', '.join(MODELS)})")
     with torch.no_grad():

@@ -74,7 +74,7 @@ class BuilderConfig {
   size_t workspaceLimitBytes = 0;
   /// Timing-cache file for tactic choices ("" = none). Used by backends that time tactics.
   std::string timingCachePath;
-  /// CUDA FP16 builds run convolution networks channels-last (NHWC); true keeps NCHW (for comparison).
+  /// CUDA builds with FP16 or TF32 run convolution networks channels-last (NHWC); true keeps NCHW (for comparison).
   bool keepNchw = false;
   /// Print every pass and every tuned layer to stderr.
   bool verbose = false;

@@ -1,6 +1,9 @@
+#include <cmath>
+#include <limits>
 #include <optional>
 
 #include "passes/passes.h"
+#include "passes/scalar_constant.h"
 
 namespace kiln::passes {
 namespace {
@@ -26,9 +29,21 @@ struct ActivationMatch {
   ir::ValueId output = ir::kNoValue;
 };
 
+/// Clip's bounds when they are absent or constant scalars (an absent bound is infinite); nothing otherwise.
+std::optional<std::pair<float, float>> clipBounds(const ir::Graph& graph, const ir::Node& clip) {
+  if (clip.inputs.empty() || clip.inputs.size() > 3) return std::nullopt;
+  float bounds[2] = {-std::numeric_limits<float>::infinity(), std::numeric_limits<float>::infinity()};
+  for (size_t i = 1; i < clip.inputs.size(); ++i) {
+    if (clip.inputs[i] == ir::kNoValue) continue;
+    const auto value = scalarConstant(graph, clip.inputs[i]);
+    if (!value || std::isnan(*value)) return std::nullopt;
+    bounds[i - 1] = *value;
+  }
+  return std::pair(bounds[0], bounds[1]);
+}
+
 /// The activation applied to `v` by its reader(s), if it is one the epilogue can fuse. Relu always; the others
-/// (cuDNN's graph API only) when `extended`. Not Clip: cuDNN 9.14 had no graph engine for a conv epilogue with an
-/// upper clip (every configuration refused on the H200), so Clip stays its own elementwise kernel.
+/// (cuDNN's graph API only) when `extended`.
 std::optional<ActivationMatch> matchActivation(const ir::Graph& graph, ir::ValueId v, bool extended) {
   if (graph.isGraphOutput(v)) return std::nullopt;
   const auto readers = graph.consumers(v);
@@ -72,6 +87,21 @@ std::optional<ActivationMatch> matchActivation(const ir::Graph& graph, ir::Value
       match.name = "Elu";
       match.params = {{"activation_alpha", n.attrs.getFloat("alpha", 1.f)}};
       break;
+    case ir::OpKind::kHardSwish:
+      match.name = "HardSwish";
+      break;
+    case ir::OpKind::kHardSigmoid:
+      match.name = "HardSigmoid";
+      match.params = {{"activation_alpha", n.attrs.getFloat("alpha", 0.2f)},
+                      {"activation_beta", n.attrs.getFloat("beta", 0.5f)}};
+      break;
+    case ir::OpKind::kClip: {
+      const auto bounds = clipBounds(graph, n);
+      if (!bounds || n.inputs[0] != v) return std::nullopt;
+      match.name = "Clip";
+      match.params = {{"activation_min", bounds->first}, {"activation_max", bounds->second}};
+      break;
+    }
     default:
       return std::nullopt;
   }
@@ -90,9 +120,11 @@ Expected<int> fuseConvEpilogues(ir::Graph& graph, bool graphApiForms) {
       continue;
     // Both fused forms need a constant bias: y = act(conv(x) + bias + z).
     if (conv.inputs.size() < 3 || conv.inputs[2] == ir::kNoValue || !graph.isConstant(conv.inputs[2])) continue;
-    // The extended forms run only through cuDNN's graph API: NHWC float16 convolutions.
+    // The extended forms run only through cuDNN's graph API: NHWC float16 (or TF32 float32) convolutions of group 1.
+    const DataType type = graph.values[conv.inputs[0]].dtype;
     const bool extended = graphApiForms && conv.attrs.getString("data_format", "NCHW") == "NHWC" &&
-                          graph.values[conv.inputs[0]].dtype == DataType::kFloat16 && conv.attrs.getInt("group", 1) == 1;
+                          (type == DataType::kFloat16 || type == DataType::kFloat32) &&
+                          conv.attrs.getInt("group", 1) == 1;
     if (graphApiForms && !extended) continue;
     ir::ValueId y = conv.outputs[0];
     ir::ValueId residual = ir::kNoValue;

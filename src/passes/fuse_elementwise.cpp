@@ -11,9 +11,9 @@
 #include <map>
 #include <optional>
 
-#include "core/half.h"
 #include "ops/fused_elementwise_program.h"
 #include "passes/passes.h"
+#include "passes/scalar_constant.h"
 #include "runtime/shape_program.h"
 
 namespace kiln::passes {
@@ -36,20 +36,6 @@ struct NodePlan {
 };
 
 bool isFloatType(DataType t) { return t == DataType::kFloat32 || t == DataType::kFloat16; }
-
-/// The value of a one-element constant, as float.
-std::optional<float> scalarConstant(const ir::Graph& graph, ir::ValueId v) {
-  const Tensor* t = graph.constantOf(v);
-  if (!t || t->elementCount() != 1) return std::nullopt;
-  switch (t->dtype()) {
-    case DataType::kFloat32: return t->dataAs<float>()[0];
-    case DataType::kFloat16: return halfBitsToFloat(t->dataAs<uint16_t>()[0]);
-    case DataType::kFloat64: return static_cast<float>(t->dataAs<double>()[0]);
-    case DataType::kInt64: return static_cast<float>(t->dataAs<int64_t>()[0]);
-    case DataType::kInt32: return static_cast<float>(t->dataAs<int32_t>()[0]);
-    default: return std::nullopt;
-  }
-}
 
 std::optional<FusedOpcode> unaryOpcode(const ir::Node& node) {
   switch (node.op) {

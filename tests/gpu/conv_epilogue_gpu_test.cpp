@@ -1,10 +1,13 @@
 // Conv epilogues fused on the GPU: Conv + bias [+ residual Add] + activation, for every activation the fusion pass
-// knows (Relu through both cuDNN paths; LeakyRelu, Sigmoid, x*sigmoid(x), Tanh, Elu, Gelu and a bare residual Add
-// through cuDNN's graph API), and Clip, which stays unfused. Each case is a small graph built here, compiled FP16 for
-// CUDA and FP32 for the CPU backend (which runs the unfused nodes), on random non-zero inputs at odd shapes and two
-// batches. Checked: the activation nodes are gone from the CUDA engine (fused into the Conv), the conv's kernels are
-// cuDNN graph engines where only that path can fuse, and the FP16 result matches the CPU's FP32 one (cosine >= 0.999,
-// max abs error <= 2e-2 of the output's scale: FP16 inputs and weights, FP32 accumulation).
+// knows (Relu through both cuDNN paths; LeakyRelu, Sigmoid, x*sigmoid(x), Tanh, Elu, Gelu, HardSwish, HardSigmoid,
+// Clip and a bare residual Add through cuDNN's graph API). Each case is a small graph built here, compiled FP16 and
+// FP32-with-TF32 for CUDA (both run channels-last through the same paths) and strict FP32 for the CPU backend (which
+// runs the unfused nodes), on random non-zero inputs at odd shapes and two batches. Checked: the activation nodes
+// are gone from the CUDA engine (fused into the Conv), the conv's kernels are cuDNN graph engines where only that
+// path can fuse, and the CUDA result matches the CPU's FP32 one (cosine >= 0.999, max abs error <= 2e-2 of the
+// output's scale: FP16 or TF32 inputs and weights, FP32 accumulation). The split form (cuDNN runs conv + bias +
+// residual, kiln's own kernel the activation in place) is checked the same way by rewriting the engine's conv tactic
+// to that form.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -85,13 +88,17 @@ std::unique_ptr<ir::Graph> makeGraph(const Geometry& geo, bool residual, const A
   return g;
 }
 
+/// CPU: strict FP32. CUDA: FP16, or FP32 with TF32 when `tf32`.
 std::shared_ptr<Engine> build(std::unique_ptr<ir::Graph> graph, DeviceKind device, const Geometry& geo,
-                              std::vector<std::byte>* bytes) {
+                              std::vector<std::byte>* bytes, bool tf32 = false) {
   Network network(std::move(graph));
   BuilderConfig config;
   config.device = device;
   config.disallow(Precision::kTF32);
-  if (device == DeviceKind::kCuda) config.allow(Precision::kFP16);
+  if (device == DeviceKind::kCuda) {
+    if (tf32) config.allow(Precision::kTF32);
+    else config.allow(Precision::kFP16);
+  }
   OptimizationProfile profile;
   profile.inputs.push_back({"x", {1, geo.c, geo.h, geo.w}, {3, geo.c, geo.h, geo.w}, {4, geo.c, geo.h, geo.w}});
   config.addProfile(profile);
@@ -129,11 +136,26 @@ std::vector<Case> cases() {
                     const ir::ValueId s = addNode(g, "sig", OpKind::kSigmoid, {x});
                     return addNode(g, "mul", OpKind::kMul, {s, x});
                   }});
-  // Not fused (cuDNN has no graph engine with an upper clip): Clip stays its own node, and the result holds.
-  list.push_back({"ClipStaysUnfused", "", false, [](ir::Graph& g, ir::ValueId x) {
+  // Bounds inside the output's range, so both clip often.
+  list.push_back({"Clip", "Clip", false, [](ir::Graph& g, ir::ValueId x) {
+                    const ir::ValueId lo = g.addConstant("lo", scalar(-0.4f)), hi = g.addConstant("hi", scalar(0.6f));
+                    return addNode(g, "act", OpKind::kClip, {x, lo, hi});
+                  }});
+  list.push_back({"AddRelu6", "Clip", true, [](ir::Graph& g, ir::ValueId x) {
                     const ir::ValueId lo = g.addConstant("lo", scalar(0.f)), hi = g.addConstant("hi", scalar(0.6f));
                     return addNode(g, "act", OpKind::kClip, {x, lo, hi});
-                  }, false});
+                  }});
+  list.push_back({"ClipUpperOnly", "Clip", false, [](ir::Graph& g, ir::ValueId x) {
+                    const ir::ValueId hi = g.addConstant("hi", scalar(0.3f));
+                    return addNode(g, "act", OpKind::kClip, {x, ir::kNoValue, hi});
+                  }});
+  list.push_back({"HardSwish", "HardSwish", false,
+                  [](ir::Graph& g, ir::ValueId x) { return addNode(g, "act", OpKind::kHardSwish, {x}); }});
+  list.push_back({"HardSigmoid", "HardSigmoid", false, [](ir::Graph& g, ir::ValueId x) {
+                    ir::Attributes a = floatAttr("alpha", 0.3f);
+                    a.set("beta", 0.4f);
+                    return addNode(g, "act", OpKind::kHardSigmoid, {x}, a);
+                  }});
   list.push_back({"LeakyRelu", "LeakyRelu", false, [](ir::Graph& g, ir::ValueId x) {
                     return addNode(g, "act", OpKind::kLeakyRelu, {x}, floatAttr("alpha", 0.15f));
                   }});
@@ -153,10 +175,12 @@ class ConvEpilogue : public ::testing::TestWithParam<Case> {};
 TEST_P(ConvEpilogue, FusedOnCudaMatchesCpu) {
   REQUIRE_GPU();
   const Case& c = GetParam();
+  for (const bool tf32 : {false, true})
   for (const Geometry& geo : {Geometry{}, Geometry{8, 32, 17, 15, 5, 2, 2}}) {
+    SCOPED_TRACE(tf32 ? "FP32 with TF32" : "FP16");
     std::vector<std::byte> bytes;
     auto cpu = build(makeGraph(geo, c.residual, c.activation, 7), DeviceKind::kCpu, geo, nullptr);
-    auto gpu = build(makeGraph(geo, c.residual, c.activation, 7), DeviceKind::kCuda, geo, &bytes);
+    auto gpu = build(makeGraph(geo, c.residual, c.activation, 7), DeviceKind::kCuda, geo, &bytes, tf32);
     ASSERT_TRUE(cpu && gpu);
     // The CUDA engine's graph: one Conv carrying the activation, and no activation or Add nodes left.
     auto model = engine::readEngine(bytes.data(), bytes.size());
@@ -184,8 +208,8 @@ TEST_P(ConvEpilogue, FusedOnCudaMatchesCpu) {
       const auto e = test::errorStats(out->at("y"), ref->at("y"));
       EXPECT_GE(e.cosine, 0.999) << c.name << " batch " << batch;
       EXPECT_LE(e.maxAbs, 2e-2 * std::max(1.0, e.maxAbsRef)) << c.name << " batch " << batch;
-      std::printf("[ INFO     ] %s k%lld s%lld batch %lld: cosine %.6f max abs %.3g (scale %.3g)\n", c.name.c_str(),
-                  static_cast<long long>(geo.kernel), static_cast<long long>(geo.stride),
+      std::printf("[ INFO     ] %s %s k%lld s%lld batch %lld: cosine %.6f max abs %.3g (scale %.3g)\n", c.name.c_str(),
+                  tf32 ? "tf32" : "fp16", static_cast<long long>(geo.kernel), static_cast<long long>(geo.stride),
                   static_cast<long long>(batch), e.cosine, e.maxAbs, e.maxAbsRef);
     }
     if (c.graphOnly) {  // only the graph API fuses this: the conv's kernel must be a cuDNN graph engine
@@ -195,6 +219,8 @@ TEST_P(ConvEpilogue, FusedOnCudaMatchesCpu) {
       for (const auto& layer : *layers)
         if (layer.name == "conv") {
           found = true;
+          std::printf("[ INFO     ] %s %s conv kernel: %s\n", c.name.c_str(), tf32 ? "tf32" : "fp16",
+                      layer.tactic.c_str());
           // One kernel, or one per tuned batch ("per batch: [1] ... [3] ..."): all cuDNN graph engines.
           EXPECT_NE(layer.tactic.find("cudnn-graph:"), std::string::npos) << c.name << ": " << layer.tactic;
           EXPECT_EQ(layer.tactic.find("cudnn:"), std::string::npos) << c.name << ": " << layer.tactic;
@@ -205,7 +231,62 @@ TEST_P(ConvEpilogue, FusedOnCudaMatchesCpu) {
   }
 }
 
+/// The engine's conv runs in the split form: its tactic is rewritten to one that names no real engine, in that form,
+/// so the kernel takes cuDNN's heuristic choice for conv + bias [+ residual] and applies the activation itself.
+class ConvEpilogueSplit : public ::testing::TestWithParam<Case> {};
+
+std::vector<Case> graphOnlyActivations() {
+  std::vector<Case> list;
+  for (Case& c : cases())
+    if (c.graphOnly && c.fusedAs != "Identity") list.push_back(std::move(c));
+  return list;
+}
+
+TEST_P(ConvEpilogueSplit, MatchesCpu) {
+  REQUIRE_GPU();
+  const Case& c = GetParam();
+  const Geometry geo{8, 32, 17, 15, 5, 2, 2};
+  for (const bool tf32 : {false, true}) {
+  SCOPED_TRACE(tf32 ? "FP32 with TF32" : "FP16");
+  std::vector<std::byte> bytes;
+  auto cpu = build(makeGraph(geo, c.residual, c.activation, 11), DeviceKind::kCpu, geo, nullptr);
+  ASSERT_TRUE(build(makeGraph(geo, c.residual, c.activation, 11), DeviceKind::kCuda, geo, &bytes, tf32) && cpu);
+  auto model = engine::readEngine(bytes.data(), bytes.size());
+  ASSERT_TRUE(model.hasValue()) << model.status().toString();
+  bool rewritten = false;
+  for (size_t i = 0; i < model->graph.nodes.size(); ++i)
+    if (model->graph.nodes[i].name == "conv") {
+      model->tactics[i] = "cudnn-graph:engine=999999:knobs=:activation=kernel";
+      rewritten = true;
+    }
+  ASSERT_TRUE(rewritten);
+  auto split = engine::writeEngine(*model);
+  ASSERT_TRUE(split.hasValue()) << split.status().toString();
+  auto gpu = Engine::loadFromMemory(split->data(), split->size());
+  ASSERT_TRUE(gpu.hasValue()) << gpu.status().toString();
+  auto cpuContext = std::move(cpu->createContext(0).value());
+  auto gpuContext = std::move((*gpu)->createContext(0).value());
+  for (int64_t batch : {1, 3}) {
+    std::mt19937 rng(static_cast<uint32_t>(batch * 17 + 5));
+    std::map<std::string, Tensor> in{{"x", randomTensor({batch, geo.c, geo.h, geo.w}, rng, 1.f)}};
+    auto ref = cpuContext->infer(in);
+    auto out = gpuContext->infer(in);
+    ASSERT_TRUE(ref && out) << ref.status().toString() << out.status().toString();
+    const auto e = test::errorStats(out->at("y"), ref->at("y"));
+    EXPECT_GE(e.cosine, 0.999) << c.name << " batch " << batch;
+    EXPECT_LE(e.maxAbs, 2e-2 * std::max(1.0, e.maxAbsRef)) << c.name << " batch " << batch;
+  }
+  auto layers = gpuContext->profileLayers(nullptr, 1);
+  ASSERT_TRUE(layers.hasValue()) << layers.status().toString();
+  for (const auto& layer : *layers)
+    if (layer.name == "conv")
+      EXPECT_NE(layer.tactic.find("as its own kernel"), std::string::npos) << c.name << ": " << layer.tactic;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Activations, ConvEpilogue, ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Activations, ConvEpilogueSplit, ::testing::ValuesIn(graphOnlyActivations()),
                          [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
 }  // namespace

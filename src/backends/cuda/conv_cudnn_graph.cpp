@@ -1,10 +1,13 @@
-// The operation graph is conv -> [add bias] -> [add residual] -> [activation], with X, W, B, Z and Y in memory and
-// the intermediates virtual in float32 (so the epilogue runs at FP32 inside the conv kernel). One execution plan per
+// The operation graph is conv -> [add bias] -> [add residual] -> [activation steps], with X, W, B, Z and Y in memory
+// (float16, or float32 in TF32 builds) and the intermediates virtual in float32 (so the epilogue runs at FP32 inside the conv kernel). One execution plan per
 // input shape, made when the runtime first asks for the workspace at that shape, memoized under a mutex. A tactic
 // names an engine by cuDNN's global index and its knob choices: "cudnn-graph:engine=E:knobs=T.V,T.V"; an engine
 // file from another cuDNN is refused at load (the library version is in its facts), and a tactic that does not apply
 // at some shape falls back to cuDNN's heuristic choice there, then to the fallback kernel.
 #include "backends/cuda/conv_cudnn_graph.h"
+
+#include "backends/cuda/conv_epilogue_activation.h"
+#include "backends/cuda/cudnn_descriptor.h"
 
 #include <algorithm>
 #include <cctype>
@@ -24,82 +27,16 @@
 namespace kiln::backends::cuda {
 namespace {
 
-/// One backend descriptor, destroyed with its owner.
-class Desc {
- public:
-  Desc() = default;
-  explicit Desc(cudnnBackendDescriptor_t d) : d_(d) {}
-  Desc(Desc&& o) noexcept : d_(std::exchange(o.d_, nullptr)) {}
-  Desc& operator=(Desc&& o) noexcept {
-    if (this != &o) {
-      reset();
-      d_ = std::exchange(o.d_, nullptr);
-    }
-    return *this;
-  }
-  Desc(const Desc&) = delete;
-  Desc& operator=(const Desc&) = delete;
-  ~Desc() { reset(); }
-  void reset() {
-    if (d_) cudnnBackendDestroyDescriptor(d_);
-    d_ = nullptr;
-  }
-  cudnnBackendDescriptor_t get() const { return d_; }
-
- private:
-  cudnnBackendDescriptor_t d_ = nullptr;
-};
-
-Expected<Desc> createDesc(cudnnBackendDescriptorType_t type, const std::string& where) {
-  cudnnBackendDescriptor_t d = nullptr;
-  KILN_CUDNN_CHECK(cudnnBackendCreateDescriptor(type, &d), where);
-  return Desc(d);
-}
-
-#define KILN_SET(desc, name, type, count, ptr) \
-  KILN_CUDNN_CHECK(cudnnBackendSetAttribute((desc).get(), name, type, count, ptr), where + #name + ": ")
+using Desc = CudnnDescriptor;
+constexpr auto createDesc = createCudnnDescriptor;
+#define KILN_SET KILN_CUDNN_SET
 
 // Tensor unique ids in the variant pack; virtual intermediates count up from kFirstVirtual.
-enum : int64_t { kUidX = 1, kUidW = 2, kUidBias = 3, kUidResidual = 4, kUidY = 5, kFirstVirtual = 10 };
+// By-value scalars of the activation's pointwise steps count up from kFirstScalar.
+enum : int64_t { kUidX = 1, kUidW = 2, kUidBias = 3, kUidResidual = 4, kUidY = 5, kFirstVirtual = 10, kFirstScalar = 100 };
 
-/// The fused activation as a cuDNN pointwise mode and its parameters.
-struct Activation {
-  bool present = false;
-  cudnnPointwiseMode_t mode = CUDNN_POINTWISE_RELU_FWD;
-  std::optional<float> lowerClip, lowerSlope, eluAlpha, swishBeta;
-};
-
-Expected<Activation> activationOf(const ir::Graph& graph, const ir::Node& node) {
-  const std::string name = node.attrs.getString("activation", "");
-  Activation a;
-  if (name.empty() || name == "Identity") return a;  // Identity: the epilogue is bias and residual only
-  a.present = true;
-  if (name == "Relu") {
-    a.mode = CUDNN_POINTWISE_RELU_FWD;
-  } else if (name == "LeakyRelu") {
-    a.mode = CUDNN_POINTWISE_RELU_FWD;
-    a.lowerClip = 0.f;
-    a.lowerSlope = node.attrs.getFloat("activation_alpha", 0.01f);
-  } else if (name == "Sigmoid") {
-    a.mode = CUDNN_POINTWISE_SIGMOID_FWD;
-  } else if (name == "Silu") {
-    a.mode = CUDNN_POINTWISE_SWISH_FWD;
-    a.swishBeta = 1.f;
-  } else if (name == "Tanh") {
-    a.mode = CUDNN_POINTWISE_TANH_FWD;
-  } else if (name == "Elu") {
-    a.mode = CUDNN_POINTWISE_ELU_FWD;
-    a.eluAlpha = node.attrs.getFloat("activation_alpha", 1.f);
-  } else if (name == "Gelu") {
-    a.mode = CUDNN_POINTWISE_GELU_FWD;
-  } else if (name == "GeluTanh") {
-    a.mode = CUDNN_POINTWISE_GELU_APPROX_TANH_FWD;
-  } else {
-    return unsupported(graph.describe(node) + ": fused activation '" + name +
-                       "' (cuDNN graph path: Identity, Relu, LeakyRelu, Sigmoid, Silu, Tanh, Elu, Gelu, GeluTanh)");
-  }
-  return a;
-}
+/// A tactic whose engine runs conv + bias + residual only ends with this; the activation then runs in place after it.
+constexpr std::string_view kActivationKernelSuffix = ":activation=kernel";
 
 /// One convolution's geometry in cuDNN's logical order (X [N,C,H,W], W [K,C,R,S], Y [N,K,P,Q]), all NHWC in memory.
 struct ConvGeometry {
@@ -122,9 +59,11 @@ struct GraphPlan {
   std::string tactic;  // what actually runs at this shape
   bool fromHeuristics = false;
   bool useFallback = false;
+  bool activationKernel = false;  // the graph stops before the activation, which runs in place after it
 };
 
-std::string formatConfig(int64_t engine, const std::vector<std::pair<int64_t, int64_t>>& knobs) {
+std::string formatConfig(int64_t engine, const std::vector<std::pair<int64_t, int64_t>>& knobs,
+                         bool activationKernel) {
   std::string text = std::string(kCudnnGraphTacticPrefix) + "engine=" + std::to_string(engine) + ":knobs=";
   for (size_t i = 0; i < knobs.size(); ++i) {
     if (i) text += ',';
@@ -132,6 +71,7 @@ std::string formatConfig(int64_t engine, const std::vector<std::pair<int64_t, in
     text += '.';
     text += std::to_string(knobs[i].second);
   }
+  if (activationKernel) text += kActivationKernelSuffix;
   return text;
 }
 
@@ -139,13 +79,19 @@ std::string formatConfig(int64_t engine, const std::vector<std::pair<int64_t, in
 struct ParsedConfig {
   int64_t engine = -1;
   std::vector<std::pair<int64_t, int64_t>> knobs;
+  bool activationKernel = false;
 };
 std::optional<ParsedConfig> parseConfig(const std::string& text) {
   const std::string head = std::string(kCudnnGraphTacticPrefix) + "engine=";
   if (text.rfind(head, 0) != 0) return std::nullopt;
-  const char* p = text.data() + head.size();
-  const char* end = text.data() + text.size();
   ParsedConfig c;
+  std::string_view body(text);
+  if (body.ends_with(kActivationKernelSuffix)) {
+    c.activationKernel = true;
+    body.remove_suffix(kActivationKernelSuffix.size());
+  }
+  const char* p = body.data() + head.size();
+  const char* end = body.data() + body.size();
   auto r = std::from_chars(p, end, c.engine);
   if (r.ec != std::errc() || c.engine < 0) return std::nullopt;
   const std::string knobsKey = ":knobs=";
@@ -173,11 +119,13 @@ std::optional<ParsedConfig> parseConfig(const std::string& text) {
 class ConvGraphKernel final : public Kernel {
  public:
   ConvGraphKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node, const std::string& tactic,
-                  std::unique_ptr<Kernel> fallback, Activation activation)
+                  std::unique_ptr<Kernel> fallback, EpilogueActivation activation)
       : where_(graph.describe(node) + ": "),
         pool_(ctx.cudnn),
         fallback_(std::move(fallback)),
-        activation_(activation),
+        activation_(std::move(activation)),
+        dataType_(inputType(graph, node, 0) == DataType::kFloat32 ? CUDNN_DATA_FLOAT : CUDNN_DATA_HALF),
+        allowTF32_(ctx.options.allowTF32),
         tactic_(parseConfig(tactic)) {
     const auto& at = node.attrs;
     strides_ = at.getInts("strides");
@@ -188,10 +136,12 @@ class ConvGraphKernel final : public Kernel {
     hasResidual_ = node.inputs.size() > 3 && node.inputs[3] != ir::kNoValue;
     if (hasBias_) epilogue_ += "+bias";
     if (hasResidual_) epilogue_ += "+add";
-    if (activation_.present) {  // "Identity" adds nothing
+    if (activation_.present()) {  // "Identity" adds nothing
       epilogue_ += '+';
-      epilogue_ += lowerCase(node.attrs.getString("activation", ""));
+      epilogue_ += activation_.name;
     }
+    for (const PointwiseStep& step : activation_.steps)
+      if (step.operand == PointwiseStep::Operand::kScalar) scalars_.push_back(step.scalar);
   }
 
   size_t workspaceBytes(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const override {
@@ -208,8 +158,10 @@ class ConvGraphKernel final : public Kernel {
     if (plan->useFallback) return fallback_->run(in, out, workspace, stream);
     if (plan->workspace > 0 && !workspace)
       return internalError(where_ + "no workspace given; workspaceBytes() asked for " + std::to_string(plan->workspace));
-    int64_t uids[5];
-    void* pointers[5];
+    constexpr size_t kMaxBindings = 16;
+    if (5 + scalars_.size() > kMaxBindings) return internalError(where_ + "too many epilogue scalars");
+    int64_t uids[kMaxBindings];
+    void* pointers[kMaxBindings];
     int64_t count = 0;
     const auto bind = [&](int64_t uid, const void* p) {
       uids[count] = uid;
@@ -220,6 +172,8 @@ class ConvGraphKernel final : public Kernel {
     if (hasBias_) bind(kUidBias, in[2].data);
     if (hasResidual_) bind(kUidResidual, in[3].data);
     bind(kUidY, out[0].data);
+    if (!plan->activationKernel)  // by-value scalars: cuDNN reads them from host memory at execute
+      for (size_t i = 0; i < scalars_.size(); ++i) bind(kFirstScalar + static_cast<int64_t>(i), &scalars_[i]);
     const std::string& where = where_;
     KILN_ASSIGN_OR_RETURN(Desc pack, createDesc(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, where));
     KILN_SET(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, count, uids);
@@ -228,6 +182,11 @@ class ConvGraphKernel final : public Kernel {
     KILN_CUDNN_CHECK(cudnnBackendFinalize(pack.get()), where + "variant pack: ");
     KILN_ASSIGN_OR_RETURN(CudnnPool::Lease lease, pool_->borrow(static_cast<cudaStream_t>(stream), where));
     KILN_CUDNN_CHECK(cudnnBackendExecute(lease.handle(), plan->plan.get(), pack.get()), where + plan->tactic + ": ");
+    if (plan->activationKernel)
+      KILN_CUDA_CHECK(launchActivationInPlace(out[0].data, dataType_ == CUDNN_DATA_FLOAT, out[0].elementCount(),
+                                              activation_.inPlace,
+                                              static_cast<cudaStream_t>(stream)),
+                      where + "in-place " + activation_.name + ": ");
     return Status::ok();
   }
 
@@ -235,48 +194,58 @@ class ConvGraphKernel final : public Kernel {
     std::string text = "cudnn-graph:conv" + epilogue_ + " nhwc";
     std::lock_guard<std::mutex> lock(mutex_);
     std::string used;
-    bool heuristic = false, fellBack = false;
+    bool heuristic = false, fellBack = false, split = false;
     for (const auto& [dims, plan] : plans_) {
       if (plan->useFallback) {
         fellBack = true;
         continue;
       }
       heuristic = heuristic || plan->fromHeuristics;
+      split = split || plan->activationKernel;
       const std::string engine = plan->tactic.substr(plan->tactic.find("engine="));
       if (used.find(engine) == std::string::npos) used += (used.empty() ? "" : " / ") + engine;
     }
     if (used.empty() && !fellBack)
       return text + (tactic_ ? " engine=" + std::to_string(tactic_->engine) + " (tuned)" : " (heuristic)");
     return text + " " + used + (heuristic ? " (heuristic at some shapes)" : " (tuned)") +
+           (split ? " (" + activation_.name + " as its own kernel at some shapes)" : "") +
            (fellBack ? " (legacy fallback at some shapes)" : "");
   }
 
-  /// Ranked engine configurations for these shapes (see convGraphCandidates).
+  /// Ranked engine configurations for these shapes (see convGraphCandidates), each checked to finalize here. When
+  /// the whole graph has only runtime-compiled engines or none, the configurations of the graph without the
+  /// activation (which then runs as its own kernel) come too, so the race can weigh one against the other.
   Expected<std::vector<std::string>> candidates(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out,
                                                 size_t limit) const {
     KILN_ASSIGN_OR_RETURN(ConvGeometry g, geometry(in, out));
     KILN_ASSIGN_OR_RETURN(CudnnPool::Lease lease, pool_->borrow(nullptr, where_));
-    KILN_ASSIGN_OR_RETURN(OperationGraph ops, buildOperationGraph(g, lease.handle()));
-    KILN_ASSIGN_OR_RETURN(std::vector<Desc> configs, heuristicConfigs(ops));
-    std::vector<std::string> precompiled, compiled;
-    for (const Desc& cfg : configs) {
-      auto described = describeConfig(cfg);
-      if (!described) continue;
-      auto& [text, runtimeCompiled, reducedPrecision] = *described;
-      if (reducedPrecision) continue;  // FP16 engines promise FP32 accumulation
-      (runtimeCompiled ? compiled : precompiled).push_back(text);
+    std::vector<std::string> chosen;
+    for (const bool split : {false, true}) {
+      if (split && !activation_.present()) break;
+      auto ops = buildOperationGraph(g, lease.handle(), /*withActivation=*/!split);
+      if (!ops) continue;
+      KILN_ASSIGN_OR_RETURN(std::vector<Desc> configs, heuristicConfigs(*ops));
+      std::vector<std::string> precompiled, compiled;
+      for (Desc& cfg : configs) {
+        auto described = describeConfig(cfg, split);
+        if (!described) continue;
+        auto& [text, runtimeCompiled, numericsRefused] = *described;
+        if (numericsRefused) continue;
+        auto& list = runtimeCompiled ? compiled : precompiled;
+        if (list.size() >= limit) continue;
+        GraphPlan probe;  // heuristics can rank a configuration that does not finalize for this graph
+        probe.config = std::move(cfg);
+        if (!finalizePlan(probe, lease.handle()).isOk()) continue;
+        list.push_back(text);
+      }
+      std::vector<std::string>& usable = precompiled.empty() ? compiled : precompiled;
+      chosen.insert(chosen.end(), usable.begin(), usable.end());
+      if (!precompiled.empty()) break;  // the whole graph has precompiled engines: no need to split
     }
-    std::vector<std::string>& chosen = precompiled.empty() ? compiled : precompiled;
-    if (chosen.size() > limit) chosen.resize(limit);
     return chosen;
   }
 
  private:
-  static std::string lowerCase(std::string s) {
-    for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return s;
-  }
-
   Expected<ConvGeometry> geometry(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const {
     if (in.size() < 2 || out.empty() || in[0].dims.size() != 4 || in[1].dims.size() != 4 || out[0].dims.size() != 4)
       return invalidArgument(where_ + "the cuDNN graph path needs rank-4 NHWC X, KRSC W and NHWC Y");
@@ -329,21 +298,37 @@ class ConvGraphKernel final : public Kernel {
     return t;
   }
 
+  /// A by-value float32 scalar tensor (broadcast against [N,K,P,Q]).
+  Expected<Desc> scalarTensor(int64_t uid) const {
+    const std::string where = where_ + "scalar " + std::to_string(uid) + ": ";
+    KILN_ASSIGN_OR_RETURN(Desc t, createDesc(CUDNN_BACKEND_TENSOR_DESCRIPTOR, where));
+    const cudnnDataType_t type = CUDNN_DATA_FLOAT;
+    const int64_t ones[4] = {1, 1, 1, 1};
+    const int64_t alignment = 4;
+    const bool byValue = true;
+    KILN_SET(t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type);
+    KILN_SET(t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, ones);
+    KILN_SET(t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, ones);
+    KILN_SET(t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
+    KILN_SET(t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &alignment);
+    KILN_SET(t, CUDNN_ATTR_TENSOR_IS_BY_VALUE, CUDNN_TYPE_BOOLEAN, 1, &byValue);
+    KILN_CUDNN_CHECK(cudnnBackendFinalize(t.get()), where);
+    return t;
+  }
+
   /// A pointwise operation y = mode(x[, b]) with FP32 math.
-  Expected<Desc> pointwise(OperationGraph& ops, cudnnPointwiseMode_t mode, const Activation* params, const Desc& x,
-                           const Desc* b, const Desc& y) const {
+  Expected<Desc> pointwise(OperationGraph& ops, const PointwiseStep& step, const Desc& x, const Desc* b,
+                           const Desc& y) const {
     const std::string where = where_ + "pointwise: ";
     KILN_ASSIGN_OR_RETURN(Desc pw, createDesc(CUDNN_BACKEND_POINTWISE_DESCRIPTOR, where));
     const cudnnDataType_t math = CUDNN_DATA_FLOAT;
-    KILN_SET(pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode);
+    KILN_SET(pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &step.mode);
     KILN_SET(pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &math);
-    if (params) {
-      if (params->lowerClip) KILN_SET(pw, CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP, CUDNN_TYPE_FLOAT, 1, &*params->lowerClip);
-      if (params->lowerSlope)
-        KILN_SET(pw, CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP_SLOPE, CUDNN_TYPE_FLOAT, 1, &*params->lowerSlope);
-      if (params->eluAlpha) KILN_SET(pw, CUDNN_ATTR_POINTWISE_ELU_ALPHA, CUDNN_TYPE_FLOAT, 1, &*params->eluAlpha);
-      if (params->swishBeta) KILN_SET(pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_FLOAT, 1, &*params->swishBeta);
-    }
+    if (step.lowerClip) KILN_SET(pw, CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP, CUDNN_TYPE_FLOAT, 1, &*step.lowerClip);
+    if (step.lowerSlope)
+      KILN_SET(pw, CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP_SLOPE, CUDNN_TYPE_FLOAT, 1, &*step.lowerSlope);
+    if (step.eluAlpha) KILN_SET(pw, CUDNN_ATTR_POINTWISE_ELU_ALPHA, CUDNN_TYPE_FLOAT, 1, &*step.eluAlpha);
+    if (step.swishBeta) KILN_SET(pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_FLOAT, 1, &*step.swishBeta);
     KILN_CUDNN_CHECK(cudnnBackendFinalize(pw.get()), where);
     KILN_ASSIGN_OR_RETURN(Desc op, createDesc(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, where));
     cudnnBackendDescriptor_t raw[3] = {pw.get(), x.get(), y.get()};
@@ -359,14 +344,16 @@ class ConvGraphKernel final : public Kernel {
     return op;
   }
 
-  Expected<OperationGraph> buildOperationGraph(const ConvGeometry& g, cudnnHandle_t handle) const {
+  /// conv -> [bias] -> [residual] -> [activation steps, when `withActivation`], the last writing Y.
+  Expected<OperationGraph> buildOperationGraph(const ConvGeometry& g, cudnnHandle_t handle, bool withActivation) const {
     const std::string& where = where_;
     OperationGraph ops;
-    const cudnnDataType_t half = CUDNN_DATA_HALF, fp32 = CUDNN_DATA_FLOAT;
+    const cudnnDataType_t half = dataType_, fp32 = CUDNN_DATA_FLOAT;  // `half`: the I/O type, float32 in TF32 builds
     KILN_ASSIGN_OR_RETURN(Desc x, tensor(kUidX, half, g.n, g.c, g.h, g.w, false));
     KILN_ASSIGN_OR_RETURN(Desc w, tensor(kUidW, half, g.k, g.c, g.r, g.s, false));
     KILN_ASSIGN_OR_RETURN(Desc y, tensor(kUidY, half, g.n, g.k, g.p, g.q, false));
-    const int stages = (hasBias_ ? 1 : 0) + (hasResidual_ ? 1 : 0) + (activation_.present ? 1 : 0);
+    const size_t activationSteps = withActivation ? activation_.steps.size() : 0;
+    const int stages = (hasBias_ ? 1 : 0) + (hasResidual_ ? 1 : 0) + static_cast<int>(activationSteps);
     int64_t nextVirtual = kFirstVirtual;
     // Each stage writes a float32 virtual tensor, except the last, which writes Y.
     std::vector<Desc> stageOut;
@@ -406,21 +393,31 @@ class ConvGraphKernel final : public Kernel {
     Desc biasTensor, residualTensor;
     if (hasBias_) {
       KILN_ASSIGN_OR_RETURN(biasTensor, tensor(kUidBias, half, 1, g.k, 1, 1, false));
-      KILN_ASSIGN_OR_RETURN(Desc op, pointwise(ops, CUDNN_POINTWISE_ADD, nullptr, stageOut[stage], &biasTensor,
+      KILN_ASSIGN_OR_RETURN(Desc op, pointwise(ops, PointwiseStep(CUDNN_POINTWISE_ADD), stageOut[stage], &biasTensor,
                                                outputOf(stage)));
       operations.push_back(std::move(op));
       ++stage;
     }
     if (hasResidual_) {
       KILN_ASSIGN_OR_RETURN(residualTensor, tensor(kUidResidual, half, g.n, g.k, g.p, g.q, false));
-      KILN_ASSIGN_OR_RETURN(Desc op, pointwise(ops, CUDNN_POINTWISE_ADD, nullptr, stageOut[stage], &residualTensor,
-                                               outputOf(stage)));
+      KILN_ASSIGN_OR_RETURN(Desc op, pointwise(ops, PointwiseStep(CUDNN_POINTWISE_ADD), stageOut[stage],
+                                               &residualTensor, outputOf(stage)));
       operations.push_back(std::move(op));
       ++stage;
     }
-    if (activation_.present) {
-      KILN_ASSIGN_OR_RETURN(Desc op, pointwise(ops, activation_.mode, &activation_, stageOut[stage], nullptr,
-                                               outputOf(stage)));
+    const int activationInput = stage;  // stageOut index of the value before the activation
+    std::vector<Desc> scalars;
+    for (size_t i = 0; i < activationSteps; ++i, ++stage) {
+      const PointwiseStep& step = activation_.steps[i];
+      const Desc* second = nullptr;
+      if (step.operand == PointwiseStep::Operand::kScalar) {
+        KILN_ASSIGN_OR_RETURN(Desc scalar, scalarTensor(kFirstScalar + static_cast<int64_t>(scalars.size())));
+        scalars.push_back(std::move(scalar));
+        second = &scalars.back();
+      } else if (step.operand == PointwiseStep::Operand::kActivationInput) {
+        second = &stageOut[activationInput];
+      }
+      KILN_ASSIGN_OR_RETURN(Desc op, pointwise(ops, step, stageOut[stage], second, outputOf(stage)));
       operations.push_back(std::move(op));
     }
 
@@ -433,6 +430,7 @@ class ConvGraphKernel final : public Kernel {
     KILN_CUDNN_CHECK(cudnnBackendFinalize(ops.graph.get()), where + "operation graph: ");
     for (Desc* d : {&x, &w, &y, &conv, &biasTensor, &residualTensor}) ops.parts.push_back(std::move(*d));
     for (Desc& d : stageOut) ops.parts.push_back(std::move(d));
+    for (Desc& d : scalars) ops.parts.push_back(std::move(d));
     for (Desc& d : operations) ops.parts.push_back(std::move(d));
     return ops;
   }
@@ -466,8 +464,16 @@ class ConvGraphKernel final : public Kernel {
     return configs;
   }
 
-  /// A configuration as a tactic, and whether its engine compiles at run time or reduces in reduced precision.
-  Expected<std::tuple<std::string, bool, bool>> describeConfig(const Desc& cfg) const {
+  /// Numerics an engine may not have here: reduced-precision reduction (every engine promises FP32 accumulation);
+  /// for float32 data, inputs down-converted to FP16, and tensor cores (TF32) unless the build allows TF32.
+  bool refusedNote(cudnnBackendNumericalNote_t note) const {
+    if (note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION) return true;
+    if (dataType_ != CUDNN_DATA_FLOAT) return false;
+    return note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS || (note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE && !allowTF32_);
+  }
+
+  /// A configuration as a tactic, whether its engine compiles at run time, and whether its numerics are refused.
+  Expected<std::tuple<std::string, bool, bool>> describeConfig(const Desc& cfg, bool activationKernel) const {
     const std::string where = where_ + "engine config: ";
     KILN_ASSIGN_OR_RETURN(Desc engine, createDesc(CUDNN_BACKEND_ENGINE_DESCRIPTOR, where));
     cudnnBackendDescriptor_t rawEngine = engine.get();
@@ -481,7 +487,7 @@ class ConvGraphKernel final : public Kernel {
                      where);
     cudnnBackendBehaviorNote_t behavior[CUDNN_BEHAVIOR_NOTE_TYPE_COUNT];
     int64_t behaviorCount = 0;
-    bool runtimeCompiled = false, reducedPrecision = false;
+    bool runtimeCompiled = false, numericsRefused = false;
     if (cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
                                  CUDNN_BEHAVIOR_NOTE_TYPE_COUNT, &behaviorCount, behavior) == CUDNN_STATUS_SUCCESS)
       for (int64_t i = 0; i < behaviorCount; ++i)
@@ -490,8 +496,7 @@ class ConvGraphKernel final : public Kernel {
     int64_t numericalCount = 0;
     if (cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
                                  CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &numericalCount, numerical) == CUDNN_STATUS_SUCCESS)
-      for (int64_t i = 0; i < numericalCount; ++i)
-        reducedPrecision = reducedPrecision || numerical[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION;
+      for (int64_t i = 0; i < numericalCount; ++i) numericsRefused = numericsRefused || refusedNote(numerical[i]);
     std::vector<Desc> knobs;
     std::vector<cudnnBackendDescriptor_t> raw;
     for (int i = 0; i < CUDNN_KNOB_TYPE_COUNTS; ++i) {
@@ -516,7 +521,7 @@ class ConvGraphKernel final : public Kernel {
                        where);
       choices.emplace_back(static_cast<int64_t>(type), value);
     }
-    return std::make_tuple(formatConfig(index, choices), runtimeCompiled, reducedPrecision);
+    return std::make_tuple(formatConfig(index, choices, activationKernel), runtimeCompiled, numericsRefused);
   }
 
   /// Rebuilds the engine configuration a tactic names, for this operation graph.
@@ -563,35 +568,55 @@ class ConvGraphKernel final : public Kernel {
     return Status::ok();
   }
 
-  /// The node's tactic at this shape; else the first heuristic configuration that finalizes; else the fallback.
+  /// The plan a tactic names, when it applies at this shape.
+  Expected<std::unique_ptr<GraphPlan>> planFromTactic(const ConvGeometry& g, cudnnHandle_t handle,
+                                                      const ParsedConfig& parsed) const {
+    auto plan = std::make_unique<GraphPlan>();
+    plan->activationKernel = parsed.activationKernel && activation_.present();
+    KILN_ASSIGN_OR_RETURN(plan->ops, buildOperationGraph(g, handle, !plan->activationKernel));
+    KILN_RETURN_IF_ERROR(configFromTactic(*plan, parsed));
+    KILN_RETURN_IF_ERROR(finalizePlan(*plan, handle));
+    plan->tactic = formatConfig(parsed.engine, parsed.knobs, plan->activationKernel);
+    return plan;
+  }
+
+  /// The node's tactic at this shape; else cuDNN's first heuristic configuration that finalizes, for the tactic's
+  /// form first (whole graph, or the graph without the activation, which then runs in place after it; whole graph
+  /// when untuned), then the other form; else the fallback.
   Expected<std::unique_ptr<GraphPlan>> makePlan(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const {
     KILN_ASSIGN_OR_RETURN(ConvGeometry g, geometry(in, out));
     KILN_ASSIGN_OR_RETURN(CudnnPool::Lease lease, pool_->borrow(nullptr, where_));
-    auto plan = std::make_unique<GraphPlan>();
-    auto ops = buildOperationGraph(g, lease.handle());
-    if (ops) {
-      plan->ops = std::move(*ops);
-      if (tactic_ && configFromTactic(*plan, *tactic_).isOk() && finalizePlan(*plan, lease.handle()).isOk()) {
-        plan->tactic = formatConfig(tactic_->engine, tactic_->knobs);
-        return plan;
+    if (tactic_)
+      if (auto plan = planFromTactic(g, lease.handle(), *tactic_)) return std::move(*plan);
+    std::string why;
+    const bool tunedSplit = tactic_ && tactic_->activationKernel;
+    for (const bool split : {tunedSplit, !tunedSplit}) {
+      if (split && !activation_.present()) continue;
+      auto plan = std::make_unique<GraphPlan>();
+      plan->activationKernel = split;
+      auto ops = buildOperationGraph(g, lease.handle(), !split);
+      if (!ops) {
+        why = " (" + ops.status().message() + ")";
+        continue;
       }
-      if (auto configs = heuristicConfigs(plan->ops)) {
-        for (Desc& cfg : *configs) {
-          auto described = describeConfig(cfg);
-          if (!described || std::get<2>(*described)) continue;
-          plan->config = std::move(cfg);
-          if (finalizePlan(*plan, lease.handle()).isOk()) {
-            plan->tactic = std::get<0>(*described);
-            plan->fromHeuristics = true;
-            return plan;
-          }
+      plan->ops = std::move(*ops);
+      auto configs = heuristicConfigs(plan->ops);
+      if (!configs) continue;
+      for (Desc& cfg : *configs) {
+        auto described = describeConfig(cfg, split);
+        if (!described || std::get<2>(*described)) continue;
+        plan->config = std::move(cfg);
+        if (finalizePlan(*plan, lease.handle()).isOk()) {
+          plan->tactic = std::get<0>(*described);
+          plan->fromHeuristics = true;
+          return plan;
         }
       }
     }
     if (!fallback_)
       return unsupported(where_ + "cuDNN has no graph engine for X " + dimsToString(in[0].dims) + ", W " +
-                         dimsToString(in[1].dims) + (ops ? "" : " (" + ops.status().message() + ")"));
-    plan = std::make_unique<GraphPlan>();
+                         dimsToString(in[1].dims) + why);
+    auto plan = std::make_unique<GraphPlan>();
     plan->useFallback = true;
     return plan;
   }
@@ -614,7 +639,10 @@ class ConvGraphKernel final : public Kernel {
   std::string where_;
   CudnnPool* pool_;
   std::unique_ptr<Kernel> fallback_;
-  Activation activation_;
+  EpilogueActivation activation_;
+  cudnnDataType_t dataType_;  // of X, W, bias, residual and Y
+  bool allowTF32_;
+  std::vector<float> scalars_;  // the activation steps' by-value scalars, in uid order (bound by address)
   std::optional<ParsedConfig> tactic_;
   std::vector<int64_t> strides_, pads_, dilations_;
   std::string autoPad_, epilogue_;
@@ -632,15 +660,16 @@ Status convGraphQualifies(const ir::Graph& graph, const ir::Node& node) {
   if (node.op != ir::OpKind::kConv || node.inputs.size() < 2) return unsupported(where + "a Conv with X and W");
   if (node.attrs.getString("data_format", "NCHW") != "NHWC") return unsupported(where + "data_format NHWC");
   if (node.attrs.getInt("group", 1) != 1) return unsupported(where + "group 1");
-  if (inputType(graph, node, 0) != DataType::kFloat16 || inputType(graph, node, 1) != DataType::kFloat16)
-    return unsupported(where + "float16 X and W");
+  const DataType t = inputType(graph, node, 0);
+  if ((t != DataType::kFloat16 && t != DataType::kFloat32) || inputType(graph, node, 1) != t)
+    return unsupported(where + "float16 or float32 X and W of one type");
   const ir::Value& x = graph.values[node.inputs[0]];
   if (!x.rankKnown || x.dims.size() != 4) return unsupported(where + "a rank-4 X");
-  if (node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue && inputType(graph, node, 2) != DataType::kFloat16)
-    return unsupported(where + "a float16 bias");
-  if (node.inputs.size() > 3 && node.inputs[3] != ir::kNoValue && inputType(graph, node, 3) != DataType::kFloat16)
-    return unsupported(where + "a float16 residual");
-  return activationOf(graph, node).status();
+  if (node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue && inputType(graph, node, 2) != t)
+    return unsupported(where + "a bias of X's type");
+  if (node.inputs.size() > 3 && node.inputs[3] != ir::kNoValue && inputType(graph, node, 3) != t)
+    return unsupported(where + "a residual of X's type");
+  return epilogueActivationOf(graph, node).status();
 }
 
 bool convActivationNeedsGraph(const ir::Node& node) {
@@ -651,17 +680,17 @@ bool convActivationNeedsGraph(const ir::Node& node) {
 KernelResult makeConvGraphKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node,
                                  const std::string& tactic, std::unique_ptr<Kernel> fallback) {
   KILN_RETURN_IF_ERROR(convGraphQualifies(graph, node));
-  KILN_ASSIGN_OR_RETURN(Activation activation, activationOf(graph, node));
+  KILN_ASSIGN_OR_RETURN(EpilogueActivation activation, epilogueActivationOf(graph, node));
   return std::unique_ptr<Kernel>(
-      std::make_unique<ConvGraphKernel>(ctx, graph, node, tactic, std::move(fallback), activation));
+      std::make_unique<ConvGraphKernel>(ctx, graph, node, tactic, std::move(fallback), std::move(activation)));
 }
 
 Expected<std::vector<std::string>> convGraphCandidates(const CudaContext& ctx, const ir::Graph& graph,
                                                        const ir::Node& node, std::span<const DeviceTensor> inputs,
                                                        std::span<const DeviceTensor> outputs, size_t limit) {
   KILN_RETURN_IF_ERROR(convGraphQualifies(graph, node));
-  KILN_ASSIGN_OR_RETURN(Activation activation, activationOf(graph, node));
-  const ConvGraphKernel kernel(ctx, graph, node, "", nullptr, activation);
+  KILN_ASSIGN_OR_RETURN(EpilogueActivation activation, epilogueActivationOf(graph, node));
+  const ConvGraphKernel kernel(ctx, graph, node, "", nullptr, std::move(activation));
   return kernel.candidates(inputs, outputs, limit);
 }
 
