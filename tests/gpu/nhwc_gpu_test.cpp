@@ -423,16 +423,16 @@ class ConvTuning : public NhwcKernels {
     auto tactic = cuda_->chooseTactic(g, g.nodes[0], shapesIn, shapesOut);
     ASSERT_TRUE(tactic.hasValue()) << tactic.status().toString();
     std::printf("[  TACTIC  ] %s: '%s'\n", label.c_str(), tactic->c_str());
-    // A legacy algorithm, a cuDNN graph engine (FP16 only), or one of those per tuned batch ("batches:1=...;4=...").
+    // A legacy algorithm, a cuDNN graph engine, or one of those per tuned batch ("batches:1=...;4=...").
     const bool legacy = tactic->rfind("cudnn:algo=", 0) == 0, graphApi = tactic->rfind("cudnn-graph:", 0) == 0,
                perBatch = tactic->rfind("batches:", 0) == 0;
     ASSERT_TRUE(legacy || graphApi || perBatch) << *tactic;
     if (!half) {
-      EXPECT_EQ(tactic->find("cudnn-graph:"), std::string::npos) << "the graph path is FP16 only: " << *tactic;
-      size_t algos = 0, strict = 0;  // strict FP32: every legacy entry uses FMA math
+      // Strict FP32 (this fixture's backend forbids TF32): every legacy entry uses FMA math; graph engines with
+      // tensor cores are refused by the kernel, and compare() below holds either to FP32 accuracy.
+      size_t algos = 0, strict = 0;
       for (size_t p = tactic->find("cudnn:algo="); p != std::string::npos; p = tactic->find("cudnn:algo=", p + 1)) ++algos;
       for (size_t p = tactic->find(":mathtype=3"); p != std::string::npos; p = tactic->find(":mathtype=3", p + 1)) ++strict;
-      EXPECT_GT(algos, 0u) << *tactic;
       EXPECT_EQ(algos, strict) << "strict FP32 must use FMA math: " << *tactic;
     }
     auto tuned = runNode(*cuda_, g, nhwc, yNhwc, type, *tactic);

@@ -35,6 +35,9 @@ constexpr auto createDesc = createCudnnDescriptor;
 // By-value scalars of the activation's pointwise steps count up from kFirstScalar.
 enum : int64_t { kUidX = 1, kUidW = 2, kUidBias = 3, kUidResidual = 4, kUidY = 5, kFirstVirtual = 10, kFirstScalar = 100 };
 
+/// Runtime-compiled engine configurations offered to the race at most (when no precompiled engine applies).
+constexpr size_t kRuntimeCompiledCandidates = 2;
+
 /// A tactic whose engine runs conv + bias + residual only ends with this; the activation then runs in place after it.
 constexpr std::string_view kActivationKernelSuffix = ":activation=kernel";
 
@@ -231,12 +234,15 @@ class ConvGraphKernel final : public Kernel {
         if (!described) continue;
         auto& [text, runtimeCompiled, numericsRefused] = *described;
         if (numericsRefused) continue;
-        auto& list = runtimeCompiled ? compiled : precompiled;
-        if (list.size() >= limit) continue;
+        if (runtimeCompiled) {  // each compiles for seconds (NVRTC) when finalized: a couple, and no trial run here
+          if (compiled.size() < std::min<size_t>(limit, kRuntimeCompiledCandidates)) compiled.push_back(text);
+          continue;
+        }
+        if (precompiled.size() >= limit) continue;
         GraphPlan probe;  // heuristics can rank a configuration that does not finalize for this graph
         probe.config = std::move(cfg);
         if (!finalizePlan(probe, lease.handle()).isOk()) continue;
-        list.push_back(text);
+        precompiled.push_back(text);
       }
       std::vector<std::string>& usable = precompiled.empty() ? compiled : precompiled;
       chosen.insert(chosen.end(), usable.begin(), usable.end());
