@@ -3,17 +3,10 @@
 #include <optional>
 
 #include "passes/passes.h"
-#include "passes/scalar_constant.h"
+#include "passes/graph_patterns.h"
 
 namespace kiln::passes {
 namespace {
-
-/// The single node reading `v`, or -1 (graph outputs count as readers that block fusion).
-int32_t soleConsumer(const ir::Graph& graph, ir::ValueId v) {
-  if (graph.isGraphOutput(v)) return -1;
-  const auto readers = graph.consumers(v);
-  return readers.size() == 1 ? readers[0] : -1;
-}
 
 /// Same dtype and declared dims (a dynamic dim matches only a dynamic dim; shape inference checks the real ones).
 bool sameDeclaredShape(const ir::Value& a, const ir::Value& b) {

@@ -13,7 +13,7 @@
 
 #include "ops/fused_elementwise_program.h"
 #include "passes/passes.h"
-#include "passes/scalar_constant.h"
+#include "passes/graph_patterns.h"
 #include "runtime/shape_program.h"
 
 namespace kiln::passes {

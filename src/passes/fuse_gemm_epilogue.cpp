@@ -1,17 +1,11 @@
 // Gemm/MatMul + bias Add + Relu/GeluTanh -> one node that cuBLASLt runs with a BIAS/RELU/GELU epilogue.
 #include <optional>
 
+#include "passes/graph_patterns.h"
 #include "passes/passes.h"
 
 namespace kiln::passes {
 namespace {
-
-/// The single node reading `v`, or -1 (graph outputs count as readers that block fusion).
-int32_t soleConsumer(const ir::Graph& graph, ir::ValueId v) {
-  if (graph.isGraphOutput(v)) return -1;
-  const auto readers = graph.consumers(v);
-  return readers.size() == 1 ? readers[0] : -1;
-}
 
 bool isFloat(DataType t) { return t == DataType::kFloat32 || t == DataType::kFloat16; }
 

@@ -39,72 +39,14 @@ struct RunResult {
   std::vector<std::string> tactics;  // of the Gemm/MatMul kernels, after their run
 };
 
-/// Runs every node of `g` on `backend` with the workspace each kernel asks for (cuBLASLt needs one).
-Expected<RunResult> runWithWorkspace(backends::Backend& backend, const ir::Graph& g,
+/// fusedtest::runGraph, keeping the Gemm/MatMul kernels' tactics.
+Expected<RunResult> runKeepingGemmTactics(backends::Backend& backend, const ir::Graph& g,
                                      const std::map<std::string, Tensor>& inputs) {
-  KILN_ASSIGN_OR_RETURN(auto shapes,
-                        runtime::resolveShapes(g, runtime::analyzeShapeProgram(g), fusedtest::inputDims(g)));
-  std::vector<void*> buffers(g.values.size(), nullptr);
-  std::vector<void*> owned;
-  struct Release {
-    backends::Backend& b;
-    std::vector<void*>& owned;
-    ~Release() {
-      for (void* p : owned) b.release(p);
-    }
-  } release{backend, owned};
-  auto allocate = [&](size_t bytes) -> Expected<void*> {
-    KILN_ASSIGN_OR_RETURN(void* p, backend.allocate(std::max<size_t>(bytes, 1)));
-    owned.push_back(p);
-    return p;
-  };
-  auto device = [&](ValueId v) -> Expected<void*> {
-    if (buffers[v]) return buffers[v];
-    KILN_ASSIGN_OR_RETURN(void* p, allocate(elementCount(shapes.dims[v]) * dataTypeSize(shapes.dtypes[v])));
-    buffers[v] = p;
-    return p;
-  };
-  for (auto& [id, t] : g.constants) {
-    KILN_ASSIGN_OR_RETURN(void* p, device(id));
-    KILN_RETURN_IF_ERROR(backend.copyToDevice(p, t.data(), t.byteSize(), nullptr));
-  }
-  for (ValueId in : g.inputs) {
-    const Tensor& t = inputs.at(g.values[in].name);
-    KILN_ASSIGN_OR_RETURN(void* p, device(in));
-    KILN_RETURN_IF_ERROR(backend.copyToDevice(p, t.data(), t.byteSize(), nullptr));
-  }
+  std::vector<std::string> all;
   RunResult result;
-  for (const ir::Node& n : g.nodes) {
-    KILN_RETURN_IF_ERROR(backend.supports(g, n));
-    KILN_ASSIGN_OR_RETURN(auto kernel, backend.createKernel(g, n, ""));
-    std::vector<backends::DeviceTensor> ins, outs;
-    for (ValueId v : n.inputs) {
-      if (v == ir::kNoValue) {
-        ins.push_back({});
-        continue;
-      }
-      KILN_ASSIGN_OR_RETURN(void* p, device(v));
-      const Tensor* c = g.constantOf(v);
-      ins.push_back({shapes.dtypes[v], shapes.dims[v], p, c ? c->data() : nullptr});
-    }
-    for (ValueId v : n.outputs) {
-      KILN_ASSIGN_OR_RETURN(void* p, device(v));
-      outs.push_back({shapes.dtypes[v], shapes.dims[v], p});
-    }
-    void* workspace = nullptr;
-    if (const size_t bytes = kernel->workspaceBytes(ins, outs)) {
-      KILN_ASSIGN_OR_RETURN(workspace, allocate(bytes));
-    }
-    KILN_RETURN_IF_ERROR(kernel->run(ins, outs, workspace, nullptr));
-    KILN_RETURN_IF_ERROR(backend.synchronize(nullptr));
-    if (n.op == OpKind::kMatMul || n.op == OpKind::kGemm) result.tactics.push_back(kernel->tactic());
-  }
-  for (ValueId out : g.outputs) {
-    KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(shapes.dtypes[out], shapes.dims[out]));
-    KILN_RETURN_IF_ERROR(backend.copyToHost(t.data(), buffers[out], t.byteSize(), nullptr));
-    result.outputs[g.values[out].name] = std::move(t);
-  }
-  KILN_RETURN_IF_ERROR(backend.synchronize(nullptr));
+  KILN_ASSIGN_OR_RETURN(result.outputs, fusedtest::runGraph(backend, g, inputs, nullptr, &all));
+  for (size_t i = 0; i < g.nodes.size() && i < all.size(); ++i)
+    if (g.nodes[i].op == OpKind::kMatMul || g.nodes[i].op == OpKind::kGemm) result.tactics.push_back(all[i]);
   return result;
 }
 
@@ -152,7 +94,7 @@ class GemmEpilogueGpu : public ::testing::Test {
       ASSERT_TRUE(annotate(reference).isOk());
       std::map<std::string, Tensor> inputs32;
       for (const auto& [name, t] : inputs) inputs32[name] = toFloat32(t);
-      auto want = runWithWorkspace(*cpu_, reference, inputs32);
+      auto want = runKeepingGemmTactics(*cpu_, reference, inputs32);
       ASSERT_TRUE(want.hasValue()) << "CPU reference: " << want.status().toString();
 
       ir::Graph fused = makeFused ? makeFused(dtype) : std::move(g);
@@ -163,7 +105,7 @@ class GemmEpilogueGpu : public ::testing::Test {
         ASSERT_EQ(fused.nodes.size(), 1u) << "the chain should be one node";
       }
       ASSERT_TRUE(annotate(fused).isOk());
-      auto got = runWithWorkspace(*cuda_, fused, inputs);
+      auto got = runKeepingGemmTactics(*cuda_, fused, inputs);
       ASSERT_TRUE(got.hasValue()) << "CUDA: " << got.status().toString();
       ASSERT_EQ(got->tactics.size(), 1u);
       EXPECT_EQ(got->tactics[0], "cublasLt:heuristic " + epilogue);
@@ -296,7 +238,7 @@ TEST_F(GemmEpilogueGpu, GeluEpilogueIsTheTanhForm) {
     const double x = -5.0 + 10.0 * static_cast<double>(i) / static_cast<double>(m * n - 1);
     input.dataAs<float>()[i] = static_cast<float>(x - 0.25);
   }
-  auto got = runWithWorkspace(*cuda_, g, {{"a", input}});
+  auto got = runKeepingGemmTactics(*cuda_, g, {{"a", input}});
   ASSERT_TRUE(got.hasValue()) << got.status().toString();
   EXPECT_EQ(got->tactics.at(0), "cublasLt:heuristic epilogue=GELU_BIAS");
   const Tensor& out = got->outputs.begin()->second;

@@ -128,12 +128,14 @@ inline std::map<std::string, Tensor> randomInputs(const ir::Graph& g, uint32_t s
   return m;
 }
 
-/// Runs every node of `g` on `backend` (all data through device memory); returns the graph outputs by name.
-/// `kernelsFrom`, when given, is the same graph annotated for other shapes: kernels are made from it, so they
-/// meet shapes they were not prepared for.
+/// Runs every node of `g` on `backend` (all data through device memory, each kernel with the workspace it asks
+/// for); returns the graph outputs by name. `kernelsFrom`, when given, is the same graph annotated for other shapes:
+/// kernels are made from it, so they meet shapes they were not prepared for. `tactics`, when given, receives each
+/// kernel's tactic() after its run, in node order.
 inline Expected<std::map<std::string, Tensor>> runGraph(backends::Backend& backend, const ir::Graph& g,
                                                         const std::map<std::string, Tensor>& inputs,
-                                                        const ir::Graph* kernelsFrom = nullptr) {
+                                                        const ir::Graph* kernelsFrom = nullptr,
+                                                        std::vector<std::string>* tactics = nullptr) {
   KILN_ASSIGN_OR_RETURN(auto shapes, runtime::resolveShapes(g, runtime::analyzeShapeProgram(g), inputDims(g)));
   std::vector<void*> buffers(g.values.size(), nullptr);
   std::vector<void*> owned;
@@ -169,6 +171,10 @@ inline Expected<std::map<std::string, Tensor>> runGraph(backends::Backend& backe
     KILN_ASSIGN_OR_RETURN(auto kernel, backend.createKernel(source, source.nodes.at(i), ""));
     std::vector<backends::DeviceTensor> ins, outs;
     for (ValueId v : n.inputs) {
+      if (v == ir::kNoValue) {  // an absent optional input
+        ins.push_back({});
+        continue;
+      }
       KILN_ASSIGN_OR_RETURN(void* p, device(v));
       const Tensor* c = g.constantOf(v);
       ins.push_back({shapes.dtypes[v], shapes.dims[v], p, c ? c->data() : nullptr});
@@ -177,7 +183,13 @@ inline Expected<std::map<std::string, Tensor>> runGraph(backends::Backend& backe
       KILN_ASSIGN_OR_RETURN(void* p, device(v));
       outs.push_back({shapes.dtypes[v], shapes.dims[v], p});
     }
-    KILN_RETURN_IF_ERROR(kernel->run(ins, outs, nullptr, nullptr));
+    void* workspace = nullptr;
+    if (const size_t bytes = kernel->workspaceBytes(ins, outs)) {
+      KILN_ASSIGN_OR_RETURN(workspace, backend.allocate(bytes));
+      owned.push_back(workspace);
+    }
+    KILN_RETURN_IF_ERROR(kernel->run(ins, outs, workspace, nullptr));
+    if (tactics) tactics->push_back(kernel->tactic());
   }
   KILN_RETURN_IF_ERROR(backend.synchronize(nullptr));
   std::map<std::string, Tensor> result;

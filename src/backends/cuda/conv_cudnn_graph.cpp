@@ -7,6 +7,7 @@
 #include "backends/cuda/conv_cudnn_graph.h"
 
 #include "backends/cuda/conv_epilogue_activation.h"
+#include "backends/cuda/conv_graph_tactic.h"
 #include "backends/cuda/cudnn_descriptor.h"
 
 #include <algorithm>
@@ -38,8 +39,6 @@ enum : int64_t { kUidX = 1, kUidW = 2, kUidBias = 3, kUidResidual = 4, kUidY = 5
 /// Runtime-compiled engine configurations offered to the race at most (when no precompiled engine applies).
 constexpr size_t kRuntimeCompiledCandidates = 2;
 
-/// A tactic whose engine runs conv + bias + residual only ends with this; the activation then runs in place after it.
-constexpr std::string_view kActivationKernelSuffix = ":activation=kernel";
 
 /// One convolution's geometry in cuDNN's logical order (X [N,C,H,W], W [K,C,R,S], Y [N,K,P,Q]), all NHWC in memory.
 struct ConvGeometry {
@@ -65,60 +64,6 @@ struct GraphPlan {
   bool activationKernel = false;  // the graph stops before the activation, which runs in place after it
 };
 
-std::string formatConfig(int64_t engine, const std::vector<std::pair<int64_t, int64_t>>& knobs,
-                         bool activationKernel) {
-  std::string text = std::string(kCudnnGraphTacticPrefix) + "engine=" + std::to_string(engine) + ":knobs=";
-  for (size_t i = 0; i < knobs.size(); ++i) {
-    if (i) text += ',';
-    text += std::to_string(knobs[i].first);
-    text += '.';
-    text += std::to_string(knobs[i].second);
-  }
-  if (activationKernel) text += kActivationKernelSuffix;
-  return text;
-}
-
-/// Engine index and knob choices from a tactic; nothing when malformed (a tampered engine file must not crash).
-struct ParsedConfig {
-  int64_t engine = -1;
-  std::vector<std::pair<int64_t, int64_t>> knobs;
-  bool activationKernel = false;
-};
-std::optional<ParsedConfig> parseConfig(const std::string& text) {
-  const std::string head = std::string(kCudnnGraphTacticPrefix) + "engine=";
-  if (text.rfind(head, 0) != 0) return std::nullopt;
-  ParsedConfig c;
-  std::string_view body(text);
-  if (body.ends_with(kActivationKernelSuffix)) {
-    c.activationKernel = true;
-    body.remove_suffix(kActivationKernelSuffix.size());
-  }
-  const char* p = body.data() + head.size();
-  const char* end = body.data() + body.size();
-  auto r = std::from_chars(p, end, c.engine);
-  if (r.ec != std::errc() || c.engine < 0) return std::nullopt;
-  const std::string knobsKey = ":knobs=";
-  if (static_cast<size_t>(end - r.ptr) < knobsKey.size() || std::string(r.ptr, knobsKey.size()) != knobsKey)
-    return std::nullopt;
-  p = r.ptr + knobsKey.size();
-  while (p < end) {
-    int64_t type = 0, value = 0;
-    auto t = std::from_chars(p, end, type);
-    if (t.ec != std::errc() || t.ptr == end || *t.ptr != '.' || type < 0 || type >= CUDNN_KNOB_TYPE_COUNTS)
-      return std::nullopt;
-    auto v = std::from_chars(t.ptr + 1, end, value);
-    if (v.ec != std::errc()) return std::nullopt;
-    c.knobs.emplace_back(type, value);
-    p = v.ptr;
-    if (p < end) {
-      if (*p != ',') return std::nullopt;
-      ++p;
-    }
-    if (c.knobs.size() > CUDNN_KNOB_TYPE_COUNTS) return std::nullopt;
-  }
-  return c;
-}
-
 class ConvGraphKernel final : public Kernel {
  public:
   ConvGraphKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node, const std::string& tactic,
@@ -129,7 +74,7 @@ class ConvGraphKernel final : public Kernel {
         activation_(std::move(activation)),
         dataType_(inputType(graph, node, 0) == DataType::kFloat32 ? CUDNN_DATA_FLOAT : CUDNN_DATA_HALF),
         allowTF32_(ctx.options.allowTF32),
-        tactic_(parseConfig(tactic)) {
+        tactic_(parseGraphTactic(tactic)) {
     const auto& at = node.attrs;
     strides_ = at.getInts("strides");
     pads_ = at.getInts("pads");
@@ -527,11 +472,11 @@ class ConvGraphKernel final : public Kernel {
                        where);
       choices.emplace_back(static_cast<int64_t>(type), value);
     }
-    return std::make_tuple(formatConfig(index, choices, activationKernel), runtimeCompiled, numericsRefused);
+    return std::make_tuple(formatGraphTactic({index, choices, activationKernel}), runtimeCompiled, numericsRefused);
   }
 
   /// Rebuilds the engine configuration a tactic names, for this operation graph.
-  Status configFromTactic(GraphPlan& plan, const ParsedConfig& parsed) const {
+  Status configFromTactic(GraphPlan& plan, const GraphTactic& parsed) const {
     const std::string where = where_ + "engine " + std::to_string(parsed.engine) + ": ";
     KILN_ASSIGN_OR_RETURN(Desc engine, createDesc(CUDNN_BACKEND_ENGINE_DESCRIPTOR, where));
     cudnnBackendDescriptor_t graph = plan.ops.graph.get();
@@ -576,13 +521,13 @@ class ConvGraphKernel final : public Kernel {
 
   /// The plan a tactic names, when it applies at this shape.
   Expected<std::unique_ptr<GraphPlan>> planFromTactic(const ConvGeometry& g, cudnnHandle_t handle,
-                                                      const ParsedConfig& parsed) const {
+                                                      const GraphTactic& parsed) const {
     auto plan = std::make_unique<GraphPlan>();
     plan->activationKernel = parsed.activationKernel && activation_.present();
     KILN_ASSIGN_OR_RETURN(plan->ops, buildOperationGraph(g, handle, !plan->activationKernel));
     KILN_RETURN_IF_ERROR(configFromTactic(*plan, parsed));
     KILN_RETURN_IF_ERROR(finalizePlan(*plan, handle));
-    plan->tactic = formatConfig(parsed.engine, parsed.knobs, plan->activationKernel);
+    plan->tactic = formatGraphTactic({parsed.engine, parsed.knobs, plan->activationKernel});
     return plan;
   }
 
@@ -649,7 +594,7 @@ class ConvGraphKernel final : public Kernel {
   cudnnDataType_t dataType_;  // of X, W, bias, residual and Y
   bool allowTF32_;
   std::vector<float> scalars_;  // the activation steps' by-value scalars, in uid order (bound by address)
-  std::optional<ParsedConfig> tactic_;
+  std::optional<GraphTactic> tactic_;
   std::vector<int64_t> strides_, pads_, dilations_;
   std::string autoPad_, epilogue_;
   bool hasBias_ = false, hasResidual_ = false;

@@ -1,8 +1,14 @@
-#include "passes/scalar_constant.h"
+#include "passes/graph_patterns.h"
 
 #include "core/half.h"
 
 namespace kiln::passes {
+
+int32_t soleConsumer(const ir::Graph& graph, ir::ValueId v) {
+  if (graph.isGraphOutput(v)) return -1;
+  const auto readers = graph.consumers(v);
+  return readers.size() == 1 ? readers[0] : -1;
+}
 
 std::optional<float> scalarConstant(const ir::Graph& graph, ir::ValueId v) {
   const Tensor* t = graph.constantOf(v);
