@@ -51,6 +51,11 @@ def check_metrics(rb):
     assert rb.compare(ref.astype(np.float16), ref, True)["pass"] and not rb.compare(-ref, ref, True)["pass"]
     assert not rb.compare(np.full_like(ref, np.nan), ref, True)["pass"]
     assert not rb.compare(ref[:3], ref, False)["pass"]
+    # Scale-relative: agreeing outputs of scale 1e-9 pass, zeros against them fail; FP16 also bounds the error.
+    assert rb.compare(ref * 1e-9, ref * 1e-9, False)["pass"] and not rb.compare(0 * ref, ref * 1e-9, True)["pass"]
+    assert not rb.compare(ref * 1.04, ref, True)["pass"]  # cosine 1, but 4% of the scale off
+    for degenerate in (np.zeros_like(ref), np.full_like(ref, 0.5), np.where(ref > 2, np.inf, ref)):
+        assert rb.compare(degenerate, degenerate, True)["verdict"] == "DEGENERATE"
     assert rb.step("a step that fails on purpose", lambda: 1 / 0) is None and rb.PROBLEMS.pop()
     return ref
 

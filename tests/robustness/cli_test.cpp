@@ -79,6 +79,7 @@ std::string randomBytes(size_t n, uint32_t seed) {
 //   tiny.onnx   y = Relu(x @ W + B), x: float [batch, 4]
 //   tiny2.onnx  the same graph with other weights (for a --compare that must fail)
 //   types.onnx  xo = x * 1 (float), mo = mask * 1 (int64), io = ids * 1 (int64): exposes the random inputs
+//   scaled.onnx y = x * 1e-9, zero.onnx y = x * 0 (x: float [batch, 4]): outputs of a tiny scale and of none
 class CliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -110,6 +111,12 @@ g = helper.make_graph(nodes, 'types',
     [vi('xo', TensorProto.FLOAT, ['n', 64]), vi('mo', TensorProto.INT64, ['n', 64]),
      vi('io', TensorProto.INT64, ['n', 64])], [one_f, one_i])
 onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 17)], ir_version=9), d + '/types.onnx')
+for name, k in (('scaled', 1e-9), ('zero', 0.0)):
+    c = numpy_helper.from_array(np.full((1,), k, np.float32), 'k')
+    g = helper.make_graph([helper.make_node('Mul', ['x', 'k'], ['y'], name='mul')], name,
+                          [helper.make_tensor_value_info('x', TensorProto.FLOAT, ['batch', 4])],
+                          [helper.make_tensor_value_info('y', TensorProto.FLOAT, ['batch', 4])], [c])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 17)], ir_version=9), d + '/' + name + '.onnx')
 np.save(d + '/x5_f32.npy', np.random.default_rng(5).uniform(-1, 1, (5, 4)).astype(np.float32))
 np.save(d + '/x5_i64.npy', np.ones((5, 4), np.int64))
 np.save(d + '/x6_f32.npy', np.ones((6, 3), np.float32))
@@ -321,6 +328,101 @@ TEST_F(CliTest, CompareWithReferenceFiles) {
                                 {"reference files", "'y'"});
   EXPECT_NE(other.out.find("FAIL"), std::string::npos) << describe(other);
   expectError("run " + engine + " --shapes=x:5x4 --compareOutputs=" + path("no_such_dir"), {"y.npy"});
+}
+
+// Builds `name`.onnx (x: [batch, 4]) for batch 1..8 once.
+std::string smallEngine(const std::string& name) {
+  const std::string engine = (workDir() / (name + ".kiln")).string();
+  if (!fs::exists(engine)) {
+    CliResult r = runCli("build " + (workDir() / (name + ".onnx")).string() + " -o " + engine +
+                         " --minShapes=x:1x4 --optShapes=x:4x4 --maxShapes=x:8x4");
+    EXPECT_EQ(r.exitCode, 0) << describe(r);
+  }
+  return engine;
+}
+
+// Writes DIR/y.npy from a numpy expression of `y` (the saved outputs in `from`/y.npy) or of the shape (5, 3).
+void writeReference(const std::string& dir, const std::string& expression, const std::string& from = "") {
+  fs::create_directories(dir);
+  ASSERT_EQ(runPython("import numpy as np, sys\n"
+                      "y = np.load(sys.argv[2] + '/y.npy') if len(sys.argv) > 2 else None\n"
+                      "np.save(sys.argv[1] + '/y.npy', np.asarray(" + expression + ", dtype=np.float32))\n",
+                      quote(dir) + (from.empty() ? "" : " " + quote(from))),
+            0)
+      << expression;
+}
+
+// The verdict is relative to the reference's scale, never an absolute tolerance: outputs of scale 1e-9 that agree
+// pass; zeros against them fail (an atol of 1e-5 used to call that PASS); an error of 1e-3 of the scale fails a
+// strict FP32 engine's default bound (1e-4 x max|ref|) and passes a looser bound given on the command line.
+TEST_F(CliTest, CompareIsRelativeToTheReferenceScale) {
+  const std::string scaled = smallEngine("scaled"), zero = smallEngine("zero"), refs = path("refs_scaled");
+  ASSERT_EQ(runCli("run " + scaled + " --shapes=x:5x4 --seed=8 --saveOutputs=" + refs).exitCode, 0);
+  CliResult same = runCli("run " + scaled + " --shapes=x:5x4 --seed=8 --compareOutputs=" + refs);
+  ASSERT_EQ(same.exitCode, 0) << describe(same);
+  for (const char* part : {"max abs 0", "err/scale 0", "cosine 1.0000", "PASS", "0.0001 x max|ref|", "compare PASS"})
+    EXPECT_NE(same.out.find(part), std::string::npos) << part << "\n" << describe(same);
+  CliResult zeros = expectError("run " + zero + " --shapes=x:5x4 --seed=8 --compareOutputs=" + refs,
+                                {"differ", "'y'"});
+  EXPECT_NE(zeros.out.find("cosine 0.0000"), std::string::npos) << describe(zeros);
+  EXPECT_NE(zeros.out.find("err/scale 1 "), std::string::npos) << describe(zeros);
+  EXPECT_NE(zeros.out.find("compare FAIL"), std::string::npos) << describe(zeros);
+
+  const std::string tiny = tinyEngine(), saved = path("refs_tiny"), off = path("refs_tiny_off");
+  ASSERT_EQ(runCli("run " + tiny + " --shapes=x:5x4 --seed=9 --saveOutputs=" + saved).exitCode, 0);
+  writeReference(off, "y + 1e-3 * np.abs(y).max() * np.sign(np.arange(y.size).reshape(y.shape) % 2 - 0.5)", saved);
+  CliResult strict = expectError("run " + tiny + " --shapes=x:5x4 --seed=9 --compareOutputs=" + off, {"'y'"});
+  EXPECT_NE(strict.out.find("FAIL (max abs err"), std::string::npos) << describe(strict);
+  // The error is 1e-3 of the scale (within float32 rounding): a bound just below fails, one just above passes.
+  expectError("run " + tiny + " --shapes=x:5x4 --seed=9 --maxErrorToScale=9.5e-4 --compareOutputs=" + off, {"'y'"});
+  CliResult loose = runCli("run " + tiny + " --shapes=x:5x4 --seed=9 --maxErrorToScale=1.05e-3 --compareOutputs=" + off);
+  EXPECT_EQ(loose.exitCode, 0) << describe(loose);
+  EXPECT_NE(loose.out.find("compare PASS"), std::string::npos) << describe(loose);
+  // The cosine is judged too: a bound on the error alone does not let a sign flip through.
+  writeReference(off, "-y", saved);
+  CliResult flipped = runCli("run " + tiny + " --shapes=x:5x4 --seed=9 --maxErrorToScale=3 --compareOutputs=" + off);
+  EXPECT_EQ(flipped.exitCode, 1) << describe(flipped);
+  EXPECT_NE(flipped.out.find("cosine -1"), std::string::npos) << describe(flipped);
+  EXPECT_NE(flipped.out.find("FAIL (cosine"), std::string::npos) << describe(flipped);
+}
+
+// A reference that cannot tell right from wrong is DEGENERATE, never PASS, and the run exits 1: all zero (from
+// files, and from --compare with a model whose output is zero), constant, holding a NaN. Each would match an engine
+// that computes the same nothing; here the engine's outputs even equal the degenerate reference.
+TEST_F(CliTest, DegenerateReferencesAreNotAPass) {
+  const std::string zero = smallEngine("zero"), scaled = smallEngine("scaled"), tiny = tinyEngine();
+  const std::string zeroRefs = path("refs_zero");
+  ASSERT_EQ(runCli("run " + zero + " --shapes=x:5x4 --seed=2 --saveOutputs=" + zeroRefs).exitCode, 0);
+  struct Case {
+    std::string args, reason;
+  };
+  const std::string constant = path("refs_constant"), withNan = path("refs_nan"), saved = path("refs_tiny_nan");
+  writeReference(constant, "np.full((5, 3), 0.75)");
+  ASSERT_EQ(runCli("run " + tiny + " --shapes=x:5x4 --seed=2 --saveOutputs=" + saved).exitCode, 0);
+  writeReference(withNan, "np.where(np.arange(y.size).reshape(y.shape) == 7, np.nan, y)", saved);
+  for (const Case& c : {Case{zero + " --compareOutputs=" + zeroRefs, "all zero"},
+                        Case{scaled + " --compare=" + path("zero.onnx"), "all zero"},
+                        Case{tiny + " --compareOutputs=" + constant, "constant (every value 0.75)"},
+                        Case{tiny + " --compareOutputs=" + withNan, "1 NaN/Inf value(s)"}}) {
+    CliResult r = expectError("run " + c.args + " --shapes=x:5x4 --seed=2", {"degenerate reference", "'y'"});
+    EXPECT_NE(r.out.find("DEGENERATE (the reference "), std::string::npos) << describe(r);
+    EXPECT_NE(r.out.find(c.reason), std::string::npos) << describe(r);
+    EXPECT_NE(r.out.find("compare DEGENERATE"), std::string::npos) << describe(r);
+    EXPECT_EQ(r.out.find("PASS"), std::string::npos) << describe(r);
+  }
+}
+
+// NaN in the engine's output against a clean reference is a FAIL that says so (y = x * 1e-9, one x is NaN).
+TEST_F(CliTest, NonFiniteOutputFails) {
+  const std::string scaled = smallEngine("scaled"), input = path("x_nan.npy"), refs = path("refs_clean");
+  ASSERT_EQ(runPython("import numpy as np, sys\n"
+                      "x = np.random.default_rng(3).uniform(-1, 1, (5, 4)).astype(np.float32)\n"
+                      "np.save(sys.argv[1] + '/x_clean.npy', x); x[2, 1] = np.nan; np.save(sys.argv[1] + '/x_nan.npy', x)\n",
+                      quote(workDir().string())),
+            0);
+  ASSERT_EQ(runCli("run " + scaled + " --loadInputs=x:" + path("x_clean.npy") + " --saveOutputs=" + refs).exitCode, 0);
+  CliResult r = expectError("run " + scaled + " --loadInputs=x:" + input + " --compareOutputs=" + refs, {"'y'"});
+  EXPECT_NE(r.out.find("FAIL (1 NaN/Inf value(s) in the output)"), std::string::npos) << describe(r);
 }
 
 TEST_F(CliTest, WrongRankIsAnError) {

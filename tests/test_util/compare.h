@@ -1,10 +1,14 @@
-// Comparing kiln's outputs with reference outputs: elementwise allclose (numpy/ONNX rule), error statistics.
-// Header-only (see tensor_proto_io.h).
+// Comparing kiln's outputs with reference outputs: elementwise allclose (numpy/ONNX rule, for the op and
+// conformance cases whose expectations carry rtol/atol), error statistics, and the accuracy judgement for whole
+// models: error relative to the reference's scale plus cosine similarity, with degenerate references (all zero,
+// constant, NaN/Inf) refused rather than passed. Header-only (see tensor_proto_io.h).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <iomanip>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -90,7 +94,8 @@ struct ErrorStats {
 };
 
 /// Max absolute and relative error (rel = |a-b| / max(|b|, 1e-12)), max |ref| and cosine similarity, in float64.
-/// Non-finite pairs are skipped here; compareTensors checks them exactly.
+/// Non-finite pairs are skipped here; compareTensors checks them exactly. The cosine is 0 when either side is all
+/// zero: two zero tensors show no agreement, only the absence of a signal.
 inline ErrorStats errorStats(const Tensor& actual, const Tensor& expected) {
   ErrorStats s;
   double dot = 0, na = 0, nb = 0;
@@ -109,7 +114,7 @@ inline ErrorStats errorStats(const Tensor& actual, const Tensor& expected) {
     na += a * a;
     nb += b * b;
   }
-  s.cosine = (na > 0 && nb > 0) ? dot / std::sqrt(na * nb) : (na == nb ? 1.0 : 0.0);
+  s.cosine = (na > 0 && nb > 0) ? dot / std::sqrt(na * nb) : 0.0;
   return s;
 }
 
@@ -162,6 +167,71 @@ inline CompareResult compareTensors(const Tensor& actual, const Tensor& expected
       << indexToString(expected.dims(), firstBad) << ": got " << elementAsDouble(actual, firstBad) << ", expected "
       << elementAsDouble(expected, firstBad) << "; max abs err " << r.stats.maxAbs << ", max rel err "
       << r.stats.maxRel;
+  r.message = msg.str();
+  return r;
+}
+
+/// A whole-model accuracy bound: max|a - b| <= maxErrorToScale * max|ref| and cosine(a, b) >= minCosine.
+struct ScaleTolerance {
+  double maxErrorToScale;
+  double minCosine;
+};
+/// FP32 with TF32 off: only summation order differs (the bound for deep GPU nets is 1e-3, see its tests).
+inline constexpr ScaleTolerance kStrictFp32{1e-4, 0.9999};
+/// FP16/BF16 (and TF32) math with FP32 accumulation.
+inline constexpr ScaleTolerance kReducedPrecision{2e-2, 0.999};
+
+/// Why `expected` cannot tell a right answer from a wrong one, or "" when it can: empty, holding NaN/Inf, all zero,
+/// or constant (spread within 1e-6 of its scale, i.e. float rounding around one value) when it has several elements.
+inline std::string degenerateReason(const Tensor& expected) {
+  const int64_t n = expected.elementCount();
+  if (n == 0 || expected.data() == nullptr) return "the reference is empty";
+  double lo = INFINITY, hi = -INFINITY, scale = 0;
+  int64_t nonFinite = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double b = elementAsDouble(expected, i);
+    if (!std::isfinite(b)) {
+      ++nonFinite;
+      continue;
+    }
+    lo = std::min(lo, b), hi = std::max(hi, b), scale = std::max(scale, std::fabs(b));
+  }
+  if (nonFinite) return "the reference holds " + std::to_string(nonFinite) + " NaN/Inf value(s)";
+  if (scale == 0) return "the reference is all zero";
+  if (n > 1 && hi - lo <= 1e-6 * scale) return "the reference is constant (" + std::to_string(hi) + ")";
+  return "";
+}
+
+/// The whole-model judgement for float outputs (integer ones must be equal): dtype and shape must match; a degenerate reference fails as DEGENERATE; a NaN/Inf in
+/// `actual` fails; then the error relative to the reference's scale and the cosine must both be within `tol`.
+/// Never an absolute tolerance: an all-zero output against a reference of scale 1e-9 fails (cosine 0, error 1).
+inline CompareResult compareToScale(const Tensor& actual, const Tensor& expected, ScaleTolerance tol) {
+  std::ostringstream msg;
+  if (actual.dtype() != expected.dtype() || actual.dims() != expected.dims()) {
+    msg << dataTypeName(actual.dtype()) << " " << dimsToString(actual.dims()) << ", expected "
+        << dataTypeName(expected.dtype()) << " " << dimsToString(expected.dims());
+    return {false, msg.str(), {}};
+  }
+  if (!isFloatType(expected.dtype())) return compareTensors(actual, expected, 0.0, 0.0);  // integers: exactly
+  CompareResult r;
+  const std::string degenerate = degenerateReason(expected);
+  if (!degenerate.empty()) return {false, "DEGENERATE: " + degenerate + ", so the comparison proves nothing", {}};
+  r.stats = errorStats(actual, expected);
+  int64_t nonFinite = 0, firstNonFinite = -1;
+  for (int64_t i = 0; i < actual.elementCount(); ++i)
+    if (!std::isfinite(elementAsDouble(actual, i)) && nonFinite++ == 0) firstNonFinite = i;
+  const double errorToScale = r.stats.maxAbs / r.stats.maxAbsRef;
+  msg.precision(4);
+  if (nonFinite) {
+    msg << nonFinite << " NaN/Inf value(s) in the output, first at " << indexToString(actual.dims(), firstNonFinite);
+  } else if (errorToScale > tol.maxErrorToScale || !(r.stats.cosine >= tol.minCosine)) {
+    msg << "max abs err " << r.stats.maxAbs << " = " << errorToScale << " x max|ref| " << r.stats.maxAbsRef
+        << " (bound " << tol.maxErrorToScale << "), worst at " << indexToString(expected.dims(), r.stats.worstIndex)
+        << "; cosine " << std::setprecision(8) << r.stats.cosine << " (bound " << tol.minCosine << ")";
+  } else {
+    return r;
+  }
+  r.ok = false;
   r.message = msg.str();
   return r;
 }

@@ -1,61 +1,28 @@
 // kiln run: load an engine, run it once on given or random inputs, print (and save) the outputs, and optionally
 // compare them with a CPU engine built from the ONNX model for exactly these shapes.
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <random>
 
 #include "cli_support.h"
+#include "compare_outputs.h"
 #include "core/npy.h"
 #include "kiln/builder.h"
 
 namespace kiln::cli {
 namespace {
 
-struct Agreement {
-  double maxAbs = 0, maxRel = 0, cosine = 1;
-  int64_t mismatches = 0;
-  int64_t worstIndex = -1;
-};
-
-// numpy.allclose semantics (|a - b| <= atol + rtol * |ref|); NaN matches only NaN, inf only the same inf.
-Agreement compareTensors(const Tensor& got, const Tensor& ref, double rtol, double atol) {
-  Agreement a;
-  double dot = 0, normGot = 0, normRef = 0, worst = -1;
-  const int64_t n = ref.elementCount();
-  for (int64_t i = 0; i < n; ++i) {
-    const double x = elementAsDouble(got, i), y = elementAsDouble(ref, i);
-    bool ok;
-    double diff;
-    if (std::isnan(x) || std::isnan(y)) {
-      ok = std::isnan(x) && std::isnan(y);
-      diff = ok ? 0 : INFINITY;
-    } else if (std::isinf(x) || std::isinf(y)) {
-      ok = x == y;
-      diff = ok ? 0 : INFINITY;
-    } else {
-      diff = std::fabs(x - y);
-      ok = diff <= atol + rtol * std::fabs(y);
-      dot += x * y, normGot += x * x, normRef += y * y;
-    }
-    a.maxAbs = std::max(a.maxAbs, diff);
-    if (diff > 0) a.maxRel = std::max(a.maxRel, diff / std::max(std::fabs(y), 1e-30));
-    if (!ok) {
-      ++a.mismatches;
-      if (diff > worst) worst = diff, a.worstIndex = i;
-    }
-  }
-  if (normGot > 0 && normRef > 0) a.cosine = dot / (std::sqrt(normGot) * std::sqrt(normRef));
-  else a.cosine = (normGot == 0 && normRef == 0) ? 1.0 : 0.0;
-  return a;
-}
+constexpr const char* kCompareHelp =
+    "--compare and --compareOutputs judge each float output by max|out - ref| / max|ref| and by cosine "
+    "similarity; integer outputs must match exactly. A reference that is all zero, constant or holds NaN/Inf is "
+    "DEGENERATE: it proves nothing, and the run exits 1 as for a FAIL.";
 
 class RunCommand : public Command {
  public:
   explicit RunCommand(CLI::App& root) {
     app_ = root.add_subcommand("run", "Run an engine once and print its outputs");
-    app_->footer(kRandomInputsHelp);
+    app_->footer(std::string(kRandomInputsHelp) + "\n\n" + kCompareHelp);
     app_->add_option("engine", enginePath_, "engine file (.kiln)")->required();
     const auto join = CLI::MultiOptionPolicy::Join;
     app_->add_option("--shapes", shapesText_, "input shapes, e.g. input:7x3x256x144 (default: the profile's opt)")
@@ -67,8 +34,13 @@ class RunCommand : public Command {
     app_->add_option("--compareOutputs", compareDir_, "reference outputs DIR/<output>.npy to compare with");
     app_->add_option("--seed", seed_, "seed for random inputs (default: a fresh one, printed)");
     app_->add_option("--profile", profile_, "optimization profile index")->check(CLI::NonNegativeNumber);
-    app_->add_option("--rtol", rtol_, "relative tolerance for --compare")->check(CLI::NonNegativeNumber);
-    app_->add_option("--atol", atol_, "absolute tolerance for --compare")->check(CLI::NonNegativeNumber);
+    app_->add_option("--maxErrorToScale", maxErrorToScale_,
+                     "--compare/--compareOutputs pass when max|out - ref| <= this x max|ref| (default 1e-4 for strict FP32 engines, "
+                     "2e-2 for FP16/BF16/TF32 ones)")
+        ->check(CLI::NonNegativeNumber);
+    app_->add_option("--minCosine", minCosine_,
+                     "--compare/--compareOutputs need at least this cosine similarity (default 0.9999 strict FP32, 0.999 reduced)")
+        ->check(CLI::Range(-1.0, 1.0));
     app_->add_option("--printValues", printCount_, "values printed per output")->check(CLI::NonNegativeNumber);
   }
 
@@ -86,6 +58,7 @@ class RunCommand : public Command {
 
   Status execute() override {
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<Engine> engine, loadEngine(enginePath_));
+    chooseTolerance(*engine);
     std::printf("engine  %s (%s, %d profile(s))\n", enginePath_.c_str(), deviceKindName(engine->device()),
                 engine->profileCount());
     plan_.seed = app_->count("--seed") ? seed_ : std::random_device{}();
@@ -149,7 +122,7 @@ class RunCommand : public Command {
     auto expected = context->infer(inputs);
     if (!expected) return expected.status().withContext("--compare: reference run failed");
 
-    std::printf("compare with %s on CPU (rtol %g, atol %g)\n", comparePath_.c_str(), rtol_, atol_);
+    std::printf("compare with %s on CPU (%s)\n", comparePath_.c_str(), toleranceText_.c_str());
     return reportAgreement(*expected, outputs, "the CPU reference").withContext("--compare");
   }
 
@@ -165,13 +138,24 @@ class RunCommand : public Command {
                                name + "' is " + dataTypeName(t.dtype()));
       expected[name] = std::move(*ref);
     }
-    std::printf("compare with %s/*.npy (rtol %g, atol %g)\n", compareDir_.c_str(), rtol_, atol_);
+    std::printf("compare with %s/*.npy (%s)\n", compareDir_.c_str(), toleranceText_.c_str());
     return reportAgreement(expected, outputs, "the reference files").withContext("--compareOutputs");
+  }
+
+  /// The engine's precisions pick the default tolerance; --maxErrorToScale / --minCosine override it.
+  void chooseTolerance(const Engine& engine) {
+    const auto& meta = engine.metadata();
+    auto it = meta.find("build.precisions");
+    const std::string precisions = it == meta.end() ? "fp32" : it->second;
+    tolerance_ = toleranceForEngine(precisions, engine.device());
+    if (app_->count("--maxErrorToScale")) tolerance_.maxErrorToScale = maxErrorToScale_;
+    if (app_->count("--minCosine")) tolerance_.minCosine = minCosine_;
+    toleranceText_ = "pass: " + tolerance_.describe() + "; engine precisions " + precisions;
   }
 
   Status reportAgreement(const std::map<std::string, Tensor>& expected, const std::map<std::string, Tensor>& outputs,
                          const std::string& against) const {
-    std::string failed;
+    std::string failed, degenerate;
     for (const auto& [name, ref] : expected) {
       auto it = outputs.find(name);
       if (it == outputs.end()) {
@@ -180,28 +164,29 @@ class RunCommand : public Command {
         continue;
       }
       const Tensor& got = it->second;
-      if (got.dims() != ref.dims()) {
-        std::printf("  '%s': shape %s, reference %s  FAIL\n", name.c_str(), dimsToString(got.dims()).c_str(),
+      if (got.dims() != ref.dims() || got.dtype() != ref.dtype()) {
+        std::printf("  '%s': %s [%s], reference %s [%s]  FAIL\n", name.c_str(), dataTypeName(got.dtype()).c_str(),
+                    dimsToString(got.dims()).c_str(), dataTypeName(ref.dtype()).c_str(),
                     dimsToString(ref.dims()).c_str());
         failed += " '" + name + "'";
         continue;
       }
-      const Agreement a = compareTensors(got, ref, rtol_, atol_);
-      const bool pass = a.mismatches == 0;
-      std::printf("  '%s': max abs %.3g  max rel %.3g  cosine %.8f  %s", name.c_str(), a.maxAbs, a.maxRel, a.cosine,
-                  pass ? "PASS" : "FAIL");
-      if (!pass)
-        std::printf(" (%lld of %lld values outside tolerance; worst at flat index %lld: %.8g vs %.8g)",
-                    static_cast<long long>(a.mismatches), static_cast<long long>(ref.elementCount()),
-                    static_cast<long long>(a.worstIndex), elementAsDouble(got, a.worstIndex),
-                    elementAsDouble(ref, a.worstIndex));
+      const OutputAgreement a = judgeOutput(got, ref, tolerance_);
+      std::printf("  '%s': %s", name.c_str(), describeAgreement(a).c_str());
+      if (a.verdict == Verdict::kFail && a.worstIndex >= 0)
+        std::printf("; worst at flat index %lld: %.8g vs %.8g", static_cast<long long>(a.worstIndex),
+                    elementAsDouble(got, a.worstIndex), elementAsDouble(ref, a.worstIndex));
       std::printf("\n");
-      if (!pass) failed += " '" + name + "'";
+      if (a.verdict == Verdict::kFail) failed += " '" + name + "'";
+      if (a.verdict == Verdict::kDegenerate) degenerate += " '" + name + "'";
     }
-    if (!failed.empty())
-      return invalidArgument("outputs differ from " + against + " beyond rtol " + std::to_string(rtol_) +
-                             ", atol " + std::to_string(atol_) + ":" + failed);
-    std::printf("compare PASS\n");
+    std::string problems;
+    if (!failed.empty()) problems = "outputs differ from " + against + " (" + tolerance_.describe() + "):" + failed;
+    if (!degenerate.empty())
+      problems += std::string(problems.empty() ? "" : "; ") + "degenerate reference (all zero, constant or NaN/Inf) "
+                  "from " + against + ", which proves nothing:" + degenerate;
+    std::printf("compare %s\n", !failed.empty() ? "FAIL" : !degenerate.empty() ? "DEGENERATE" : "PASS");
+    if (!problems.empty()) return invalidArgument(problems);
     return Status::ok();
   }
 
@@ -209,7 +194,9 @@ class RunCommand : public Command {
   std::string enginePath_, shapesText_, loadText_, saveDir_, comparePath_, compareDir_;
   uint64_t seed_ = 0;
   int profile_ = 0;
-  double rtol_ = 1e-4, atol_ = 1e-5;
+  double maxErrorToScale_ = 0, minCosine_ = 0;
+  Tolerance tolerance_;
+  std::string toleranceText_;
   int64_t printCount_ = 8;
   InputPlan plan_;
 };
