@@ -114,7 +114,7 @@ class Conv1x1GemmKernel final : public Kernel {
 
   /// The matmul descriptor in caller-owned storage: transposes, compute type, epilogue and its bias pointer.
   Status initDesc(cublasLtMatmulDesc_t desc, DataType dtype, const void* bias) const {
-    // FP16 accumulates in FP32; strict FP32 (TF32 not allowed) must not use TF32 tensor cores.
+    // FP16 and BF16 accumulate in FP32; strict FP32 (TF32 not allowed) must not use TF32 tensor cores.
     const cublasComputeType_t compute =
         dtype == DataType::kFloat32 && allowTF32_ ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     KILN_CUBLAS_CHECK(cublasLtMatmulDescInit(desc, compute, CUDA_R_32F), where_);
@@ -164,7 +164,7 @@ class Conv1x1GemmKernel final : public Kernel {
     // An empty inner dim (C = 0) or no rows: cuBLASLt has nothing to multiply; the cuDNN kernel handles it.
     plan->useFallback = g.c == 0 || g.m == 0 || g.k == 0;
     if (!plan->useFallback) {
-      const cudaDataType_t type = dtype == DataType::kFloat16 ? CUDA_R_16F : CUDA_R_32F;
+      const cudaDataType_t type = cudaTypeOf(dtype);
       const auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
       KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, type, u(g.c), u(g.k), g.c), where_);  // W^T, ld C
       KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, type, u(g.c), u(g.m), g.c), where_);  // X^T, ld C
@@ -205,7 +205,8 @@ Status conv1x1GemmQualifies(const ir::Graph& graph, const ir::Node& node) {
   const auto& at = node.attrs;
   if (at.getString("data_format", "NCHW") != "NHWC") return unsupported(where + "data_format NHWC");
   const DataType t = inputType(graph, node, 0);
-  if (t != DataType::kFloat16 && t != DataType::kFloat32) return unsupported(where + "float16 or float32");
+  if (t != DataType::kFloat16 && t != DataType::kBFloat16 && t != DataType::kFloat32)
+    return unsupported(where + "float16, bfloat16 or float32");
   for (size_t i = 1; i < std::min<size_t>(node.inputs.size(), 4); ++i)
     if (node.inputs[i] != ir::kNoValue && inputType(graph, node, i) != t)
       return unsupported(where + "every input of type " + dataTypeName(t));

@@ -14,7 +14,7 @@ namespace kiln::backends::cuda {
 inline constexpr const char* kConv1x1Tactic = "cublaslt:1x1";
 
 /// Ok when `node` is a Conv this kernel runs: data_format NHWC, 1x1 kernel, strides and dilations 1, no padding,
-/// group 1, float16 or float32, a bias input, activation none or Relu (a residual input only with Relu).
+/// group 1, float16, bfloat16 or float32, a bias input, activation none or Relu (a residual input only with Relu).
 /// Otherwise says why, naming the node.
 Status conv1x1GemmQualifies(const ir::Graph& graph, const ir::Node& node);
 

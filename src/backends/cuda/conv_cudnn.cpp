@@ -6,7 +6,9 @@
 // NHWC and weights pre-transposed to KRSC. The algorithm comes from a tactic "cudnn:algo=A:mathtype=M" that
 // chooseConvTactic timed at the profile's opt shape, or from cuDNN's heuristics when there is none or it does not
 // apply at a shape. Asymmetric pads (explicit or SAME_* with even kernels): X is zero-padded by the asymmetric
-// extra into the front of the workspace and cuDNN pads the symmetric remainder.
+// extra into the front of the workspace and cuDNN pads the symmetric remainder. bfloat16 convs (FP32 accumulation)
+// add bias, residual and Relu with kiln's own epilogue kernel after cudnnConvolutionForward (activation_in_place.h):
+// cuDNN's fused and tensor-add calls are not documented for that type.
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -15,8 +17,10 @@
 #include <optional>
 #include <set>
 
+#include "backends/cuda/activation_in_place.h"
 #include "backends/cuda/conv_cudnn.h"
 #include "backends/cuda/cuda_common.h"
+#include "backends/cuda/cudnn_descriptor.h"
 #include "backends/cuda/data_movement.h"
 
 namespace kiln::backends::cuda {
@@ -82,6 +86,7 @@ struct ConvPlan {
   Dims paddedDims, padBefore;
   size_t paddedBytes = 0;  // rounded up to 256 so that cuDNN's workspace stays aligned
   bool tuned = false;  // the algorithm came from the node's tactic
+  int64_t channels = 1, inner = 1, count = 0;  // Y's channels, elements per channel plane (NCHW), elements
   // cuDNN refused the fused call at this shape: run() does conv, bias, residual and Relu as separate cuDNN calls.
   mutable std::atomic<bool> splitEpilogue{false};
   ConvPlan() = default;
@@ -163,6 +168,7 @@ class ConvKernel final : public Kernel {
     nhwc_ = at.getString("data_format", "NCHW") == "NHWC";
     fuseRelu_ = at.getString("activation", "") == "Relu";
     fuseResidual_ = node.inputs.size() > 3 && node.inputs[3] != ir::kNoValue;
+    ownEpilogue_ = inputType(graph, node, 0) == DataType::kBFloat16;
     tactic_ = parseTactic(tactic);
   }
 
@@ -190,7 +196,7 @@ class ConvKernel final : public Kernel {
     const bool hasBias = in.size() > 2 && in[2].present();
     const bool hasResidual = in.size() > 3 && in[3].present();
     const cudnnStatus_t status =
-        enqueue(lease.handle(), *plan, plan->algo, x, in[1].data, hasBias ? in[2].data : nullptr,
+        enqueue(lease.handle(), s, *plan, plan->algo, x, in[1].data, hasBias ? in[2].data : nullptr,
                 hasResidual ? in[3].data : nullptr, out[0].data, cudnnWorkspace, plan->workspace, /*maySplit=*/true);
     if (status != CUDNN_STATUS_SUCCESS)
       return fromCudnn(status, fuseRelu_ ? "cudnnConvolutionBiasActivationForward" : "cudnnConvolutionForward",
@@ -201,6 +207,7 @@ class ConvKernel final : public Kernel {
   std::string tactic() const override {
     std::string text = fuseRelu_ ? (fuseResidual_ ? "cudnn:conv+bias+add+relu" : "cudnn:conv+bias+relu") : "cudnn:conv";
     if (nhwc_) text += " nhwc";
+    if (ownEpilogue_) text += " (epilogue: kiln kernel)";
     std::set<std::string> used;
     bool anyTuned = false, anySplit = false;
     {
@@ -251,7 +258,7 @@ class ConvKernel final : public Kernel {
       maxWorkspace = std::max(maxWorkspace, bytes);
     }
     if (candidates.empty()) return std::string();
-    const size_t elementBytes = in[0].dtype == DataType::kFloat16 ? 2 : 4;
+    const size_t elementBytes = dataTypeSize(in[0].dtype);
     const auto bytesOf = [&](const DeviceTensor& t) { return static_cast<size_t>(t.elementCount()) * elementBytes; };
     ScratchBuffers scratch;
     void* x = scratch.allocate(plan->padX ? plan->paddedBytes : bytesOf(in[0]));  // cuDNN reads the padded X
@@ -273,7 +280,7 @@ class ConvKernel final : public Kernel {
     // Let the GPU reach its clocks first: otherwise the first candidate (cuDNN's own favourite) is timed slow.
     KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, candidates[0].tactic.math), where_);
     for (int i = 0; i < kClockWarmUp; ++i)
-      (void)enqueue(lease.handle(), *plan, candidates[0].tactic.algo, x, w, bias, z, y, workspace,
+      (void)enqueue(lease.handle(), nullptr, *plan, candidates[0].tactic.algo, x, w, bias, z, y, workspace,
                     candidates[0].workspace, false);
     float best = INFINITY;
     std::optional<ConvTactic> winner;
@@ -281,14 +288,14 @@ class ConvKernel final : public Kernel {
       KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, c.tactic.math), where_);
       bool failed = false;
       for (int i = 0; i < kWarmUp && !failed; ++i)
-        failed = enqueue(lease.handle(), *plan, c.tactic.algo, x, w, bias, z, y, workspace, c.workspace, false) !=
-                 CUDNN_STATUS_SUCCESS;
+        failed = enqueue(lease.handle(), nullptr, *plan, c.tactic.algo, x, w, bias, z, y, workspace, c.workspace,
+                         false) != CUDNN_STATUS_SUCCESS;
       if (failed) continue;  // cuDNN refuses this algorithm on the fused path or at this shape
       std::vector<float> times;
       for (int i = 0; i < kTimed && !failed; ++i) {
         KILN_CUDA_CHECK(cudaEventRecord(events.start, nullptr), where_);
-        failed = enqueue(lease.handle(), *plan, c.tactic.algo, x, w, bias, z, y, workspace, c.workspace, false) !=
-                 CUDNN_STATUS_SUCCESS;
+        failed = enqueue(lease.handle(), nullptr, *plan, c.tactic.algo, x, w, bias, z, y, workspace, c.workspace,
+                         false) != CUDNN_STATUS_SUCCESS;
         KILN_CUDA_CHECK(cudaEventRecord(events.stop, nullptr), where_);
         KILN_CUDA_CHECK(cudaEventSynchronize(events.stop), where_ + "timing " + algoName(c.tactic.algo) + ": ");
         float ms = 0.f;
@@ -328,20 +335,38 @@ class ConvKernel final : public Kernel {
     return Status::ok();
   }
 
-  /// Strict FP32 (TF32 not allowed) only takes FMA math; float16 takes any.
+  /// Strict FP32 (TF32 not allowed) only takes FMA math; float16 and bfloat16 take any.
   bool mathAllowed(DataType dtype, cudnnMathType_t math) const {
     if (math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return false;  // may down-convert FP32 data to FP16
-    return dtype == DataType::kFloat16 || allowTF32_ || math == CUDNN_FMA_MATH;
+    return dtype == DataType::kFloat16 || dtype == DataType::kBFloat16 || allowTF32_ || math == CUDNN_FMA_MATH;
   }
 
   /// The call run() makes: conv (+ bias through cudnnAddTensor), or the fused y = relu(conv(x, w) + z + bias).
   /// Without a residual z aliases y and is ignored because alpha2 is 0. When cuDNN refuses the fused call at this
   /// shape and `maySplit`, the plan remembers it and the epilogue runs as separate calls (same result, more traffic);
-  /// tuning passes false so that it times only what cuDNN fuses.
-  cudnnStatus_t enqueue(cudnnHandle_t handle, const ConvPlan& plan, cudnnConvolutionFwdAlgo_t algo, const void* x,
-                        const void* w, const void* bias, const void* z, void* y, void* workspace,
+  /// tuning passes false so that it times only what cuDNN fuses. With ownEpilogue_ (bfloat16), the conv writes y and
+  /// kiln's kernel adds bias and residual and applies Relu, on `stream` (the handle's).
+  cudnnStatus_t enqueue(cudnnHandle_t handle, cudaStream_t stream, const ConvPlan& plan, cudnnConvolutionFwdAlgo_t algo,
+                        const void* x, const void* w, const void* bias, const void* z, void* y, void* workspace,
                         size_t workspaceBytes, bool maySplit) const {
     const float one = 1.f, zero = 0.f;
+    if (ownEpilogue_) {
+      const cudnnStatus_t status = cudnnConvolutionForward(handle, &one, plan.x, x, plan.w, w, plan.conv, algo,
+                                                           workspace, workspaceBytes, &zero, plan.y, y);
+      if (status != CUDNN_STATUS_SUCCESS || (!bias && !z && !fuseRelu_)) return status;
+      ConvEpilogueArgs e;
+      e.y = y;
+      e.bias = bias;
+      e.z = fuseRelu_ ? z : nullptr;  // a residual is fused only together with Relu
+      e.count = plan.count;
+      e.channels = plan.channels;
+      e.inner = plan.inner;
+      e.channelsLast = nhwc_;
+      e.activation.present = fuseRelu_;
+      e.activation.op = ops::FusedOpcode::kRelu;
+      return launchConvEpilogue(e, DataType::kBFloat16, stream) == cudaSuccess ? CUDNN_STATUS_SUCCESS
+                                                                              : CUDNN_STATUS_EXECUTION_FAILED;
+    }
     if (fuseRelu_ && !plan.splitEpilogue.load(std::memory_order_relaxed)) {
       const cudnnStatus_t fused = cudnnConvolutionBiasActivationForward(
           handle, &one, plan.x, x, plan.w, w, plan.conv, algo, workspace, workspaceBytes, z ? &one : &zero, plan.y,
@@ -416,8 +441,13 @@ class ConvKernel final : public Kernel {
       }
       pads[k] = static_cast<int>(symmetric);
     }
-    const cudnnDataType_t type = in[0].dtype == DataType::kFloat16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
+    const auto cudnnType = cudnnTypeOf(in[0].dtype);
+    if (!cudnnType) return unsupported(where_ + "data of type " + std::string(dataTypeName(in[0].dtype)));
+    const cudnnDataType_t type = *cudnnType;
     auto plan = std::make_unique<ConvPlan>();
+    plan->channels = yd[1];
+    plan->count = elementCount(yd);
+    for (size_t k = 2; k < yd.size(); ++k) plan->inner *= yd[k];
     if (padX) {
       int64_t count = 1;
       for (int64_t d : paddedDims) count *= d;
@@ -454,10 +484,10 @@ class ConvKernel final : public Kernel {
                                                      CUDNN_DATA_FLOAT),
                      where_);
     KILN_CUDNN_CHECK(cudnnSetConvolutionGroupCount(plan->conv, static_cast<int>(group_)), where_);
-    // FP16 uses tensor cores; FP32 may use TF32 only when allowed (CUDNN_DEFAULT_MATH permits TF32 on sm_80+,
+    // FP16 and BF16 use tensor cores; FP32 may use TF32 only when allowed (CUDNN_DEFAULT_MATH permits TF32 on sm_80+,
     // CUDNN_FMA_MATH keeps it strict). ALLOW_CONVERSION is avoided: it may down-convert FP32 data to FP16.
     const cudnnMathType_t math =
-        type == CUDNN_DATA_HALF ? CUDNN_TENSOR_OP_MATH : (allowTF32_ ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
+        type != CUDNN_DATA_FLOAT ? CUDNN_TENSOR_OP_MATH : (allowTF32_ ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
     KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, math), where_);
     std::vector<int> expected(cudnnSpatial + 2);
     KILN_CUDNN_CHECK(cudnnGetConvolutionNdForwardOutputDim(plan->conv, plan->x, plan->w,
@@ -466,7 +496,7 @@ class ConvKernel final : public Kernel {
       return invalidArgument(where_ + "output dims " + dimsToString(out[0].dims) + " do not match the convolution of " +
                              dimsToString(in[0].dims) + " by " + dimsToString(in[1].dims) +
                              (nhwc_ ? " (NHWC, KRSC weights)" : ""));
-    if (fuseRelu_) {
+    if (fuseRelu_ && !ownEpilogue_) {
       KILN_CUDNN_CHECK(cudnnCreateActivationDescriptor(&plan->activation), where_);
       KILN_CUDNN_CHECK(cudnnSetActivationDescriptor(plan->activation, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0),
                        where_);
@@ -475,7 +505,7 @@ class ConvKernel final : public Kernel {
   }
 
   /// Takes the node's tactic when cuDNN offers it at this shape within the workspace limit; otherwise the first
-  /// algorithm of cuDNN's heuristic ranking that fits, preferring tensor-core math for float16.
+  /// algorithm of cuDNN's heuristic ranking that fits, preferring tensor-core math for float16 and bfloat16.
   Status chooseAlgorithm(ConvPlan& plan, DataType dtype, cudnnHandle_t handle, const std::string& shapes) const {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT * 4];
     int found = 0;
@@ -501,7 +531,7 @@ class ConvKernel final : public Kernel {
       return p.status == CUDNN_STATUS_SUCCESS && p.memory <= kMaxConvWorkspace && mathAllowed(dtype, p.mathType);
     };
     int chosen = -1;
-    if (dtype == DataType::kFloat16)
+    if (dtype == DataType::kFloat16 || dtype == DataType::kBFloat16)
       for (int i = 0; i < found && chosen < 0; ++i)
         if (fits(perf[i]) && perf[i].mathType == CUDNN_TENSOR_OP_MATH) chosen = i;
     for (int i = 0; i < found && chosen < 0; ++i)
@@ -546,6 +576,7 @@ class ConvKernel final : public Kernel {
   bool nhwc_ = false;
   bool fuseRelu_ = false;
   bool fuseResidual_ = false;
+  bool ownEpilogue_ = false;  // bfloat16: bias, residual and Relu by kiln's kernel (see enqueue)
   std::optional<ConvTactic> tactic_;
   mutable std::mutex mutex_;  // guards the plan memo only
   mutable std::map<Dims, std::unique_ptr<ConvPlan>> plans_;

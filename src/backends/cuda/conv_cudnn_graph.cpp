@@ -1,6 +1,6 @@
 // The operation graph is conv -> [add bias] -> [add residual] -> [activation steps], with X, W, B, Z and Y in memory
-// (float16, or float32 in TF32 builds) and the intermediates virtual in float32 (so the epilogue runs at FP32 inside the conv kernel). One execution plan per
-// input shape, made when the runtime first asks for the workspace at that shape, memoized under a mutex. A tactic
+// (float16 or bfloat16, or float32 in TF32 builds) and the intermediates virtual in float32 (so the epilogue runs at
+// FP32 inside the conv kernel). One execution plan per input shape, made when the runtime first asks for the workspace at that shape, memoized under a mutex. A tactic
 // names an engine by cuDNN's global index and its knob choices: "cudnn-graph:engine=E:knobs=T.V,T.V"; an engine
 // file from another cuDNN is refused at load (the library version is in its facts), and a tactic that does not apply
 // at some shape falls back to cuDNN's heuristic choice there, then to the fallback kernel.
@@ -72,7 +72,7 @@ class ConvGraphKernel final : public Kernel {
         pool_(ctx.cudnn),
         fallback_(std::move(fallback)),
         activation_(std::move(activation)),
-        dataType_(inputType(graph, node, 0) == DataType::kFloat32 ? CUDNN_DATA_FLOAT : CUDNN_DATA_HALF),
+        dataType_(cudnnTypeOf(inputType(graph, node, 0)).value_or(CUDNN_DATA_FLOAT)),
         allowTF32_(ctx.options.allowTF32),
         tactic_(parseGraphTactic(tactic)) {
     const auto& at = node.attrs;
@@ -131,8 +131,7 @@ class ConvGraphKernel final : public Kernel {
     KILN_ASSIGN_OR_RETURN(CudnnPool::Lease lease, pool_->borrow(static_cast<cudaStream_t>(stream), where));
     KILN_CUDNN_CHECK(cudnnBackendExecute(lease.handle(), plan->plan.get(), pack.get()), where + plan->tactic + ": ");
     if (plan->activationKernel)
-      KILN_CUDA_CHECK(launchActivationInPlace(out[0].data, dataType_ == CUDNN_DATA_FLOAT, out[0].elementCount(),
-                                              activation_.inPlace,
+      KILN_CUDA_CHECK(launchActivationInPlace(out[0].data, out[0].dtype, out[0].elementCount(), activation_.inPlace,
                                               static_cast<cudaStream_t>(stream)),
                       where + "in-place " + activation_.name + ": ");
     return Status::ok();
@@ -299,7 +298,7 @@ class ConvGraphKernel final : public Kernel {
   Expected<OperationGraph> buildOperationGraph(const ConvGeometry& g, cudnnHandle_t handle, bool withActivation) const {
     const std::string& where = where_;
     OperationGraph ops;
-    const cudnnDataType_t half = dataType_, fp32 = CUDNN_DATA_FLOAT;  // `half`: the I/O type, float32 in TF32 builds
+    const cudnnDataType_t half = dataType_, fp32 = CUDNN_DATA_FLOAT;  // `half`: the I/O type (float32 in TF32 builds)
     KILN_ASSIGN_OR_RETURN(Desc x, tensor(kUidX, half, g.n, g.c, g.h, g.w, false));
     KILN_ASSIGN_OR_RETURN(Desc w, tensor(kUidW, half, g.k, g.c, g.r, g.s, false));
     KILN_ASSIGN_OR_RETURN(Desc y, tensor(kUidY, half, g.n, g.k, g.p, g.q, false));
@@ -416,11 +415,12 @@ class ConvGraphKernel final : public Kernel {
   }
 
   /// Numerics an engine may not have here: reduced-precision reduction (every engine promises FP32 accumulation);
-  /// for float32 data, inputs down-converted to FP16, and tensor cores (TF32) unless the build allows TF32.
+  /// inputs down-converted to FP16 unless they are FP16 already (bfloat16's range does not fit FP16); for float32
+  /// data, tensor cores (TF32) unless the build allows TF32.
   bool refusedNote(cudnnBackendNumericalNote_t note) const {
     if (note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION) return true;
-    if (dataType_ != CUDNN_DATA_FLOAT) return false;
-    return note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS || (note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE && !allowTF32_);
+    if (note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS) return dataType_ != CUDNN_DATA_HALF;
+    return dataType_ == CUDNN_DATA_FLOAT && note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE && !allowTF32_;
   }
 
   /// A configuration as a tactic, whether its engine compiles at run time, and whether its numerics are refused.
@@ -612,8 +612,8 @@ Status convGraphQualifies(const ir::Graph& graph, const ir::Node& node) {
   if (node.attrs.getString("data_format", "NCHW") != "NHWC") return unsupported(where + "data_format NHWC");
   if (node.attrs.getInt("group", 1) != 1) return unsupported(where + "group 1");
   const DataType t = inputType(graph, node, 0);
-  if ((t != DataType::kFloat16 && t != DataType::kFloat32) || inputType(graph, node, 1) != t)
-    return unsupported(where + "float16 or float32 X and W of one type");
+  if ((t != DataType::kFloat16 && t != DataType::kBFloat16 && t != DataType::kFloat32) || inputType(graph, node, 1) != t)
+    return unsupported(where + "float16, bfloat16 or float32 X and W of one type");
   const ir::Value& x = graph.values[node.inputs[0]];
   if (!x.rankKnown || x.dims.size() != 4) return unsupported(where + "a rank-4 X");
   if (node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue && inputType(graph, node, 2) != t)

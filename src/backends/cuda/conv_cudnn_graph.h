@@ -1,6 +1,6 @@
 // Conv through cuDNN's graph (backend) API: the convolution and its epilogue (bias, residual add, activation) are
 // one operation graph that cuDNN runs as one kernel, and every engine configuration cuDNN's heuristics offer is a
-// tactic the builder can time. Used for 2-D NHWC convolutions, the form FP16 and TF32 CUDA engines run (float32
+// tactic the builder can time. Used for 2-D NHWC convolutions, the form FP16, BF16 and TF32 CUDA engines run (float32
 // engines take tensor-core engines only when TF32 is allowed, and never ones that down-convert inputs to FP16); the
 // legacy path (conv_cudnn.cpp) covers the rest and is the fallback at shapes where no graph engine applies. An
 // activation cuDNN has no engine for at some shape runs as kiln's own in-place kernel after the conv + bias graph.
@@ -17,7 +17,7 @@ namespace kiln::backends::cuda {
 /// Tactics of this kernel start with this; the rest names a cuDNN engine and its knob choices.
 inline constexpr const char* kCudnnGraphTacticPrefix = "cudnn-graph:";
 
-/// Ok when `node` is a Conv this kernel runs: data_format NHWC, rank 4, group 1, float16 or float32, and an
+/// Ok when `node` is a Conv this kernel runs: data_format NHWC, rank 4, group 1, float16, bfloat16 or float32, and an
 /// activation it can express (conv_epilogue_activation.h). Otherwise says why, naming the node.
 Status convGraphQualifies(const ir::Graph& graph, const ir::Node& node);
 

@@ -26,7 +26,10 @@ Expected<EpilogueActivation> epilogueActivationOf(const ir::Graph& graph, const 
   for (char ch : name) a.name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   auto& steps = a.steps;
   auto& in = a.inPlace;
-  if (name.empty() || name == "Identity") return a;  // Identity: the epilogue is bias and residual only
+  if (name.empty() || name == "Identity") {  // Identity: the epilogue is bias and residual only
+    in.present = false;
+    return a;
+  }
   if (name == "Relu") {
     steps.push_back(unary(CUDNN_POINTWISE_RELU_FWD));
     in.op = FusedOpcode::kRelu;

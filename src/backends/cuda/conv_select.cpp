@@ -19,7 +19,8 @@ using ir::OpKind;
 Status convSupports(const ir::Graph& graph, const ir::Node& node) {
   if (node.op != OpKind::kConv) return unsupported(graph.describe(node) + ": no CUDA kernel yet");
   if (node.inputs.size() < 2) return invalidModel(graph.describe(node) + ": Conv needs X and W");
-  KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16}));
+  // float16 and bfloat16 accumulate in float32 on every path (legacy, graph API, cuBLASLt).
+  KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16}));
   const DataType t = inputType(graph, node, 0);
   KILN_RETURN_IF_ERROR(requireInputType(graph, node, 1, {t}));
   const bool hasBias = node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue;

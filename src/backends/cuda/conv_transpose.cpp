@@ -70,7 +70,7 @@ class ConvTransposeKernel final : public Kernel {
 
 Status convTransposeSupports(const ir::Graph& graph, const ir::Node& node) {
   if (node.inputs.size() < 2) return invalidModel(graph.describe(node) + ": needs inputs X and W");
-  KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16}));
+  KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16}));
   const DataType t = inputType(graph, node, 0);
   KILN_RETURN_IF_ERROR(requireInputType(graph, node, 1, {t}));
   if (node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue) KILN_RETURN_IF_ERROR(requireInputType(graph, node, 2, {t}));

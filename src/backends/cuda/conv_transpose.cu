@@ -1,5 +1,5 @@
 // ConvTranspose as a direct gather: each output element sums the input elements whose window covers it, so no
-// col2im scatter and no atomics. Float16 data accumulates in float32.
+// col2im scatter and no atomics. Float16 and bfloat16 data accumulate in float32.
 #include "backends/cuda/conv_transpose.h"
 #include "backends/cuda/cuda_device.cuh"
 
@@ -54,10 +54,12 @@ template <typename T> __global__ void convTransposeKernel(ConvTransposeArgs a, i
 cudaError_t launchConvTranspose(const ConvTransposeArgs& a, DataType dtype, cudaStream_t stream) {
   const int64_t count = a.batch * a.outChannels * a.outSpatial[0] * a.outSpatial[1] * a.outSpatial[2];
   if (count == 0) return cudaSuccess;
-  const bool known = dispatchFloat(dtype, [&](auto t) {
+  const auto launch = [&](auto t) {
     convTransposeKernel<decltype(t)><<<gridFor(count, kThreads), kThreads, 0, stream>>>(a, count);
-  });
-  return known ? cudaGetLastError() : cudaErrorInvalidValue;
+  };
+  if (dtype == DataType::kBFloat16) launch(__nv_bfloat16{});
+  else if (!dispatchFloat(dtype, launch)) return cudaErrorInvalidValue;
+  return cudaGetLastError();
 }
 
 }  // namespace kiln::backends::cuda

@@ -1,4 +1,5 @@
-// The one cuBLASLt algorithm query kiln's GEMM kernels share (matmul_cublaslt.cpp, conv1x1_cublaslt.cpp).
+// The one cuBLASLt algorithm query kiln's GEMM kernels share (matmul_cublaslt.cpp, conv1x1_cublaslt.cpp), and the
+// cuBLASLt type of their data.
 #pragma once
 
 #include <cublasLt.h>
@@ -7,8 +8,14 @@
 #include <string>
 
 #include "kiln/status.h"
+#include "kiln/types.h"
 
 namespace kiln::backends::cuda {
+
+/// cuBLASLt's name for float32, float16 and bfloat16 (callers have checked the type is one of them).
+inline cudaDataType_t cudaTypeOf(DataType t) {
+  return t == DataType::kFloat16 ? CUDA_R_16F : t == DataType::kBFloat16 ? CUDA_R_16BF : CUDA_R_32F;
+}
 
 /// cuBLASLt's first heuristic choice for `desc` over layouts a, b, c, d, allowing `maxWorkspaceBytes` of workspace
 /// and assuming every pointer (A, B, C, D and the epilogue's bias) is a multiple of `alignmentBytes`.

@@ -1,6 +1,8 @@
-// RAII for cuDNN backend (graph API) descriptors, and the attribute-setting macro the graph-API kernels use.
+// RAII for cuDNN backend (graph API) descriptors, the attribute-setting macro the graph-API kernels use, and the
+// cuDNN data type of a kiln float type (both cuDNN conv paths).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -33,6 +35,16 @@ class CudnnDescriptor {
  private:
   cudnnBackendDescriptor_t d_ = nullptr;
 };
+
+/// cuDNN's name for the float types its convolutions take (float32, float16, bfloat16); nothing for others.
+inline std::optional<cudnnDataType_t> cudnnTypeOf(DataType t) {
+  switch (t) {
+    case DataType::kFloat32: return CUDNN_DATA_FLOAT;
+    case DataType::kFloat16: return CUDNN_DATA_HALF;
+    case DataType::kBFloat16: return CUDNN_DATA_BFLOAT16;
+    default: return std::nullopt;
+  }
+}
 
 inline Expected<CudnnDescriptor> createCudnnDescriptor(cudnnBackendDescriptorType_t type, const std::string& where) {
   cudnnBackendDescriptor_t d = nullptr;

@@ -302,7 +302,7 @@ class MatmulKernel final : public Kernel {
     auto it = plans_.find(p.key());
     if (it != plans_.end()) return it->second.get();
     auto plan = std::make_unique<Plan>();
-    const cudaDataType_t type = dtype == DataType::kFloat16 ? CUDA_R_16F : CUDA_R_32F;
+    const cudaDataType_t type = cudaTypeOf(dtype);  // float16/bfloat16 accumulate in float32 (compute below)
     const cublasComputeType_t compute =
         dtype == DataType::kFloat32 && allowTF32_ ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     KILN_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, compute, CUDA_R_32F), where_);
@@ -368,7 +368,7 @@ class MatmulKernel final : public Kernel {
 
 Status matmulSupports(const ir::Graph& graph, const ir::Node& node) {
   if (node.inputs.size() < 2) return invalidModel(graph.describe(node) + ": needs inputs A and B");
-  KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16}));
+  KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16}));
   const DataType t = inputType(graph, node, 0);
   KILN_RETURN_IF_ERROR(requireInputType(graph, node, 1, {t}));
   if (!activationOf(node))
