@@ -186,12 +186,16 @@ InferResult inferResize(const InferenceCall& call) {
   if (nm != "round_prefer_floor" && nm != "round_prefer_ceil" && nm != "floor" && nm != "ceil")
     return invalidModel(call.where() + "attribute 'nearest_mode' has unknown value '" + nm + "'");
   if (at.getInt("antialias", 0) != 0) return unsupported(call.where() + "antialias=1 is not supported");
-  if (mode != "nearest" && call.inputs[0].dtype != DataType::kFloat32)
-    return unsupported(call.where() + "mode '" + mode + "' needs float32 data, found " +
-                       dataTypeName(call.inputs[0].dtype));
-  if (ctm == "tf_crop_and_resize" && call.inputs[0].dtype != DataType::kFloat32)
-    return unsupported(call.where() + "tf_crop_and_resize needs float32 data, found " +
-                       dataTypeName(call.inputs[0].dtype));
+  // Interpolation and crop extrapolation compute in float32: float16/bfloat16 data is staged (CPU) or loaded into
+  // float32 registers (CUDA); integer data would need ONNX's rounding, which kiln does not implement.
+  const DataType t = call.inputs[0].dtype;
+  const bool floatData = t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16;
+  if (mode != "nearest" && !floatData)
+    return unsupported(call.where() + "mode '" + mode + "' needs float32, float16 or bfloat16 data, found " +
+                       dataTypeName(t));
+  if (ctm == "tf_crop_and_resize" && !floatData)
+    return unsupported(call.where() + "tf_crop_and_resize needs float32, float16 or bfloat16 data, found " +
+                       dataTypeName(t));
   std::vector<float> roi, scales;
   std::vector<int64_t> sizes;
   if (ctm == "tf_crop_and_resize" && hasInput(call, 1)) {

@@ -41,9 +41,13 @@ bool isInteger(DataType t) {
   }
 }
 
+/// Float types, bfloat16 included: the CPU backend computes float16/bfloat16 in float32 (staging or _Float16), CUDA
+/// kernels load them into float32 registers.
 bool isFloat(DataType t) {
-  return t == DataType::kFloat32 || t == DataType::kFloat64 || t == DataType::kFloat16;
+  return t == DataType::kFloat32 || t == DataType::kFloat64 || t == DataType::kFloat16 || t == DataType::kBFloat16;
 }
+
+bool isNarrowFloat(DataType t) { return t == DataType::kFloat16 || t == DataType::kBFloat16; }
 
 /// The dtypes input 0 (and the other data inputs) may have; documented in the report and tested.
 bool dtypeAllowed(OpKind op, DataType t) {
@@ -63,13 +67,13 @@ bool dtypeAllowed(OpKind op, DataType t) {
       return isInteger(t);
     case OpKind::kAnd: case OpKind::kOr: case OpKind::kXor: case OpKind::kNot: return t == DataType::kBool;
     case OpKind::kClip:
-      return f32 || t == DataType::kFloat16 || isIntegerIndex(t) || t == DataType::kInt8 || t == DataType::kUInt8;
+      return f32 || isNarrowFloat(t) || isIntegerIndex(t) || t == DataType::kInt8 || t == DataType::kUInt8;
     case OpKind::kIdentity: case OpKind::kWhere: return dataTypeSize(t) != 0;
     case OpKind::kRelu: case OpKind::kSigmoid: case OpKind::kTanh: case OpKind::kErf: case OpKind::kExp:
     case OpKind::kLog: case OpKind::kSqrt: case OpKind::kReciprocal: case OpKind::kFloor: case OpKind::kCeil:
     case OpKind::kSin: case OpKind::kCos:
       return isFloat(t);  // float64 too (elementwise_unary.cpp's runDoubleUnary)
-    default: return f32 || t == DataType::kFloat16;  // float-only ops; float16 runs through float32 staging
+    default: return f32 || isNarrowFloat(t);  // float-only ops; float16/bfloat16 run through float32 staging
   }
 }
 
@@ -274,8 +278,9 @@ InferResult inferFusedElementwise(const InferenceCall& call) {
     return invalidModel(call.where() + "shape inference got " + std::to_string(call.inputs.size()) +
                         " inputs for a node with " + std::to_string(call.node.inputs.size()));
   const DataType t = call.inputs[0].dtype;
-  if (t != DataType::kFloat32 && t != DataType::kFloat16)
-    return unsupported(call.where() + "input 0 has dtype " + dataTypeName(t) + "; expected float32 or float16");
+  if (t != DataType::kFloat32 && !isNarrowFloat(t))
+    return unsupported(call.where() + "input 0 has dtype " + dataTypeName(t) +
+                       "; expected float32 or float16 (or bfloat16)");
   std::vector<Dims> shapes;
   for (size_t i = 0; i < call.inputs.size(); ++i) {
     if (!call.inputs[i].present())

@@ -27,9 +27,9 @@ Status checkFloatInputs(const InferenceCall& call, size_t required, size_t maxim
       continue;
     }
     // Float tensors only; FP16 engines carry float16 throughout (backends decide what they run).
-    if (in.dtype != DataType::kFloat32 && in.dtype != DataType::kFloat16) {
+    if (in.dtype != DataType::kFloat32 && in.dtype != DataType::kFloat16 && in.dtype != DataType::kBFloat16) {
       return unsupported(call.where() + inputName(call, i) + " has dtype " + dataTypeName(in.dtype) +
-                         ", only float32 and float16 are supported");
+                         ", only float32, float16 and bfloat16 are supported");
     }
     if (in.dtype != call.inputs[0].dtype) {
       return invalidModel(call.where() + inputName(call, i) + " has dtype " + dataTypeName(in.dtype) + ", input 0 has " +

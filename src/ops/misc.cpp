@@ -27,11 +27,14 @@ Status requireInputs(const InferenceCall& call, size_t minCount, size_t maxCount
 
 bool present(const InferenceCall& call, size_t i) { return call.inputs.size() > i && call.inputs[i].present(); }
 
+/// float32, float16 and bfloat16 (computed in float32 on both backends), and float64 where `allowDouble`.
 Status requireFloatData(const InferenceCall& call, bool allowDouble) {
   const DataType t = call.inputs[0].dtype;
-  if (t == DataType::kFloat32 || (allowDouble && t == DataType::kFloat64)) return Status::ok();
-  return unsupported(call.where() + "input 0 has dtype " + dataTypeName(t) + "; kiln implements float32" +
-                     (allowDouble ? " and float64" : "") + " for this op");
+  if (t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16 ||
+      (allowDouble && t == DataType::kFloat64))
+    return Status::ok();
+  return unsupported(call.where() + "input 0 has dtype " + dataTypeName(t) + "; kiln implements float32, float16, " +
+                     "bfloat16" + (allowDouble ? " and float64" : "") + " for this op");
 }
 
 InferResult sameAsInput(const InferenceCall& call) {
@@ -63,7 +66,7 @@ InferResult inferAxisOp(const InferenceCall& call, int64_t defaultAxis) {
 InferResult inferTopK(const InferenceCall& call) {
   KILN_RETURN_IF_ERROR(requireInputs(call, 2, 2));
   const DataType t = call.inputs[0].dtype;
-  if (dataTypeSize(t) == 0 || t == DataType::kBool || t == DataType::kFloat16 || t == DataType::kBFloat16)
+  if (dataTypeSize(t) == 0 || t == DataType::kBool)
     return unsupported(call.where() + "input 'X' has dtype " + dataTypeName(t) + ", which TopK does not implement");
   KILN_RETURN_IF_ERROR(requireRank(call, 0, 1));
   const Dims& in = call.inputs[0].dims;

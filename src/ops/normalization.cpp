@@ -29,9 +29,9 @@ Status checkInputs(const InferenceCall& call, size_t required, size_t maximum, s
     }
     // Float tensors only; FP16 engines carry float16 throughout (backends decide what they run).
     const DataType t = call.inputs[i].dtype;
-    if (t != DataType::kFloat32 && t != DataType::kFloat16) {
+    if (t != DataType::kFloat32 && t != DataType::kFloat16 && t != DataType::kBFloat16) {
       return unsupported(call.where() + inputName(call, i) + " has dtype " + dataTypeName(t) +
-                         ", only float32 and float16 are supported");
+                         ", only float32, float16 and bfloat16 are supported");
     }
   }
   if (call.inputs[0].dims.size() < minRank) {

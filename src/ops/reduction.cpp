@@ -38,9 +38,11 @@ bool acceptsIntegers(OpKind op) {
          op == OpKind::kCumProd;
 }
 
+/// Float data of every width ONNX gives reductions (float16 and bfloat16 accumulate in float32 on both backends).
 Status checkDataType(const InferenceCall& call) {
   const DataType t = call.inputs[0].dtype;
-  if (t == DataType::kFloat32 || t == DataType::kFloat64) return Status::ok();
+  if (t == DataType::kFloat32 || t == DataType::kFloat64 || t == DataType::kFloat16 || t == DataType::kBFloat16)
+    return Status::ok();
   if ((t == DataType::kInt64 || t == DataType::kInt32) && acceptsIntegers(call.node.op)) return Status::ok();
   return unsupported(call.where() + "input 'data' of type " + dataTypeName(t) + " is not supported");
 }

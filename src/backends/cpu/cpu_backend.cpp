@@ -71,12 +71,16 @@ class CpuBackend final : public Backend {
       return unsupported(graph.describe(node) + ": fused epilogues run on the CUDA backend only");
     if (node.attrs.getString("data_format", "NCHW") != "NCHW")  // from the CUDA-only layout pass
       return unsupported(graph.describe(node) + ": the CPU backend runs convolutions and pools in NCHW only");
+    // Float32 kernels; float16/bfloat16 tensors are widened to float32 around them (float32_staging.h).
     const auto family = ops::familyOf(node.op);
     if (family == ops::OpFamily::kLinalg || family == ops::OpFamily::kNormalization)
-      for (ir::ValueId v : node.inputs)
-        if (v != ir::kNoValue && graph.values[v].dtype != DataType::kFloat32)
+      for (ir::ValueId v : node.inputs) {
+        const DataType t = v == ir::kNoValue ? DataType::kFloat32 : graph.values[v].dtype;
+        if (t != DataType::kFloat32 && t != DataType::kFloat16 && t != DataType::kBFloat16)
           return unsupported(graph.describe(node) + ": input '" + graph.values[v].name + "' has type " +
-                             dataTypeName(graph.values[v].dtype) + "; the CPU backend runs this operator in float32");
+                             dataTypeName(t) + "; the CPU backend runs this operator in float32 (float16 and " +
+                             "bfloat16 through float32)");
+      }
     return Status::ok();
   }
   Expected<std::unique_ptr<Kernel>> createKernel(const ir::Graph& graph, const ir::Node& node,
