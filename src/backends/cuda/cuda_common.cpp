@@ -37,6 +37,7 @@ void CudnnPool::giveBack(cudaStream_t stream, cudnnHandle_t handle) {
 }
 
 bool isFloatType(DataType type) { return type == DataType::kFloat32 || type == DataType::kFloat16; }
+bool isFloatOrBFloat16Type(DataType type) { return isFloatType(type) || type == DataType::kBFloat16; }
 
 DataType inputType(const ir::Graph& graph, const ir::Node& node, size_t index) {
   if (index >= node.inputs.size() || node.inputs[index] == ir::kNoValue) return DataType::kUndefined;

@@ -110,6 +110,9 @@ KernelResult makeGeneratorKernel(const CudaContext& ctx, const ir::Graph& graph,
 
 /// float32 or float16: the types every float kernel accepts (FP16 engines rewrite float tensors to float16).
 bool isFloatType(DataType type);
+/// isFloatType plus bfloat16: the types of the kernels that load 16-bit floats into float32 registers (elementwise,
+/// reductions, normalizations, pools, Resize; not the cuDNN/cuBLASLt paths, which check their own).
+bool isFloatOrBFloat16Type(DataType type);
 /// "input 'x' has type int8; expected float32 or float16" style check for input `index` of `node`.
 Status requireInputType(const ir::Graph& graph, const ir::Node& node, size_t index, std::initializer_list<DataType> allowed);
 /// The dtype of input `index`, kUndefined when absent.

@@ -1,5 +1,5 @@
 // Device-side helpers shared by the .cu files: element loads/stores through a float (or wider) compute type, and
-// the grid-stride loop. FP16 data is always computed in FP32 (DESIGN.md rule 6).
+// the grid-stride loop. FP16 and BF16 data is always computed in FP32 (DESIGN.md rule 6).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kiln/types.h"
 
@@ -30,6 +31,15 @@ template <> __device__ __forceinline__ __half convert<__half, float>(float x) { 
 template <> __device__ __forceinline__ float convert<float, __nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
 template <> __device__ __forceinline__ __nv_bfloat16 convert<__nv_bfloat16, float>(float x) { return __float2bfloat16_rn(x); }
 
+/// Any float storage type (float, __half, __nv_bfloat16) to and from the float32 that kernels compute in. Round to
+/// nearest even on the way down; exact on the way up.
+template <typename T> __device__ __forceinline__ float toFloat(T x) { return convert<float>(x); }
+template <typename T> __device__ __forceinline__ T fromFloat(float x) { return convert<T>(x); }
+
+/// True for the 16-bit float storage types, whose arithmetic happens in float32.
+template <typename T>
+inline constexpr bool isNarrowFloat = std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
+
 template <typename T> __device__ __forceinline__ Compute<T> load(const T* p, int64_t i) {
   return convert<Compute<T>>(p[i]);
 }
@@ -48,6 +58,15 @@ template <typename F> bool dispatchFloat(DataType t, F&& f) {
     case DataType::kFloat16: f(__half{}); return true;
     default: return false;
   }
+}
+
+/// dispatchFloat plus bfloat16: float32, float16 or bfloat16 data, float32 arithmetic.
+template <typename F> bool dispatchFloatOrBFloat16(DataType t, F&& f) {
+  if (t == DataType::kBFloat16) {
+    f(__nv_bfloat16{});
+    return true;
+  }
+  return dispatchFloat(t, f);
 }
 
 /// Calls f(T{}) for the integer dtypes only.
@@ -73,6 +92,15 @@ template <typename F> bool dispatchNumeric(DataType t, F&& f) {
     case DataType::kFloat64: f(double{}); return true;
     default: return dispatchInteger(t, f);
   }
+}
+
+/// dispatchNumeric plus bfloat16.
+template <typename F> bool dispatchNumericOrBFloat16(DataType t, F&& f) {
+  if (t == DataType::kBFloat16) {
+    f(__nv_bfloat16{});
+    return true;
+  }
+  return dispatchNumeric(t, f);
 }
 
 }  // namespace kiln::backends::cuda

@@ -37,7 +37,8 @@ class DataMovementKernel final : public Kernel {
       const Tensor* t = constantInput(graph, node, k);
       if (!t) continue;
       constant_[k] = true;
-      if (t->dtype() == DataType::kFloat32 || t->dtype() == DataType::kFloat64) {
+      if (t->dtype() == DataType::kFloat32 || t->dtype() == DataType::kFloat64 || t->dtype() == DataType::kFloat16 ||
+          t->dtype() == DataType::kBFloat16) {
         if (auto f = ops::readFloats(t->dtype(), t->data(), t->elementCount(), where_)) constFloats_[k] = *f;
       } else {
         constInts_[k] = readInts(*t);
@@ -422,13 +423,14 @@ Status dataMovementSupports(const ir::Graph& graph, const ir::Node& node) {
       if (mode != "nearest" && mode != "linear" && mode != "cubic")
         return unsupported(graph.describe(node) + ": Resize mode '" + mode + "'");
       const std::string c = node.attrs.getString("coordinate_transformation_mode", "half_pixel");
-      if ((mode != "nearest" || c == "tf_crop_and_resize") && !isFloatType(t))
-        return requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16});
+      if ((mode != "nearest" || c == "tf_crop_and_resize") && !isFloatOrBFloat16Type(t))
+        return requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16});
       if (node.attrs.getInt("antialias", 0) != 0) return unsupported(graph.describe(node) + ": antialias=1");
       for (size_t k = 1; k <= 3; ++k) KILN_RETURN_IF_ERROR(requireHostKnown(graph, node, k, "a resize parameter"));
-      for (size_t k = 1; k <= 2; ++k)
+      for (size_t k = 1; k <= 2; ++k)  // roi, scales: read on the host (ops::readFloats)
         if (k < node.inputs.size() && node.inputs[k] != ir::kNoValue)
-          KILN_RETURN_IF_ERROR(requireInputType(graph, node, k, {DataType::kFloat32, DataType::kFloat64}));
+          KILN_RETURN_IF_ERROR(requireInputType(graph, node, k, {DataType::kFloat32, DataType::kFloat64,
+                                                                 DataType::kFloat16, DataType::kBFloat16}));
       return Status::ok();
     }
     default: return indexingSupports(graph, node);

@@ -411,7 +411,7 @@ cudaError_t launchResize(const ResizeArgs& a, DataType dtype, cudaStream_t strea
       resizeNearestKernel<decltype(w)><<<grid, kThreads, 0, stream>>>(a);
     });
   }
-  const bool known = dispatchFloat(dtype, [&](auto t) {
+  const bool known = dispatchFloatOrBFloat16(dtype, [&](auto t) {
     if (a.mode == ResizeMode::kNearest) resizeNearestCropKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a);
     else resizeInterpolateKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a);
   });

@@ -60,7 +60,8 @@ struct ResizeArgs {
   const void* src = nullptr;
   void* dst = nullptr;
 };
-/// Nearest: any element size (tf_crop_and_resize: float32/float16); linear and cubic: float32/float16.
+/// Nearest: any element size (tf_crop_and_resize: float32/float16/bfloat16); linear and cubic: float32/float16/
+/// bfloat16, weights and sums in float32.
 cudaError_t launchResize(const ResizeArgs& args, DataType dtype, cudaStream_t stream);
 
 /// Generators (generators.cpp): fill with a value of up to 8 bytes; arithmetic sequence; small int64 vectors.

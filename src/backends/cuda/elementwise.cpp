@@ -45,18 +45,22 @@ Shape shapeOf(OpKind op) {
   }
 }
 
-constexpr std::initializer_list<DataType> kFloats = {DataType::kFloat32, DataType::kFloat16, DataType::kFloat64};
+// bfloat16 and float16 compute in float32 (elementwise.cu).
+constexpr std::initializer_list<DataType> kFloats = {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16,
+                                                     DataType::kFloat64};
 constexpr std::initializer_list<DataType> kIntegers = {DataType::kInt64,  DataType::kInt32,  DataType::kInt16,
                                                        DataType::kInt8,   DataType::kUInt64, DataType::kUInt32,
                                                        DataType::kUInt16, DataType::kUInt8};
 constexpr std::initializer_list<DataType> kNumbers = {
-    DataType::kFloat32, DataType::kFloat16, DataType::kFloat64, DataType::kInt64,  DataType::kInt32, DataType::kInt16,
-    DataType::kInt8,    DataType::kUInt64,  DataType::kUInt32,  DataType::kUInt16, DataType::kUInt8};
-constexpr std::initializer_list<DataType> kPowBases = {DataType::kFloat32, DataType::kFloat16, DataType::kFloat64,
-                                                       DataType::kInt64, DataType::kInt32};
+    DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16, DataType::kFloat64, DataType::kInt64,
+    DataType::kInt32,   DataType::kInt16,   DataType::kInt8,     DataType::kUInt64,  DataType::kUInt32,
+    DataType::kUInt16,  DataType::kUInt8};
+constexpr std::initializer_list<DataType> kPowBases = {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16,
+                                                       DataType::kFloat64, DataType::kInt64,   DataType::kInt32};
 constexpr std::initializer_list<DataType> kPowExponents = {
-    DataType::kFloat32, DataType::kFloat16, DataType::kFloat64, DataType::kInt64,  DataType::kInt32, DataType::kInt16,
-    DataType::kInt8,    DataType::kUInt64,  DataType::kUInt32,  DataType::kUInt16, DataType::kUInt8};
+    DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16, DataType::kFloat64, DataType::kInt64,
+    DataType::kInt32,   DataType::kInt16,   DataType::kInt8,     DataType::kUInt64,  DataType::kUInt32,
+    DataType::kUInt16,  DataType::kUInt8};
 
 /// Fills dims/strides of `a` for inputs broadcast to `out`, merging dims that are contiguous for every operand.
 Status fillBroadcast(ElementwiseArgs& a, std::span<const DeviceTensor> ins, const Dims& out, const std::string& where) {
@@ -221,7 +225,8 @@ Status elementwiseSupports(const ir::Graph& graph, const ir::Node& node) {
       KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, kNumbers));
       return sameTypes(graph, node, 0);  // Clip bounds have the input's type
     case Shape::kBoolUnary: return requireInputType(graph, node, 0, {DataType::kBool});
-    case Shape::kFloatPredicate: return requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16});
+    case Shape::kFloatPredicate:
+      return requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16});
     case Shape::kArithmetic:
     case Shape::kVariadic:
       if (node.op != OpKind::kPRelu && shapeOf(node.op) == Shape::kArithmetic && node.inputs.size() != 2)

@@ -1,5 +1,5 @@
-// Elementwise kernels: broadcast indexing shared by all, the op picked by a grid-uniform switch. Float16 data is
-// computed in float32; int32 in int64.
+// Elementwise kernels: broadcast indexing shared by all, the op picked by a grid-uniform switch. Float16 and
+// bfloat16 data is computed in float32; int32 in int64.
 #include <cfloat>
 #include <climits>
 #include <type_traits>
@@ -373,15 +373,15 @@ template <typename From, typename To> __global__ void castKernel(const From* in,
 
 /// Calls f(T{}) with the C++ type of `t`; false for types without kernels.
 template <typename F> bool dispatchAny(DataType t, F&& f) {
-  switch (t) {
-    case DataType::kBFloat16: f(__nv_bfloat16{}); return true;
-    case DataType::kBool: f(bool{}); return true;
-    default: return dispatchNumeric(t, f);
+  if (t == DataType::kBool) {
+    f(bool{});
+    return true;
   }
+  return dispatchNumericOrBFloat16(t, f);
 }
 
-/// The types arithmetic kernels are instantiated for: every numeric type.
-template <typename F> bool dispatchArithmetic(DataType t, F&& f) { return dispatchNumeric(t, f); }
+/// The types arithmetic kernels are instantiated for: every numeric type, bfloat16 included.
+template <typename F> bool dispatchArithmetic(DataType t, F&& f) { return dispatchNumericOrBFloat16(t, f); }
 
 bool isBitwise(OpKind op) {
   return op == OpKind::kBitShift || op == OpKind::kBitwiseAnd || op == OpKind::kBitwiseOr ||
@@ -420,7 +420,8 @@ cudaError_t launchElementwise(const ElementwiseArgs& a, DataType inType, DataTyp
       launched = dispatchArithmetic(inType, [&](auto t) { compareKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a); });
     }
   } else if (a.op == OpKind::kIsNaN || a.op == OpKind::kIsInf) {
-    launched = dispatchFloat(inType, [&](auto t) { predicateKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a); });
+    launched = dispatchFloatOrBFloat16(inType,
+                                       [&](auto t) { predicateKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a); });
   } else if (isBitwise(a.op)) {
     if (inType != outType) return cudaErrorInvalidValue;
     launched = dispatchInteger(inType, [&](auto t) { bitwiseKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a); });
@@ -456,12 +457,14 @@ cudaError_t launchPow(const ElementwiseArgs& a, DataType baseType, DataType expo
       case DataType::kUInt16: powKernel<TB, uint16_t><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
       case DataType::kUInt8: powKernel<TB, uint8_t><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
       case DataType::kFloat16: powKernel<TB, __half><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
+      case DataType::kBFloat16: powKernel<TB, __nv_bfloat16><<<grid, kThreads, 0, stream>>>(a); launched = true; break;
       default: break;
     }
   };
   switch (baseType) {
     case DataType::kFloat32: withExponent(float{}); break;
     case DataType::kFloat16: withExponent(__half{}); break;
+    case DataType::kBFloat16: withExponent(__nv_bfloat16{}); break;
     case DataType::kFloat64: withExponent(double{}); break;
     case DataType::kInt64: withExponent(int64_t{}); break;
     case DataType::kInt32: withExponent(int32_t{}); break;

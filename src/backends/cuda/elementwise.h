@@ -29,14 +29,14 @@ struct ElementwiseArgs {
   const void* clipMax = nullptr;
 };
 
-/// Unary and binary ops on `inType` (floats, 8-64 bit integers, bool as the op allows) producing
+/// Unary and binary ops on `inType` (floats including bfloat16, 8-64 bit integers, bool as the op allows) producing
 /// `outType` (same, or bool for comparisons / IsNaN / IsInf). Where: inType is the type of inputs 1 and 2.
 /// Returns cudaErrorInvalidValue for a combination no kernel exists for (supports() refuses those first).
 cudaError_t launchElementwise(const ElementwiseArgs& args, DataType inType, DataType outType, cudaStream_t stream);
 
-/// Pow whose exponent has another type than the base: bases float32/float16/float64/int64/int32, exponents any
-/// float or 8-64 bit (un)signed integer type. Matches the CPU kernel: double pow, integers truncated, results outside
-/// int64 give 0.
+/// Pow whose exponent has another type than the base: bases float32/float16/bfloat16/float64/int64/int32, exponents
+/// any float or 8-64 bit (un)signed integer type. Matches the CPU kernel: double pow, integers truncated, results
+/// outside int64 give 0.
 cudaError_t launchPow(const ElementwiseArgs& args, DataType baseType, DataType exponentType, cudaStream_t stream);
 
 /// Cast between float32, float16, bfloat16, float64, every 8-64 bit integer type and bool.

@@ -110,7 +110,7 @@ class FusedElementwiseKernel final : public Kernel {
 
 Status fusedElementwiseSupports(const ir::Graph& graph, const ir::Node& node) {
   KILN_RETURN_IF_ERROR(ops::parseFusedProgram(graph, node).status());
-  KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16}));
+  KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16}));
   const DataType t = inputType(graph, node, 0);
   for (size_t k = 1; k < node.inputs.size(); ++k)
     if (inputType(graph, node, k) != t)

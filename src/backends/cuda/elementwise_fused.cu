@@ -60,7 +60,7 @@ cudaError_t launchFusedElementwise(const FusedElementwiseArgs& args, DataType dt
   if (args.count == 0) return cudaSuccess;
   const unsigned int blocks = static_cast<unsigned int>(
       std::min<int64_t>((args.count + kThreads - 1) / kThreads, int64_t{65536}));
-  const bool known = dispatchFloat(dtype, [&](auto tag) {
+  const bool known = dispatchFloatOrBFloat16(dtype, [&](auto tag) {
     using T = decltype(tag);
     fusedElementwiseKernel<T><<<blocks, kThreads, 0, stream>>>(args);
   });

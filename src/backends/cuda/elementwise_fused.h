@@ -28,7 +28,7 @@ struct FusedElementwiseArgs {
   float immediates[ops::kMaxFusedImmediates] = {};
 };
 
-/// Runs the program for `dtype` float32 or float16 (float16 loads and stores, float32 math).
+/// Runs the program for `dtype` float32, float16 or bfloat16 (16-bit loads and stores, float32 math).
 cudaError_t launchFusedElementwise(const FusedElementwiseArgs& args, DataType dtype, cudaStream_t stream);
 
 }  // namespace kiln::backends::cuda

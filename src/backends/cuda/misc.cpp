@@ -219,6 +219,7 @@ class MiscKernel final : public Kernel {
     uint64_t bits = 0;
     if (y.dtype == DataType::kFloat32) bits = 0x3f800000u;
     else if (y.dtype == DataType::kFloat16) bits = 0x3c00u;
+    else if (y.dtype == DataType::kBFloat16) bits = 0x3f80u;
     else bits = 0x3ff0000000000000ull;
     KILN_CUDA_CHECK(launchFill(y.data, y.elementCount(), bits, dataTypeSize(y.dtype), s), where_);
     return Status::ok();
@@ -272,7 +273,8 @@ class MiscKernel final : public Kernel {
   LossReduction reduction_ = LossReduction::kMean;
 };
 
-constexpr std::initializer_list<DataType> kMiscFloats = {DataType::kFloat32, DataType::kFloat16, DataType::kFloat64};
+constexpr std::initializer_list<DataType> kMiscFloats = {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16,
+                                                         DataType::kFloat64};
 
 }  // namespace
 
@@ -299,8 +301,9 @@ Status miscSupports(const ir::Graph& graph, const ir::Node& node) {
       if (node.inputs.size() < 2 || node.outputs.size() != 2)
         return invalidModel(graph.describe(node) + ": TopK needs inputs X, K and outputs Values, Indices");
       KILN_RETURN_IF_ERROR(requireHostKnown(graph, node, 1, "K"));
-      return requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16, DataType::kFloat64,
-                                               DataType::kInt64, DataType::kInt32, DataType::kInt16, DataType::kInt8,
+      return requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16,
+                                               DataType::kFloat64, DataType::kInt64, DataType::kInt32,
+                                               DataType::kInt16, DataType::kInt8,
                                                DataType::kUInt64, DataType::kUInt32, DataType::kUInt16,
                                                DataType::kUInt8});
     case OpKind::kEinsum:
@@ -311,9 +314,11 @@ Status miscSupports(const ir::Graph& graph, const ir::Node& node) {
       return Status::ok();
     case OpKind::kNegativeLogLikelihoodLoss: case OpKind::kSoftmaxCrossEntropyLoss: {
       if (node.inputs.size() < 2) return invalidModel(graph.describe(node) + ": needs inputs and target");
-      KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, node.op == OpKind::kSoftmaxCrossEntropyLoss
-                                                                ? std::initializer_list<DataType>{DataType::kFloat32, DataType::kFloat16}
-                                                                : kMiscFloats));
+      if (node.op == OpKind::kSoftmaxCrossEntropyLoss)
+        KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0,
+                                              {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16}));
+      else
+        KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, kMiscFloats));
       KILN_RETURN_IF_ERROR(requireInputType(graph, node, 1, {DataType::kInt64, DataType::kInt32}));
       const std::string r = node.attrs.getString("reduction", "mean");
       if (r != "none" && r != "sum" && r != "mean") return invalidModel(graph.describe(node) + ": reduction '" + r + "'");

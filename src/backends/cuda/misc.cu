@@ -245,13 +245,13 @@ template <typename T> __global__ void nllReduceKernel(NllArgs a) {
   }
 }
 
-/// float32, float16 and float64 kernels.
+/// float32, float16, bfloat16 and float64 kernels (statistics in double).
 template <typename F> bool dispatchMiscFloat(DataType t, F&& f) {
   if (t == DataType::kFloat64) {
     f(double{});
     return true;
   }
-  return dispatchFloat(t, f);
+  return dispatchFloatOrBFloat16(t, f);
 }
 
 unsigned gridForWarps(int64_t groups) {
@@ -280,7 +280,7 @@ cudaError_t launchLrn(const LrnArgs& a, DataType dtype, cudaStream_t stream) {
 cudaError_t launchTopK(const TopKArgs& a, DataType dtype, cudaStream_t stream) {
   const int64_t count = a.outer * a.len * a.inner;
   if (count == 0 || a.k == 0) return cudaSuccess;
-  const bool known = dispatchNumeric(dtype, [&](auto t) {
+  const bool known = dispatchNumericOrBFloat16(dtype, [&](auto t) {
     topKKernel<decltype(t)><<<gridFor(count, kThreads), kThreads, 0, stream>>>(a, count);
   });
   return known ? cudaGetLastError() : cudaErrorInvalidValue;

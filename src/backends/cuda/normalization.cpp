@@ -144,7 +144,7 @@ class NormalizationKernel final : public Kernel {
 
 Status normalizationSupports(const ir::Graph& graph, const ir::Node& node) {
   if (node.inputs.empty()) return invalidModel(graph.describe(node) + ": no inputs");
-  KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16}));
+  KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16}));
   const DataType t = inputType(graph, node, 0);
   size_t needed = 1;
   switch (node.op) {

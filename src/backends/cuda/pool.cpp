@@ -137,7 +137,7 @@ class PoolKernel final : public Kernel {
 
 Status poolSupports(const ir::Graph& graph, const ir::Node& node) {
   if (node.inputs.empty()) return invalidModel(graph.describe(node) + ": no inputs");
-  KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16}));
+  KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16}));
   if (node.outputs.size() > 1) return unsupported(graph.describe(node) + ": the Indices output is not produced");
   const ir::Value& v = graph.values[node.inputs[0]];
   if (v.rankKnown && (v.dims.size() < 3 || v.dims.size() > 5))

@@ -174,7 +174,7 @@ template <typename T, int V> bool launchPoolNhwcWidth(const PoolArgs& a, cudaStr
   return true;
 }
 
-/// The widest access C allows: 16 bytes (float16 x 8, float32 x 4), then 8, then 4 bytes (half2), then one element.
+/// The widest access C allows: 16 bytes (float16/bfloat16 x 8, float32 x 4), then 8, then 4 bytes, then one element.
 template <typename T> void launchPoolNhwcTyped(const PoolArgs& a, cudaStream_t stream) {
   constexpr int kWide = 16 / sizeof(T);
   if (launchPoolNhwcWidth<T, kWide>(a, stream)) return;
@@ -201,7 +201,7 @@ cudaError_t launchPool(const PoolArgs& a, DataType dtype, cudaStream_t stream) {
   if (a.channelsLast) count *= a.channels;
   if (count == 0) return cudaSuccess;
   if (a.channelsLast && a.spatialRank != 2) return cudaErrorInvalidValue;
-  const bool known = dispatchFloat(dtype, [&](auto t) {
+  const bool known = dispatchFloatOrBFloat16(dtype, [&](auto t) {
     if (a.channelsLast) launchPoolNhwcTyped<decltype(t)>(a, stream);
     else poolKernel<decltype(t)><<<gridFor(count, kThreads), kThreads, 0, stream>>>(a, count);
   });
@@ -210,7 +210,7 @@ cudaError_t launchPool(const PoolArgs& a, DataType dtype, cudaStream_t stream) {
 
 cudaError_t launchGlobalPoolNhwc(const GlobalPoolNhwcArgs& a, DataType dtype, cudaStream_t stream) {
   if (a.batch == 0 || a.channels == 0) return cudaSuccess;
-  const bool known = dispatchFloat(dtype, [&](auto t) {
+  const bool known = dispatchFloatOrBFloat16(dtype, [&](auto t) {
     using T = decltype(t);
     constexpr int kWide = 16 / sizeof(T);
     if (a.channels % kWide == 0 && aligned16(a.x) && aligned16(a.y)) launchGlobalNhwc<T, kWide>(a, stream);

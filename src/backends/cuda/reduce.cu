@@ -95,7 +95,7 @@ template <typename T, typename A> __global__ void reduceKernel(ReduceArgs a) {
   }
 }
 
-/// A = the comparison type: float for float32/float16, double for float64, int64 for integers (exact ties).
+/// A = the comparison type: float for float32/float16/bfloat16, double for float64, int64 for integers (exact ties).
 template <typename T, typename A> __global__ void argKernel(ReduceArgs a) {
   const T* x = static_cast<const T*>(a.x);
   int64_t* y = static_cast<int64_t*>(a.y);
@@ -191,6 +191,7 @@ cudaError_t launchReduce(const ReduceArgs& a, DataType dtype, cudaStream_t strea
     switch (dtype) {
       case DataType::kFloat32: argKernel<float, float><<<grid, kThreads, 0, stream>>>(a); break;
       case DataType::kFloat16: argKernel<__half, float><<<grid, kThreads, 0, stream>>>(a); break;
+      case DataType::kBFloat16: argKernel<__nv_bfloat16, float><<<grid, kThreads, 0, stream>>>(a); break;
       case DataType::kFloat64: argKernel<double, double><<<grid, kThreads, 0, stream>>>(a); break;
       case DataType::kInt64: argKernel<int64_t, int64_t><<<grid, kThreads, 0, stream>>>(a); break;
       case DataType::kInt32: argKernel<int32_t, int64_t><<<grid, kThreads, 0, stream>>>(a); break;
@@ -201,6 +202,7 @@ cudaError_t launchReduce(const ReduceArgs& a, DataType dtype, cudaStream_t strea
   switch (dtype) {
     case DataType::kFloat32: reduceKernel<float, float><<<grid, kThreads, 0, stream>>>(a); break;
     case DataType::kFloat16: reduceKernel<__half, float><<<grid, kThreads, 0, stream>>>(a); break;
+    case DataType::kBFloat16: reduceKernel<__nv_bfloat16, float><<<grid, kThreads, 0, stream>>>(a); break;
     case DataType::kFloat64: reduceKernel<double, double><<<grid, kThreads, 0, stream>>>(a); break;
     case DataType::kInt64: reduceKernel<int64_t, int64_t><<<grid, kThreads, 0, stream>>>(a); break;
     case DataType::kInt32: reduceKernel<int32_t, int64_t><<<grid, kThreads, 0, stream>>>(a); break;
@@ -216,6 +218,7 @@ cudaError_t launchCumSum(const CumSumArgs& a, DataType dtype, cudaStream_t strea
   switch (dtype) {
     case DataType::kFloat32: cumSumKernel<float><<<grid, kThreads, 0, stream>>>(a, lines); break;
     case DataType::kFloat16: cumSumKernel<__half><<<grid, kThreads, 0, stream>>>(a, lines); break;
+    case DataType::kBFloat16: cumSumKernel<__nv_bfloat16><<<grid, kThreads, 0, stream>>>(a, lines); break;
     case DataType::kFloat64: cumSumKernel<double><<<grid, kThreads, 0, stream>>>(a, lines); break;
     case DataType::kInt64: cumSumKernel<int64_t><<<grid, kThreads, 0, stream>>>(a, lines); break;
     case DataType::kInt32: cumSumKernel<int32_t><<<grid, kThreads, 0, stream>>>(a, lines); break;
@@ -231,6 +234,7 @@ cudaError_t launchCumSumDeviceAxis(const CumSumDeviceAxisArgs& a, DataType dtype
   switch (dtype) {
     case DataType::kFloat32: cumSumDeviceAxisKernel<float><<<grid, kThreads, 0, stream>>>(a); break;
     case DataType::kFloat16: cumSumDeviceAxisKernel<__half><<<grid, kThreads, 0, stream>>>(a); break;
+    case DataType::kBFloat16: cumSumDeviceAxisKernel<__nv_bfloat16><<<grid, kThreads, 0, stream>>>(a); break;
     case DataType::kFloat64: cumSumDeviceAxisKernel<double><<<grid, kThreads, 0, stream>>>(a); break;
     case DataType::kInt64: cumSumDeviceAxisKernel<int64_t><<<grid, kThreads, 0, stream>>>(a); break;
     case DataType::kInt32: cumSumDeviceAxisKernel<int32_t><<<grid, kThreads, 0, stream>>>(a); break;

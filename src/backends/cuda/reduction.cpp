@@ -208,12 +208,13 @@ Status reductionSupports(const ir::Graph& graph, const ir::Node& node) {
     case OpKind::kReduceSum: case OpKind::kReduceMax: case OpKind::kReduceMin: case OpKind::kReduceProd:
     case OpKind::kCumSum: case OpKind::kCumProd: case OpKind::kArgMax: case OpKind::kArgMin:
       KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16,
-                                                             DataType::kFloat64, DataType::kInt64, DataType::kInt32}));
+                                                             DataType::kBFloat16, DataType::kFloat64,
+                                                             DataType::kInt64, DataType::kInt32}));
       break;
     case OpKind::kReduceMean: case OpKind::kReduceL1: case OpKind::kReduceL2: case OpKind::kReduceSumSquare:
     case OpKind::kReduceLogSumExp: case OpKind::kReduceLogSum:
       KILN_RETURN_IF_ERROR(requireInputType(graph, node, 0, {DataType::kFloat32, DataType::kFloat16,
-                                                             DataType::kFloat64}));
+                                                             DataType::kBFloat16, DataType::kFloat64}));
       break;
     default: return unsupported(graph.describe(node) + ": not a reduction");
   }

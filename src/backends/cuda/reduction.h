@@ -25,7 +25,7 @@ struct ReduceArgs {
   int64_t reduceCount = 1;
   bool selectLastIndex = false;  // ArgMax/ArgMin ties
 };
-/// Float32/float16 data reduce in float32, float64 in float64; int64/int32 (Sum, Max, Min, Prod) in int64.
+/// Float32/float16/bfloat16 data reduce in float32, float64 in float64; int64/int32 (Sum, Max, Min, Prod) in int64.
 /// ArgMax/ArgMin (any of these types) write int64.
 cudaError_t launchReduce(const ReduceArgs& args, DataType dtype, cudaStream_t stream);
 

@@ -102,7 +102,7 @@ cudaError_t launchSoftmax(const SoftmaxArgs& a, DataType dtype, cudaStream_t str
   if (rows == 0 || a.axisLength == 0) return cudaSuccess;
   if (rows > 0x7fffffff) return cudaErrorInvalidValue;
   const int threads = a.axisLength <= 64 ? 32 : (a.axisLength <= 512 ? 128 : kThreads);
-  const bool known = dispatchFloat(dtype, [&](auto t) {
+  const bool known = dispatchFloatOrBFloat16(dtype, [&](auto t) {
     softmaxKernel<decltype(t)><<<static_cast<unsigned>(rows), threads, 0, stream>>>(a);
   });
   return known ? cudaGetLastError() : cudaErrorInvalidValue;
@@ -112,7 +112,7 @@ cudaError_t launchRowNorm(const RowNormArgs& a, DataType dtype, cudaStream_t str
   if (a.rows == 0 || a.rowLength == 0) return cudaSuccess;
   if (a.rows > 0x7fffffff) return cudaErrorInvalidValue;
   const int threads = a.rowLength <= 64 ? 32 : (a.rowLength <= 512 ? 128 : kThreads);
-  const bool known = dispatchFloat(dtype, [&](auto t) {
+  const bool known = dispatchFloatOrBFloat16(dtype, [&](auto t) {
     rowNormKernel<decltype(t)><<<static_cast<unsigned>(a.rows), threads, 0, stream>>>(a);
   });
   return known ? cudaGetLastError() : cudaErrorInvalidValue;
@@ -120,7 +120,7 @@ cudaError_t launchRowNorm(const RowNormArgs& a, DataType dtype, cudaStream_t str
 
 cudaError_t launchBatchNorm(const BatchNormArgs& a, DataType dtype, cudaStream_t stream) {
   if (a.count == 0) return cudaSuccess;
-  const bool known = dispatchFloat(dtype, [&](auto t) {
+  const bool known = dispatchFloatOrBFloat16(dtype, [&](auto t) {
     batchNormKernel<decltype(t)><<<gridFor(a.count, kThreads), kThreads, 0, stream>>>(a);
   });
   return known ? cudaGetLastError() : cudaErrorInvalidValue;
