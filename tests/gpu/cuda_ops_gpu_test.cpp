@@ -7,8 +7,8 @@
 //                       outputs must match exactly.
 //   float16: float inputs rounded to float16 for both; the CPU runs them in float32. Cosine similarity >= 0.999 and
 //            max relative error (|d| / (|cpu| + rms)) <= 2e-2; printed per case.
-// With no GPU the tests print a visible skip. KILN_GPU_TEST_SELF_CHECK=1 puts the CPU backend in CUDA's place
-// (no float16 variant) to check the cases themselves on a machine without a GPU.
+// With no GPU the tests print a visible skip. KILN_GPU_TEST_SELF_CHECK=1 puts the CPU backend in CUDA's place (its
+// float16 variants run through the CPU's float32 staging) to check the cases themselves on a machine without a GPU.
 #include "gpu/cuda_vs_cpu.h"
 
 namespace kiln {
