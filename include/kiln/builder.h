@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +60,18 @@ struct OptimizationProfile {
   std::vector<InputShapeRange> inputs;
 };
 
+/// A per-layer precision pin (trtexec's --layerPrecisions): layers whose name, or the name of an ONNX node fused
+/// into them, matches `pattern` ('*' and '?' wildcards) run in `precision` (kFP32, kFP16 or kBF16).
+struct LayerPrecision {
+  std::string pattern;
+  Precision precision = Precision::kFP32;
+};
+
+/// How strictly pins hold (trtexec's --precisionConstraints). kPrefer: a pin to FP16/BF16 falls back to FP32 where
+/// that type has no kernel or the accuracy guard finds it wrong, with a reason; kObey: such a pin is kept, and the
+/// build fails where it cannot be. An FP32 pin always holds.
+enum class PrecisionConstraints : int32_t { kPrefer = 0, kObey = 1 };
+
 /// What to build: profiles, precisions, device.
 class BuilderConfig {
  public:
@@ -76,6 +89,17 @@ class BuilderConfig {
   std::string timingCachePath;
   /// CUDA builds with FP16 or TF32 run convolution networks channels-last (NHWC); true keeps NCHW (for comparison).
   bool keepNchw = false;
+  /// Pins for single layers; see LayerPrecision. Later entries win over earlier ones.
+  std::vector<LayerPrecision> layerPrecisions;
+  PrecisionConstraints precisionConstraints = PrecisionConstraints::kPrefer;
+  /// FP16/BF16 builds: run the engine against the FP32 path at build time (on `calibrationData`, else random inputs)
+  /// and keep in FP32 the layers where the narrow type gives NaN/Inf, leaves its range or breaks the tolerance. A
+  /// build whose outputs still disagree is an error. Costs build time only.
+  bool accuracyGuard = true;
+  /// Input name -> folder of .npy batches for the accuracy guard (--calibData); the first file (sorted) is used.
+  std::map<std::string, std::string> calibrationData;
+  /// 0: no tactic timing (backend heuristics: fast builds for accuracy sweeps); 1 to 5: time tactics (default 3).
+  int builderOptimizationLevel = 3;
   /// Print every pass and every tuned layer to stderr.
   bool verbose = false;
   /// Print tactic-tuning progress to stderr, about ten lines per build (the CLI's default; `--quiet` turns it off).
@@ -84,6 +108,9 @@ class BuilderConfig {
  private:
   uint32_t precisionMask_ = (1u << static_cast<int>(Precision::kFP32)) | (1u << static_cast<int>(Precision::kTF32));
 };
+
+/// kCuda when this kiln has the CUDA backend and a CUDA GPU is visible, else kCpu (the CLI's default --device).
+DeviceKind defaultDevice();
 
 /// Builds a serialized engine (the bytes of a .kiln file). The network is optimized in place.
 Expected<std::vector<std::byte>> buildEngine(Network& network, const BuilderConfig& config);

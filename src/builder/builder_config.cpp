@@ -1,3 +1,4 @@
+#include "backends/backend.h"
 #include "kiln/builder.h"
 
 namespace kiln {
@@ -11,5 +12,10 @@ void BuilderConfig::disallow(Precision p) {
   if (p != Precision::kFP32) precisionMask_ &= ~(1u << static_cast<int>(p));
 }
 bool BuilderConfig::allows(Precision p) const { return (precisionMask_ >> static_cast<int>(p)) & 1u; }
+
+DeviceKind defaultDevice() {
+  static const DeviceKind kind = backends::createBackend(DeviceKind::kCuda).hasValue() ? DeviceKind::kCuda : DeviceKind::kCpu;
+  return kind;
+}
 
 }  // namespace kiln

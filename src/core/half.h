@@ -52,4 +52,20 @@ inline float halfBitsToFloat(uint16_t h) {
   return f;
 }
 
+/// bfloat16 is the top half of a float32's bits; round to nearest even, NaN stays a (quiet) NaN.
+inline uint16_t floatToBfloat16Bits(float value) {
+  uint32_t x;
+  std::memcpy(&x, &value, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
+  x += 0x7fffu + ((x >> 16) & 1u);
+  return static_cast<uint16_t>(x >> 16);
+}
+
+inline float bfloat16BitsToFloat(uint16_t b) {
+  const uint32_t x = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
 }  // namespace kiln

@@ -23,10 +23,20 @@ Status runGraphPasses(ir::Graph& graph, bool verbose);
 
 namespace kiln::passes {
 
-/// FP16 engines (DESIGN.md rule 6): float32 weights and activations on the device become float16; graph inputs and
-/// outputs stay float32 through Casts at the edges. Values the host shape program reads stay as they are. Kernels
-/// keep softmax, normalization statistics and accumulation in FP32 internally.
-Status convertToHalfPrecision(ir::Graph& graph);
+/// Whether input `slot` of `node` carries float32 data that follows the node's precision (Resize's roi and scales
+/// are host parameters and do not).
+bool isFloatDataSlot(const ir::Graph& graph, const ir::Node& node, size_t slot);
+
+/// Mixed precision (DESIGN.md rule 6): a copy of the float32 graph `base` in which every node flagged in `lowNode`
+/// (one flag per node of `base`) computes in `low` (float16 or bfloat16): its float32 data inputs and outputs take
+/// that type, under the same value ids. Casts join values wherever producer and consumer differ (one per value and
+/// type); constants are converted per consumer's type (a copy where both types read one); graph inputs and outputs
+/// stay float32; integer and host shape-program values are untouched.
+struct MixedGraph {
+  ir::Graph graph;
+  std::vector<size_t> nodeOf;  // per node of the float32 graph: its index in `graph` (Casts come in between)
+};
+Expected<MixedGraph> applyPrecision(const ir::Graph& base, DataType low, const std::vector<bool>& lowNode);
 
 }  // namespace kiln::passes
 

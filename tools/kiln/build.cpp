@@ -2,7 +2,9 @@
 // (or --shapes for a fixed shape). Inputs whose dims are all static need no flags.
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
+#include <map>
 
 #include "cli_support.h"
 #include "kiln/builder.h"
@@ -22,13 +24,27 @@ class BuildCommand : public Command {
     app_->add_option("--optShapes", optText_, "shapes to tune for")->multi_option_policy(join);
     app_->add_option("--maxShapes", maxText_, "largest shapes")->multi_option_policy(join);
     app_->add_option("--shapes", fixedText_, "fixed shapes (min = opt = max)")->multi_option_policy(join);
-    app_->add_option("--device", device_, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+    app_->add_option("--device", device_, "cpu or cuda (default: cuda when a GPU is visible)")->check(CLI::IsMember({"cpu", "cuda"}));
     app_->add_flag("--fp16", fp16_, "allow FP16 kernels");
     app_->add_flag("--bf16", bf16_, "allow BF16 kernels");
     app_->add_flag("--noTF32", noTf32_, "forbid TF32 for FP32 math");
     app_->add_option("--timingCache", timingCache_, "timing cache file (read and updated)");
     app_->add_option("--workspace", workspaceMiB_, "per-kernel scratch limit in MiB (0 = no limit)")
         ->check(CLI::NonNegativeNumber);
+    app_->add_option("--layerPrecisions", layerPrecisionsText_,
+                     "per-layer precision pins, e.g. '/m/layer1/*:fp32,head:fp16' (* and ? wildcards)")
+        ->multi_option_policy(join);
+    app_->add_option("--precisionConstraints", precisionConstraints_,
+                     "prefer (default): a pin falls back to FP32 where it cannot hold; obey: it holds or the build "
+                     "fails")
+        ->check(CLI::IsMember({"prefer", "obey"}));
+    app_->add_flag("--noAccuracyGuard", noAccuracyGuard_,
+                   "FP16/BF16: skip the build-time check against the FP32 path that keeps wrong layers in FP32");
+    app_->add_option("--calibData", calibText_, "inputs for the accuracy guard: input:DIR of .npy batches[,input2:DIR]")
+        ->multi_option_policy(join);
+    app_->add_option("--builderOptimizationLevel", optimizationLevel_,
+                     "0: no tactic timing (fast builds for accuracy checks); 1-5: time tactics (default 3)")
+        ->check(CLI::Range(0, 5));
     app_->add_flag("--verbose", verbose_, "print every pass and every tuned layer");
     app_->add_flag("--quiet", quiet_, "do not print tuning progress");
   }
@@ -41,6 +57,8 @@ class BuildCommand : public Command {
     KILN_RETURN_IF_ERROR(parseGroup(optText_, "--optShapes", opt_));
     KILN_RETURN_IF_ERROR(parseGroup(maxText_, "--maxShapes", max_));
     KILN_RETURN_IF_ERROR(parseGroup(fixedText_, "--shapes", fixed_));
+    KILN_RETURN_IF_ERROR(parseLayerPrecisions());
+    KILN_RETURN_IF_ERROR(parseCalibData());
     const bool anyRange = !min_.empty() || !opt_.empty() || !max_.empty();
     if (anyRange && !fixed_.empty()) return invalidArgument("give either --shapes or --minShapes/--optShapes/--maxShapes");
     if (anyRange) {
@@ -75,7 +93,7 @@ class BuildCommand : public Command {
     std::printf("model   %s (%zu nodes, parsed in %.3f s)\n", modelPath_.c_str(), network->nodeCount(), parseSeconds);
 
     BuilderConfig config;
-    config.device = device_ == "cuda" ? DeviceKind::kCuda : DeviceKind::kCpu;
+    config.device = device_ == "cuda" ? DeviceKind::kCuda : device_ == "cpu" ? DeviceKind::kCpu : defaultDevice();
     if (fp16_) config.allow(Precision::kFP16);
     if (bf16_) config.allow(Precision::kBF16);
     if (noTf32_) config.disallow(Precision::kTF32);
@@ -83,6 +101,12 @@ class BuildCommand : public Command {
     config.workspaceLimitBytes = static_cast<size_t>(workspaceMiB_) << 20;
     config.verbose = verbose_;
     config.showProgress = !quiet_;
+    config.layerPrecisions = pins_;
+    config.precisionConstraints =
+        precisionConstraints_ == "obey" ? PrecisionConstraints::kObey : PrecisionConstraints::kPrefer;
+    config.accuracyGuard = !noAccuracyGuard_;
+    config.calibrationData = calib_;
+    config.builderOptimizationLevel = optimizationLevel_;
     KILN_ASSIGN_OR_RETURN(OptimizationProfile profile, makeProfile(*network));
     config.addProfile(profile);
 
@@ -112,6 +136,44 @@ class BuildCommand : public Command {
  private:
   static double secondsSince(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  }
+
+  // "pattern:fp32,pattern:fp16": the pattern may itself hold ':' (ONNX names do), so split at the last one.
+  Status parseLayerPrecisions() {
+    pins_.clear();
+    size_t pos = 0;
+    while (pos < layerPrecisionsText_.size()) {
+      const size_t end = std::min(layerPrecisionsText_.find(',', pos), layerPrecisionsText_.size());
+      const std::string entry = layerPrecisionsText_.substr(pos, end - pos);
+      pos = end + 1;
+      if (entry.empty()) continue;
+      const size_t colon = entry.rfind(':');
+      const std::string type = colon == std::string::npos ? "" : entry.substr(colon + 1);
+      LayerPrecision pin;
+      pin.pattern = colon == std::string::npos ? "" : entry.substr(0, colon);
+      if (type == "fp32") pin.precision = Precision::kFP32;
+      else if (type == "fp16") pin.precision = Precision::kFP16;
+      else if (type == "bf16") pin.precision = Precision::kBF16;
+      else return invalidArgument("--layerPrecisions entry '" + entry + "': expected NAME:fp32, NAME:fp16 or NAME:bf16");
+      if (pin.pattern.empty()) return invalidArgument("--layerPrecisions entry '" + entry + "' has no layer name");
+      pins_.push_back(std::move(pin));
+    }
+    return Status::ok();
+  }
+
+  Status parseCalibData() {
+    calib_.clear();
+    size_t pos = 0;
+    while (pos < calibText_.size()) {
+      const size_t end = std::min(calibText_.find(',', pos), calibText_.size());
+      const std::string entry = calibText_.substr(pos, end - pos);
+      pos = end + 1;
+      const size_t colon = entry.find(':');
+      if (colon == std::string::npos || colon == 0 || colon + 1 == entry.size())
+        return invalidArgument("--calibData entry '" + entry + "': expected INPUT:DIR");
+      calib_[entry.substr(0, colon)] = entry.substr(colon + 1);
+    }
+    return Status::ok();
   }
 
   static Status parseGroup(const std::string& text, const char* flag, std::vector<NamedShape>& out) {
@@ -156,9 +218,13 @@ class BuildCommand : public Command {
   }
 
   CLI::App* app_ = nullptr;
-  std::string modelPath_, enginePath_, minText_, optText_, maxText_, fixedText_, device_ = "cpu", timingCache_;
+  std::string modelPath_, enginePath_, minText_, optText_, maxText_, fixedText_, device_, timingCache_;
   std::vector<NamedShape> min_, opt_, max_, fixed_;
-  bool fp16_ = false, bf16_ = false, noTf32_ = false, verbose_ = false, quiet_ = false;
+  std::string layerPrecisionsText_, precisionConstraints_ = "prefer", calibText_;
+  std::vector<LayerPrecision> pins_;
+  std::map<std::string, std::string> calib_;
+  int optimizationLevel_ = 3;
+  bool fp16_ = false, bf16_ = false, noTf32_ = false, verbose_ = false, quiet_ = false, noAccuracyGuard_ = false;
   uint64_t workspaceMiB_ = 0;
 };
 

@@ -105,6 +105,19 @@ class InspectCommand : public Command {
       profiles.push_back(ranges);
     }
     r["profiles"] = profiles;
+    // Why layers of a mixed-precision engine stay FP32: "name<TAB>reason" lines recorded by the builder.
+    std::map<std::string, std::string> fp32Reasons;
+    if (auto it = model->metadata.find("precision.fp32_layers"); it != model->metadata.end()) {
+      size_t pos = 0;
+      const std::string& text = it->second;
+      while (pos < text.size()) {
+        const size_t end = std::min(text.find('\n', pos), text.size());
+        const std::string line = text.substr(pos, end - pos);
+        if (const size_t tab = line.find('\t'); tab != std::string::npos)
+          fp32Reasons[line.substr(0, tab)] = line.substr(tab + 1);
+        pos = end + 1;
+      }
+    }
     json layers = json::array();
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const ir::Node& n = g.nodes[i];
@@ -115,7 +128,16 @@ class InspectCommand : public Command {
       // The original ONNX nodes behind this layer: its own name plus what passes folded or fused into it.
       json fused = json::array();
       for (const auto& f : n.attrs.getStrings("fused_nodes")) fused.push_back(f);
+      // A layer's precision is the type of its float outputs.
+      std::string precision = "-";
+      for (ir::ValueId id : n.outputs) {
+        const DataType t = id >= 0 && static_cast<size_t>(id) < g.values.size() ? g.values[id].dtype : DataType::kUndefined;
+        if (t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16) precision = dataTypeName(t);
+      }
+      const auto reason = fp32Reasons.find(n.name);
       layers.push_back({{"name", n.name}, {"op", std::string(ir::opKindName(n.op))}, {"tactic", tactic},
+                        {"precision", precision},
+                        {"precision_reason", reason == fp32Reasons.end() ? "" : reason->second},
                         {"layout", n.attrs.getString("data_format", "")}, {"fused", fused}, {"inputs", ins},
                         {"outputs", outs}});
     }
@@ -161,8 +183,10 @@ class InspectCommand : public Command {
     std::printf("%s  %s\n", isEngine ? "engine" : "onnx model", path_.c_str());
     if (isEngine) {
       std::printf("device   %s\n", r["device"].get<std::string>().c_str());
-      for (const auto& [key, value] : r["metadata"].items())
+      for (const auto& [key, value] : r["metadata"].items()) {
+        if (key == "precision.fp32_layers") continue;  // shown per layer below
         std::printf("meta     %s = %s\n", key.c_str(), value.get<std::string>().c_str());
+      }
     } else {
       std::printf("opset    %lld  producer '%s'\n", static_cast<long long>(r["opset"].get<int64_t>()),
                   r["producer"].get<std::string>().c_str());
@@ -182,8 +206,11 @@ class InspectCommand : public Command {
       for (const json& l : r["layers"]) {
         std::string outs;
         for (const json& o : l["outputs"]) outs += (outs.empty() ? "" : ", ") + o.get<std::string>();
-        std::printf("  %4d  %-20s %-24s tactic %-16s -> %s\n", i++, l["op"].get<std::string>().c_str(),
-                    l["name"].get<std::string>().c_str(), l["tactic"].get<std::string>().c_str(), outs.c_str());
+        std::printf("  %4d  %-20s %-24s %-8s tactic %-16s -> %s\n", i++, l["op"].get<std::string>().c_str(),
+                    l["name"].get<std::string>().c_str(), l["precision"].get<std::string>().c_str(),
+                    l["tactic"].get<std::string>().c_str(), outs.c_str());
+        if (!l["precision_reason"].get<std::string>().empty())
+          std::printf("        kept in FP32: %s\n", l["precision_reason"].get<std::string>().c_str());
         std::string fused;
         for (const json& f : l["fused"]) fused += (fused.empty() ? "" : ", ") + f.get<std::string>();
         if (!fused.empty()) std::printf("        fuses %s\n", fused.c_str());
