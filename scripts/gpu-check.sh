@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One call on the GPU machine: build kiln with CUDA on all cores, run the gpu-labelled tests, the op cases and the
-# ONNX conformance suite on the CUDA backend, the end-to-end models, then the benchmark; a short table comes last.
+# ONNX conformance suite on the CUDA backend, the end-to-end models, the model zoo, then the benchmark; a short
+# table comes last.
 # Usage: scripts/gpu-check.sh [build-dir]   (KILN_BENCH_ARGS passes options to bench/run_bench.py; SKIP_BENCH=1;
+# ZOO_ARGS passes options to tests/zoo/run_zoo.py, SKIP_ZOO=1 skips the zoo;
 # GPU_CHECK_BUDGET_S=470 is the whole check's target, the benchmark's --deadline is what is left of it, or
 # BENCH_DEADLINE=S)
 set -uo pipefail
@@ -45,6 +47,18 @@ step "conformance" "cuda: $(grep -E '^conformance: [0-9]+ pass' "$LOGS/conforman
 KILN_TEST_DEVICES=cpu,cuda "$BUILD/tests/models_e2e_test" > "$LOGS/models-e2e.log" 2>&1
 step "models e2e" "$(grep -E 'PASSED|FAILED' "$LOGS/models-e2e.log" | head -2 | tr '\n' ' ')"
 
+# The model-zoo accuracy suite (tests/zoo/run_zoo.py, issue 10): each architecture x exporter x precision built at
+# builder optimization level 0 and compared with PyTorch FP32; one line each in the final printout, details in
+# zoo/zoo.md. ~5 min; it stops starting new steps after ZOO_DEADLINE (330 s). ZOO_ARGS passes options (e.g.
+# "--models=resnet50,bert_base --precisions=fp16"); SKIP_ZOO=1 skips it.
+rm -rf "$LOGS/zoo" "$LOGS/zoo.log"
+if [ "${SKIP_ZOO:-0}" != 1 ]; then
+  timeout "${ZOO_TIMEOUT:-480}" python3 tests/zoo/run_zoo.py --kiln "$BUILD/kiln" --out "$LOGS/zoo" \
+    --deadline "${ZOO_DEADLINE:-330}" ${ZOO_ARGS:-} > "$LOGS/zoo.log" 2>&1
+  ZOO_RC=$?
+  step "zoo" "$(grep -E '^zoo: ' "$LOGS/zoo.log" | tail -1) (exit $ZOO_RC; table below, zoo/zoo.md)"
+fi
+
 if [ "${SKIP_BENCH:-0}" != 1 ] && [ -x bench/run.sh ]; then
   # The whole check should stay under GPU_CHECK_BUDGET_S (default 470 s): the benchmark gets what the steps so far
   # left, less ~60 s for the profiles and the demo below, as its --deadline; its optional parts (torch.compile
@@ -87,6 +101,10 @@ for p in resnet50-fp16-b32 reid-fp16-b32 resnet50-fp16-b256; do
   [ -f "$LOGS/profile-$p.log" ] && { echo "--- $p: top 12 layers ---";
     grep -E "^(latency|compute|layers)" "$LOGS/profile-$p.log"; grep -E "^ +[0-9.]+ ms" "$LOGS/profile-$p.log" | head -12; }
 done
+# The zoo: one line per model x exporter x precision (the lines printed so far if it was stopped).
+[ -f "$LOGS/zoo.log" ] && { echo "--- zoo: model exporter precision build err/scale cosine verdict kept-in-FP32 ---";
+  if [ -f "$LOGS/zoo/zoo.txt" ]; then cat "$LOGS/zoo/zoo.txt"; else grep -E " (legacy|dynamo) (fp32|fp16|bf16) " \
+    "$LOGS/zoo.log"; tail -5 "$LOGS/zoo.log"; fi; grep -E "^zoo: " "$LOGS/zoo.log"; }
 # The benchmark's short part: failed steps, engine build times (issue 4's bounds), the one-row-per-batch speed
 # summary, accuracy. The full tables are in bench.md.
 [ -f "$LOGS/bench.log" ] && { echo "--- bench ---"; if grep -q "^=== bench summary ===" "$LOGS/bench.log"; then
@@ -96,6 +114,7 @@ done
 if [ -n "${OUT:-}" ]; then
   cp "$LOGS/summary.txt" "$OUT/" 2>/dev/null
   cp "$LOGS/bench.md" "$LOGS/bench.json" "$LOGS/conformance-cuda.txt" "$OUT/" 2>/dev/null
+  cp "$LOGS/zoo/zoo.md" "$OUT/zoo.md" 2>/dev/null; cp "$LOGS/zoo/zoo.json" "$OUT/zoo.json" 2>/dev/null
   tar -czf "$OUT/logs.tar.gz" -C "$LOGS" . 2>/dev/null
 fi
 grep -q "100% tests passed" "$LOGS/gpu-tests.log"
