@@ -130,6 +130,12 @@ class ElementwiseKernel final : public Kernel {
     }
     ElementwiseArgs a = baseArgs(out);
     if (shape == Shape::kVariadic) {
+      if (inputs.size() == 2 || inputs.size() == 3) {  // one pass, one rounding (float32 sums for 16-bit floats)
+        a.alpha = 1.f / static_cast<float>(inputs.size());
+        KILN_RETURN_IF_ERROR(prepare(a, inputs, out));
+        KILN_CUDA_CHECK(launchElementwise(a, inputs[0].dtype, out.dtype, s), where_);
+        return Status::ok();
+      }
       if (inputs.size() == 1) {
         KILN_RETURN_IF_ERROR(broadcastCopy(inputs[0], out, s, where_));
       } else {

@@ -139,9 +139,9 @@ template <typename C> __device__ __forceinline__ C wrap(OpKind op, C x, C y) {
   return static_cast<C>(op == OpKind::kAdd ? ux + uy : (op == OpKind::kSub ? ux - uy : ux * uy));
 }
 
-template <typename C> __device__ C binaryMath(const ElementwiseArgs& a, C x, C y) {
+template <typename C> __device__ C binaryMath(OpKind op, int32_t flag, C x, C y) {
   if constexpr (std::is_floating_point_v<C>) {
-    switch (a.op) {
+    switch (op) {
       case OpKind::kAdd: case OpKind::kSum: return x + y;
       case OpKind::kSub: return x - y;
       case OpKind::kMul: return x * y;
@@ -151,14 +151,14 @@ template <typename C> __device__ C binaryMath(const ElementwiseArgs& a, C x, C y
       case OpKind::kPow: return pow(x, y);
       case OpKind::kMod: {
         C r = fmod(x, y);
-        if (a.flag == 0 && r != C(0) && ((r < C(0)) != (y < C(0)))) r += y;  // fmod=0: the sign follows the divisor
+        if (flag == 0 && r != C(0) && ((r < C(0)) != (y < C(0)))) r += y;  // fmod=0: the sign follows the divisor
         return r;
       }
       case OpKind::kPRelu: return x < C(0) ? x * y : x;
       default: return x;
     }
   } else {
-    switch (a.op) {
+    switch (op) {
       case OpKind::kAdd: case OpKind::kSum: return wrap(OpKind::kAdd, x, y);
       case OpKind::kSub: return wrap(OpKind::kSub, x, y);
       case OpKind::kMul: return wrap(OpKind::kMul, x, y);
@@ -180,7 +180,7 @@ template <typename C> __device__ C binaryMath(const ElementwiseArgs& a, C x, C y
           if (y == C(-1)) return C(0);
         C r = x % y;
         if constexpr (std::is_signed_v<C>)
-          if (a.flag == 0 && r != 0 && ((r < 0) != (y < 0))) r += y;  // fmod=0: the sign follows the divisor
+          if (flag == 0 && r != 0 && ((r < 0) != (y < 0))) r += y;  // fmod=0: the sign follows the divisor
         return r;
       }
       case OpKind::kPRelu:
@@ -279,7 +279,27 @@ template <typename T> __global__ void binaryKernel(ElementwiseArgs a) {
   KILN_GRID_STRIDE(i, a.count) {
     int64_t off[3];
     offsetsOf(a, i, off);
-    store(out, i, binaryMath<C>(a, load(x, off[0]), load(y, off[1])));
+    store(out, i, binaryMath<C>(a.op, a.flag, load(x, off[0]), load(y, off[1])));
+  }
+}
+
+/// Sum, Mean, Max or Min of 2 or 3 broadcast inputs in one pass: the compute type holds the running value (float32
+/// for float16/bfloat16), so the output is rounded once; Mean then scales by alpha = 1/n.
+template <typename T> __global__ void variadicKernel(ElementwiseArgs a) {
+  using C = Compute<T>;
+  const OpKind op = a.op == OpKind::kMean ? OpKind::kSum : a.op;
+  const T* x = static_cast<const T*>(a.inputs[0]);
+  const T* y = static_cast<const T*>(a.inputs[1]);
+  const T* z = static_cast<const T*>(a.inputs[2]);
+  T* out = static_cast<T*>(a.output);
+  KILN_GRID_STRIDE(i, a.count) {
+    int64_t off[3];
+    offsetsOf(a, i, off);
+    C v = binaryMath<C>(op, 0, load(x, off[0]), load(y, off[1]));
+    if (a.inputCount == 3) v = binaryMath<C>(op, 0, v, load(z, off[2]));
+    if constexpr (std::is_floating_point_v<C>)
+      if (a.op == OpKind::kMean) v *= static_cast<C>(a.alpha);
+    store(out, i, v);
   }
 }
 
@@ -432,6 +452,10 @@ cudaError_t launchElementwise(const ElementwiseArgs& a, DataType inType, DataTyp
   } else if (a.inputCount == 1) {
     if (inType != outType) return cudaErrorInvalidValue;
     launched = dispatchArithmetic(inType, [&](auto t) { unaryKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a); });
+  } else if (a.op == OpKind::kSum || a.op == OpKind::kMean || a.op == OpKind::kMax || a.op == OpKind::kMin) {
+    if (inType != outType) return cudaErrorInvalidValue;
+    launched =
+        dispatchArithmetic(inType, [&](auto t) { variadicKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a); });
   } else {
     if (inType != outType) return cudaErrorInvalidValue;
     launched = dispatchArithmetic(inType, [&](auto t) { binaryKernel<decltype(t)><<<grid, kThreads, 0, stream>>>(a); });
