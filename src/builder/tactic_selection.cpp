@@ -32,8 +32,17 @@ Expected<std::vector<std::string>> chooseTactics(const ir::Graph& graph, const O
     }
     const ir::Node& n = graph.nodes[i];
     std::vector<backends::DeviceTensor> in, out;
-    for (ir::ValueId v : n.inputs)
-      in.push_back(v == ir::kNoValue ? backends::DeviceTensor{} : backends::DeviceTensor{shapes.dtypes[v], shapes.dims[v]});
+    for (ir::ValueId v : n.inputs) {
+      if (v == ir::kNoValue) {
+        in.emplace_back();
+        continue;
+      }
+      // Known contents (weights, shape-program results) go with the shapes: tuning runs on the real weights.
+      backends::DeviceTensor t{shapes.dtypes[v], shapes.dims[v]};
+      if (const Tensor* c = graph.constantOf(v)) t.hostData = c->data();
+      else if (auto h = shapes.hostValues.find(v); h != shapes.hostValues.end()) t.hostData = h->second.data();
+      in.push_back(std::move(t));
+    }
     for (ir::ValueId v : n.outputs) out.push_back({shapes.dtypes[v], shapes.dims[v]});
     const std::string key = TimingCache::keyFor(graph, n, in, out, device);
     if (auto hit = cache.find(key)) {
