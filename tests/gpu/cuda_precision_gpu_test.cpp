@@ -379,6 +379,13 @@ TEST_F(CudaPrecision, SupportsRefusesWhatNoKernelHandles) {
   const Case mixed{"LayerNorm float16 with float32 scale", OpKind::kLayerNormalization, {},
                    {t(DataType::kFloat16, {2, 8}), f32({8})}};
   refused(*cuda_, mixed, {DataType::kFloat16, DataType::kFloat32}, "float32");
+  // Data movement copies elements of the data's size: a part or a pad value of another type is refused.
+  const Case concat{"Concat float16 with a float32 part", OpKind::kConcat, attrs({{"axis", int64_t{0}}}),
+                    {t(DataType::kFloat16, {2, 3}), f32({1, 3})}};
+  refused(*cuda_, concat, {DataType::kFloat16, DataType::kFloat32}, "float32");
+  const Case pad{"Pad bfloat16 with a float32 constant_value", OpKind::kPad, {},
+                 {t(DataType::kBFloat16, {3, 5}), i64({4}, {1, 0, 2, 3}), given(DataType::kFloat32, {}, {0.5})}};
+  refused(*cuda_, pad, {DataType::kBFloat16, DataType::kInt64, DataType::kFloat32}, "float32");
   // The CPU reference widens float16/bfloat16 to float32 but refuses what it has no float32 kernel for.
   const Case softmax64{"Softmax float64", OpKind::kSoftmax, {}, {t(DataType::kFloat64, {3, 4})}};
   refused(*cpu_, softmax64, {DataType::kFloat64}, "float64");

@@ -396,8 +396,11 @@ Status dataMovementSupports(const ir::Graph& graph, const ir::Node& node) {
       if (ops::hasSpaceToDepthExtensions(node.attrs)) return packedSpaceToDepthSupports(graph, node);
       return Status::ok();
     case OpKind::kReshape: case OpKind::kFlatten: case OpKind::kSqueeze: case OpKind::kUnsqueeze:
-    case OpKind::kTranspose: case OpKind::kConcat: case OpKind::kSplit: case OpKind::kExpand: case OpKind::kTile:
+    case OpKind::kTranspose: case OpKind::kSplit: case OpKind::kExpand: case OpKind::kTile:
     case OpKind::kDepthToSpace:
+      return Status::ok();
+    case OpKind::kConcat:  // elements move by the output's size: every part must have it
+      for (size_t k = 1; k < node.inputs.size(); ++k) KILN_RETURN_IF_ERROR(requireInputType(graph, node, k, {t}));
       return Status::ok();
     case OpKind::kGather:
       return requireInputType(graph, node, 1, {DataType::kInt64, DataType::kInt32});
@@ -413,6 +416,8 @@ Status dataMovementSupports(const ir::Graph& graph, const ir::Node& node) {
       if (node.inputs.size() < 2) return invalidModel(graph.describe(node) + ": Pad needs its pads input");
       KILN_RETURN_IF_ERROR(requireHostKnown(graph, node, 1, "pads"));
       KILN_RETURN_IF_ERROR(requireHostKnown(graph, node, 3, "axes"));
+      if (node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue)  // constant_value is read as one data element
+        KILN_RETURN_IF_ERROR(requireInputType(graph, node, 2, {t}));
       const std::string mode = node.attrs.getString("mode", "constant");
       if (mode != "constant" && mode != "reflect" && mode != "edge" && mode != "wrap")
         return unsupported(graph.describe(node) + ": pad mode '" + mode + "'");
