@@ -15,3 +15,12 @@ else
   ctest --test-dir "$build" -j "$jobs" -LE gpu --output-on-failure
   echo "=== SKIPPED: $skipped GPU test(s) (label 'gpu'): no GPU on this machine ==="
 fi
+# The Python package (tests/python, pytest) on the module this build put in $build/python; cases marked `gpu` are
+# skipped with their reason (-rs) where no GPU is visible.
+if [ ! -d "$build/python/kiln" ]; then
+  echo "[test] $build/python/kiln is missing: the Python package was not built (is nanobind installed?)"; exit 1
+fi
+if ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }; then
+  echo "=== SKIPPED: pytest cases marked 'gpu' (tests/python): no GPU on this machine; they run on the GPU machine ==="
+fi
+KILN_PYTHON_DIR="$build/python" python3 -m pytest "$root/tests/python" -q -rs -p no:cacheprovider
