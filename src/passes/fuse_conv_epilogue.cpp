@@ -113,10 +113,11 @@ Expected<int> fuseConvEpilogues(ir::Graph& graph, bool graphApiForms) {
       continue;
     // Both fused forms need a constant bias: y = act(conv(x) + bias + z).
     if (conv.inputs.size() < 3 || conv.inputs[2] == ir::kNoValue || !graph.isConstant(conv.inputs[2])) continue;
-    // The extended forms run only through cuDNN's graph API: NHWC float16 (or TF32 float32) convolutions of group 1.
+    // The extended forms run only through cuDNN's graph API: NHWC float32 (the precision pass may narrow it later),
+    // float16 or bfloat16 convolutions of group 1.
     const DataType type = graph.values[conv.inputs[0]].dtype;
     const bool extended = graphApiForms && conv.attrs.getString("data_format", "NCHW") == "NHWC" &&
-                          (type == DataType::kFloat16 || type == DataType::kFloat32) &&
+                          (type == DataType::kFloat16 || type == DataType::kBFloat16 || type == DataType::kFloat32) &&
                           conv.attrs.getInt("group", 1) == 1;
     if (graphApiForms && !extended) continue;
     ir::ValueId y = conv.outputs[0];

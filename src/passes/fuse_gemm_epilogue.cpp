@@ -7,7 +7,7 @@
 namespace kiln::passes {
 namespace {
 
-bool isFloat(DataType t) { return t == DataType::kFloat32 || t == DataType::kFloat16; }
+bool isFloat(DataType t) { return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16; }
 
 /// [n] or [1, n]: a row vector added to every row of the product.
 bool isRowVector(const Dims& d, int64_t n) {

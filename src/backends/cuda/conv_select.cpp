@@ -1,6 +1,7 @@
 // Which kernel runs a Conv: the CUDA backend's makeConvKernel/chooseConvTactic. Three paths can run one (cuDNN's
 // legacy API, conv_cudnn.cpp; cuDNN's graph API, conv_cudnn_graph.cpp; cuBLASLt for 1x1, conv1x1_cublaslt.cpp); the
-// builder races the ones that apply through their run() at a few batches, and the engine records the winners.
+// builder races the ones that apply, and whose answers pass conv_tactic_check.h, through their run() at a few
+// batches, and the engine records the winners.
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -10,6 +11,7 @@
 #include "backends/cuda/conv1x1_cublaslt.h"
 #include "backends/cuda/conv_cudnn.h"
 #include "backends/cuda/conv_cudnn_graph.h"
+#include "backends/cuda/conv_tactic_check.h"
 #include "backends/cuda/kernel_race.h"
 
 namespace kiln::backends::cuda {
@@ -88,6 +90,14 @@ Expected<std::string> chooseConvTacticAt(const CudaContext& ctx, const ir::Graph
   }
   if (conv1x1GemmQualifies(graph, node).isOk())  // a 1x1 conv is a GEMM: cuBLASLt with a fused epilogue
     enter(kConv1x1Tactic, makeConv1x1Kernel(ctx, graph, node, nullptr));
+  // Only candidates whose answer agrees with a direct convolution race (conv_tactic_check.h). When none agrees the
+  // check itself is suspect and every candidate races, as before; the builder's accuracy guard judges the layer.
+  if (auto check = checkConvEntrants(ctx, graph, node, inputs, outputs, entrants); check && check->checked) {
+    std::vector<RaceEntrant> accurate;
+    for (size_t i = 0; i < entrants.size(); ++i)
+      if (check->accurate[i]) accurate.push_back(entrants[i]);
+    if (!accurate.empty()) entrants = std::move(accurate);
+  }
   const int best = race(entrants, inputs, outputs);
   if (best >= 0) return entrants[best].tactic;
   return entrants.empty() ? std::string() : entrants[0].tactic;
