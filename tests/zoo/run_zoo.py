@@ -77,6 +77,8 @@ def parse_args(argv):
     lo, opt, hi = args.profile if len(args.profile) == 3 else (0, 0, -1)
     if not 1 <= lo <= opt <= hi or any(not lo <= b <= hi for b in args.batches):
         ap.error("--profile needs min,opt,max with 1 <= min <= opt <= max, and every --batches inside it")
+    if args.device == "cpu" and set(args.precisions) - {"fp32"}:
+        print("run_zoo: the CPU backend computes in FP32; FP16/BF16 engines there check FP32 again", file=sys.stderr)
     args.build_jobs = args.build_jobs or args.jobs
     if args.jobs < 1 or args.build_jobs < 1:
         ap.error("--jobs and --build-jobs must be >= 1")
@@ -199,6 +201,7 @@ class Suite:
         low = manifest.get("torch_low_precision", {}).get(precision)
         if low:  # PyTorch's own FP16/BF16 on the same weights: how hard the model is in that type
             r["torch_same_precision"] = agreement.worst(low.values())
+        r["onnxruntime"] = manifest["exports"][exporter].get("onnxruntime")  # the export itself, on onnxruntime
         if self.late():
             r["status"] = "not run: deadline passed"
             return self.record(r)

@@ -69,18 +69,20 @@ def markdown(results, meta):
           "err <= 2e-2 x max|ref|; a degenerate reference (zero, constant, non-finite, input-independent) is no pass",
           f"- {summary(results, meta.get('seconds', 0))}", "",
           "| model | exporter | precision | build | batches | max err / max\\|ref\\| | cosine | PyTorch in this "
-          "precision: err / cosine | verdict | kept in FP32 | first reason / note |",
-          "|---|---|---|---|---|---:|---:|---:|---|---:|---|"]
+          "precision: err / cosine | onnxruntime FP32 err, batch 1 | verdict | kept in FP32 | first reason / note |",
+          "|---|---|---|---|---|---:|---:|---:|---:|---|---:|---|"]
     for r in results:
         w = r.get("worst") or {}
         kept = r.get("kept_fp32") or []
         t = r.get("torch_same_precision") or {}
         torch_text = f"{_num(t.get('rel'), '.2e')} / {_num(t.get('cosine'), '.6f')}" if t else "-"
         reason = f"{kept[0]['layer']} ({kept[0]['op']}): {kept[0]['reason']}" if kept else ""
+        ort = r.get("onnxruntime") or {}
+        ort_text = f"{_num(ort.get('rel'), '.1e')} {ort.get('verdict', '')}".strip() if ort else "-"
         note = "; ".join(x for x in (reason, w.get("note", ""), "" if r["status"] == "ok" else r["status"]) if x)
         md.append(f"| {r['model']} | {r['exporter']} | {r['precision']} | "
                   f"{status_text(r) if r['status'] == 'ok' else r['status'].split(':')[0]} | "
-                  f"{','.join(r.get('batches', {}))} | {_num(w.get('rel'), '.2e')} | {_num(w.get('cosine'), '.6f')} | "
-                  f"{torch_text} | {w.get('verdict', '-')} | {len(kept)} | "
+                  f"{','.join(r.get('batches', {}))} | {_num(w.get('rel'), '.2e')} | {_num(w.get('cosine'), '.7f')} | "
+                  f"{torch_text} | {ort_text} | {w.get('verdict', '-')} | {len(kept)} | "
                   f"{note.replace('|', '/')[:300]} |")
     return "\n".join(md) + "\n"

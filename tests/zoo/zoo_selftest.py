@@ -58,7 +58,8 @@ def check_report():
     ok = {"model": "mobilenet_v2", "exporter": "dynamo", "precision": "fp16", "status": "ok", "build_s": 3.2,
           "batches": {"1": {"verdict": "PASS", "rel": 1e-3, "cosine": 0.9999}},
           "worst": {"verdict": "PASS", "rel": 1e-3, "cosine": 0.9999, "note": ""}, "kept_fp32": kept,
-          "torch_same_precision": {"verdict": "PASS", "rel": 2e-3, "cosine": 0.99999}}
+          "torch_same_precision": {"verdict": "PASS", "rel": 2e-3, "cosine": 0.99999},
+          "onnxruntime": {"verdict": "PASS", "rel": 3e-6, "cosine": 1.0}}
     bad = dict(ok, precision="bf16", worst={"verdict": "DEGENERATE", "rel": None, "cosine": None,
                                               "note": "reference is all zero"}, kept_fp32=[])
     nobuild = dict(ok, precision="fp32", status="build failed: kiln: error: node 'x'", batches={}, kept_fp32=[])
@@ -73,7 +74,7 @@ def check_report():
     assert s.startswith("zoo: 1 pass / 4 total (") and "1 DEGENERATE" in s and "1 build failed" in s and \
         "1 export failed" in s, s
     md = zoo_report.markdown(rows, {"date": "today", "command": "x", "seconds": 12})
-    assert md.count("\n| mobilenet_v2 |") == 4 and "2.00e-03 / 0.999990" in md, md
+    assert md.count("\n| mobilenet_v2 |") == 4 and "2.00e-03 / 0.999990" in md and "3.0e-06 PASS" in md, md
 
 
 def check_arguments():
