@@ -110,7 +110,8 @@ OutputAgreement judgeOutput(const Tensor& got, const Tensor& ref, const Toleranc
     a.verdict = Verdict::kFail;
     a.reason = "max abs err " + number(a.maxAbs) + " > " + number(tolerance.maxErrorToScale) + " x max|ref| " +
                number(a.maxAbsRef);
-    if (a.cosine < tolerance.minCosine) a.reason += ", cosine " + cosineText(a.cosine) + " < " + cosineText(tolerance.minCosine);
+    if (a.cosine < tolerance.minCosine)
+      a.reason += ", cosine " + cosineText(a.cosine) + " < " + cosineText(tolerance.minCosine);
   } else if (a.cosine < tolerance.minCosine) {
     a.verdict = Verdict::kFail;
     a.reason = "cosine " + cosineText(a.cosine) + " < " + cosineText(tolerance.minCosine);
