@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "core/half.h"
@@ -36,12 +35,9 @@ Expected<std::vector<float>> readFloats(DataType dtype, const void* data, int64_
   } else if (dtype == DataType::kFloat16) {  // Resize roi may be float16 (ONNX T2)
     const auto* p = static_cast<const uint16_t*>(data);
     for (int64_t i = 0; i < count; ++i) out[i] = halfBitsToFloat(p[i]);
-  } else if (dtype == DataType::kBFloat16) {  // the top half of a float32
+  } else if (dtype == DataType::kBFloat16) {
     const auto* p = static_cast<const uint16_t*>(data);
-    for (int64_t i = 0; i < count; ++i) {
-      const uint32_t bits = static_cast<uint32_t>(p[i]) << 16;
-      std::memcpy(&out[i], &bits, 4);
-    }
+    for (int64_t i = 0; i < count; ++i) out[i] = bfloat16BitsToFloat(p[i]);
   } else {
     return invalidModel(what + " must be float32, found " + dataTypeName(dtype));
   }

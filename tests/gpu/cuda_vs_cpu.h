@@ -25,20 +25,8 @@ using ir::OpKind;
 
 uint16_t toHalf(float f) { return floatToHalfBits(f); }
 float fromHalf(uint16_t h) { return halfBitsToFloat(h); }
-/// bfloat16 on the host: the top half of a float32, rounded to nearest even (NaN stays a quiet NaN).
-uint16_t toBfloat16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
-  x += 0x7fffu + ((x >> 16) & 1u);
-  return static_cast<uint16_t>(x >> 16);
-}
-float fromBfloat16(uint16_t b) {
-  const uint32_t x = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &x, 4);
-  return f;
-}
+uint16_t toBfloat16(float f) { return floatToBfloat16Bits(f); }
+float fromBfloat16(uint16_t b) { return bfloat16BitsToFloat(b); }
 uint16_t toNarrow(DataType d, float f) { return d == DataType::kFloat16 ? toHalf(f) : toBfloat16(f); }
 float fromNarrow(DataType d, uint16_t b) { return d == DataType::kFloat16 ? fromHalf(b) : fromBfloat16(b); }
 

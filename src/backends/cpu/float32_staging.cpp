@@ -1,6 +1,5 @@
 #include "backends/cpu/float32_staging.h"
 
-#include <cstring>
 #include <vector>
 
 #include "backends/cpu/cpu_kernels.h"
@@ -44,26 +43,11 @@ bool computesNatively(const ir::Node& node, DataType type) {
   return false;
 }
 
-// bfloat16 is the top half of a float32: widening shifts, narrowing rounds to nearest even (NaN stays quiet NaN).
-float bfloat16ToFloat(uint16_t bits) {
-  const uint32_t x = static_cast<uint32_t>(bits) << 16;
-  float f;
-  std::memcpy(&f, &x, 4);
-  return f;
-}
-uint16_t floatToBfloat16(float value) {
-  uint32_t x;
-  std::memcpy(&x, &value, 4);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
-  x += 0x7fffu + ((x >> 16) & 1u);
-  return static_cast<uint16_t>(x >> 16);
-}
-
 float narrowToFloat(DataType t, uint16_t bits) {
-  return t == DataType::kFloat16 ? halfBitsToFloat(bits) : bfloat16ToFloat(bits);
+  return t == DataType::kFloat16 ? halfBitsToFloat(bits) : bfloat16BitsToFloat(bits);
 }
 uint16_t floatToNarrow(DataType t, float v) {
-  return t == DataType::kFloat16 ? floatToHalfBits(v) : floatToBfloat16(v);
+  return t == DataType::kFloat16 ? floatToHalfBits(v) : floatToBfloat16Bits(v);
 }
 
 }  // namespace
