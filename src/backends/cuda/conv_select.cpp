@@ -27,6 +27,8 @@ Status convSupports(const ir::Graph& graph, const ir::Node& node) {
   KILN_RETURN_IF_ERROR(requireInputType(graph, node, 1, {t}));
   const bool hasBias = node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue;
   if (hasBias) KILN_RETURN_IF_ERROR(requireInputType(graph, node, 2, {t}));
+  // A fused residual is read as X's type by every path.
+  if (node.inputs.size() > 3 && node.inputs[3] != ir::kNoValue) KILN_RETURN_IF_ERROR(requireInputType(graph, node, 3, {t}));
   const std::string activation = node.attrs.getString("activation", "");
   if (convActivationNeedsGraph(node)) {
     // Only the graph path fuses activations other than Relu.
