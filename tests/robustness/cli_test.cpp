@@ -375,7 +375,8 @@ TEST_F(CliTest, CompareIsRelativeToTheReferenceScale) {
   EXPECT_NE(strict.out.find("FAIL (max abs err"), std::string::npos) << describe(strict);
   // The error is 1e-3 of the scale (within float32 rounding): a bound just below fails, one just above passes.
   expectError("run " + tiny + " --shapes=x:5x4 --seed=9 --maxErrorToScale=9.5e-4 --compareOutputs=" + off, {"'y'"});
-  CliResult loose = runCli("run " + tiny + " --shapes=x:5x4 --seed=9 --maxErrorToScale=1.05e-3 --compareOutputs=" + off);
+  CliResult loose =
+      runCli("run " + tiny + " --shapes=x:5x4 --seed=9 --maxErrorToScale=1.05e-3 --compareOutputs=" + off);
   EXPECT_EQ(loose.exitCode, 0) << describe(loose);
   EXPECT_NE(loose.out.find("compare PASS"), std::string::npos) << describe(loose);
   // The cosine is judged too: a bound on the error alone does not let a sign flip through.
@@ -417,7 +418,8 @@ TEST_F(CliTest, NonFiniteOutputFails) {
   const std::string scaled = smallEngine("scaled"), input = path("x_nan.npy"), refs = path("refs_clean");
   ASSERT_EQ(runPython("import numpy as np, sys\n"
                       "x = np.random.default_rng(3).uniform(-1, 1, (5, 4)).astype(np.float32)\n"
-                      "np.save(sys.argv[1] + '/x_clean.npy', x); x[2, 1] = np.nan; np.save(sys.argv[1] + '/x_nan.npy', x)\n",
+                      "np.save(sys.argv[1] + '/x_clean.npy', x); x[2, 1] = np.nan\n"
+                      "np.save(sys.argv[1] + '/x_nan.npy', x)\n",
                       quote(workDir().string())),
             0);
   ASSERT_EQ(runCli("run " + scaled + " --loadInputs=x:" + path("x_clean.npy") + " --saveOutputs=" + refs).exitCode, 0);

@@ -202,9 +202,10 @@ inline std::string degenerateReason(const Tensor& expected) {
   return "";
 }
 
-/// The whole-model judgement for float outputs (integer ones must be equal): dtype and shape must match; a degenerate reference fails as DEGENERATE; a NaN/Inf in
-/// `actual` fails; then the error relative to the reference's scale and the cosine must both be within `tol`.
-/// Never an absolute tolerance: an all-zero output against a reference of scale 1e-9 fails (cosine 0, error 1).
+/// The whole-model judgement for float outputs (integer ones must be equal): dtype and shape must match; a
+/// degenerate reference fails as DEGENERATE; a NaN/Inf in `actual` fails; then the error relative to the
+/// reference's scale and the cosine must both be within `tol`. Never an absolute tolerance: an all-zero output
+/// against a reference of scale 1e-9 fails (cosine 0, error 1 x scale).
 inline CompareResult compareToScale(const Tensor& actual, const Tensor& expected, ScaleTolerance tol) {
   std::ostringstream msg;
   if (actual.dtype() != expected.dtype() || actual.dims() != expected.dims()) {

@@ -31,14 +31,15 @@ def parse_args(argv):
     ap.add_argument("--max-batch", type=int, default=16, help="upper bound of the dynamic batch axis")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (the runner starts several workers)")
     ap.add_argument("--torch-baselines", default=None,
-                    help="PyTorch's own low precisions to compare with FP32 too (default fp16,bf16 on cuda, none on cpu)")
+                    help="PyTorch's own low precisions, also compared with FP32 (default: fp16,bf16 on cuda)")
     return ap.parse_args(argv)
 
 
 def one_line(e):
     """The exception's most telling line, short enough for a table cell."""
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    text = next((ln for ln in lines if "Error" in ln or "error" in ln or "not supported" in ln), lines[0] if lines else "")
+    telling = [ln for ln in lines if "rror" in ln or "not supported" in ln]
+    text = telling[0] if telling else lines[0] if lines else ""
     return f"{type(e).__name__}: {text}"[:240]
 
 

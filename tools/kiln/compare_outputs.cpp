@@ -53,7 +53,9 @@ Tolerance strictFp32Tolerance() { return {1e-4, 0.9999}; }
 Tolerance reducedPrecisionTolerance() { return {2e-2, 0.999}; }
 
 Tolerance toleranceForEngine(const std::string& precisions, DeviceKind device) {
-  auto has = [&](const char* p) { return ("," + precisions + ",").find("," + std::string(p) + ",") != std::string::npos; };
+  auto has = [&](const char* p) {
+    return ("," + precisions + ",").find("," + std::string(p) + ",") != std::string::npos;
+  };
   const bool reduced = has("fp16") || has("bf16") || has("int8") || (device == DeviceKind::kCuda && has("tf32"));
   return reduced ? reducedPrecisionTolerance() : strictFp32Tolerance();
 }

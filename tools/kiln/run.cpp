@@ -35,11 +35,12 @@ class RunCommand : public Command {
     app_->add_option("--seed", seed_, "seed for random inputs (default: a fresh one, printed)");
     app_->add_option("--profile", profile_, "optimization profile index")->check(CLI::NonNegativeNumber);
     app_->add_option("--maxErrorToScale", maxErrorToScale_,
-                     "--compare/--compareOutputs pass when max|out - ref| <= this x max|ref| (default 1e-4 for strict FP32 engines, "
-                     "2e-2 for FP16/BF16/TF32 ones)")
+                     "--compare/--compareOutputs pass when max|out - ref| <= this x max|ref| (default 1e-4 for "
+                     "strict FP32 engines, 2e-2 for FP16/BF16/TF32 ones)")
         ->check(CLI::NonNegativeNumber);
     app_->add_option("--minCosine", minCosine_,
-                     "--compare/--compareOutputs need at least this cosine similarity (default 0.9999 strict FP32, 0.999 reduced)")
+                     "--compare/--compareOutputs need at least this cosine similarity (default 0.9999 strict "
+                     "FP32, 0.999 reduced)")
         ->check(CLI::Range(-1.0, 1.0));
     app_->add_option("--printValues", printCount_, "values printed per output")->check(CLI::NonNegativeNumber);
   }
