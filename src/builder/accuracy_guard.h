@@ -33,6 +33,7 @@ struct GuardTolerance {
   double outputCosine;    // cosine of every graph output
   double layerRelative;   // a layer that adds more than this (and multiplies its inputs' error) is kept in FP32
   double range;           // largest magnitude the type holds with margin
+  double unitRoundoff;    // 2^-11 (float16), 2^-8 (bfloat16)
   static GuardTolerance forType(DataType low);
 };
 
@@ -63,6 +64,7 @@ class AccuracyGuard {
   AccuracyGuard() = default;
 
   const ir::Graph* base_ = nullptr;
+  bool verbose_ = false;
   std::vector<OptimizationProfile> profiles_;
   DeviceKind device_ = DeviceKind::kCpu;
   std::map<std::string, std::string> facts_;
