@@ -64,30 +64,30 @@ def overlap_seconds(call):
 
 def assert_gil_released(call, what):
     overlap, seconds = overlap_seconds(call)
-    assert seconds > 0.03, f"{what} took {seconds:.3f} s: too short to tell"
+    assert seconds > 0.05, f"{what} took {seconds:.3f} s: too short to tell"
     assert overlap > 0.25 * seconds, f"Python ran for only {overlap:.3f} s of the {seconds:.3f} s {what} took"
 
 
 def test_build_and_runs_release_the_gil(rng):
     builder = kiln.Builder()
     network = builder.create_network()
-    assert kiln.OnnxParser(network).parse(models.wide_matmul(k=4096).SerializeToString())
+    assert kiln.OnnxParser(network).parse(models.wide_matmul(k=8192).SerializeToString())  # a 128 MiB weight
     config = builder.create_builder_config()
     config.device = "cpu"
     profile = builder.create_optimization_profile()
-    profile.set_shape("x", (1, 4096), (4, 4096), (8, 4096))
+    profile.set_shape("x", (1, 8192), (4, 8192), (8, 8192))
     config.add_optimization_profile(profile)
     assert_gil_released(lambda: builder.build_serialized_network(network, config), "the build")
 
-    engine = kiln.build(SEED_CNN, shapes={"input": ((1, 3, 256, 144), (8, 3, 256, 144), (24, 3, 256, 144))},
+    engine = kiln.build(SEED_CNN, shapes={"input": ((1, 3, 256, 144), (8, 3, 256, 144), (96, 3, 256, 144))},
                         device="cpu")
     context = engine.create_execution_context()
-    x = random_input(rng, (24, 3, 256, 144))
+    x = random_input(rng, (96, 3, 256, 144))
     out = {}
     assert_gil_released(lambda: out.setdefault("y", context.infer(x)["output"]), "infer")
     assert_close(out["y"], onnxruntime_outputs(SEED_CNN, {"input": x})["output"])
 
-    y = np.empty((24, 128), dtype=np.float32)
+    y = np.empty((96, 128), dtype=np.float32)
     context.set_input_shape("input", x.shape)
     context.set_tensor_address("input", x.ctypes.data)
     context.set_tensor_address("output", y.ctypes.data)
