@@ -168,6 +168,7 @@ class ConvKernel final : public Kernel {
     nhwc_ = at.getString("data_format", "NCHW") == "NHWC";
     fuseRelu_ = at.getString("activation", "") == "Relu";
     fuseResidual_ = node.inputs.size() > 3 && node.inputs[3] != ir::kNoValue;
+    residualOnly_ = at.getString("activation", "") == "Identity" && fuseResidual_;
     ownEpilogue_ = inputType(graph, node, 0) == DataType::kBFloat16;
     tactic_ = parseTactic(tactic);
   }
@@ -205,7 +206,8 @@ class ConvKernel final : public Kernel {
   }
 
   std::string tactic() const override {
-    std::string text = fuseRelu_ ? (fuseResidual_ ? "cudnn:conv+bias+add+relu" : "cudnn:conv+bias+relu") : "cudnn:conv";
+    std::string text = fuseRelu_ ? (fuseResidual_ ? "cudnn:conv+bias+add+relu" : "cudnn:conv+bias+relu")
+                                 : residualOnly_ ? "cudnn:conv+bias+add" : "cudnn:conv";
     if (nhwc_) text += " nhwc";
     if (ownEpilogue_) text += " (epilogue: kiln kernel)";
     std::set<std::string> used;
@@ -357,7 +359,7 @@ class ConvKernel final : public Kernel {
       ConvEpilogueArgs e;
       e.y = y;
       e.bias = bias;
-      e.z = fuseRelu_ ? z : nullptr;  // a residual is fused only together with Relu
+      e.z = fuseRelu_ || residualOnly_ ? z : nullptr;  // a residual comes with Relu or alone ("Identity")
       e.count = plan.count;
       e.channels = plan.channels;
       e.inner = plan.inner;
@@ -376,9 +378,16 @@ class ConvKernel final : public Kernel {
       if (!refused || !maySplit || (z && z == y)) return fused;
       plan.splitEpilogue.store(true, std::memory_order_relaxed);
     }
+    // A residual alone ("Identity"): y = conv + z; when z shares y's memory, the conv accumulates onto it (beta 1).
+    const bool accumulate = residualOnly_ && z == y;
     cudnnStatus_t status = cudnnConvolutionForward(handle, &one, plan.x, x, plan.w, w, plan.conv, algo, workspace,
-                                                   workspaceBytes, &zero, plan.y, y);
+                                                   workspaceBytes, accumulate ? &one : &zero, plan.y, y);
     if (status == CUDNN_STATUS_SUCCESS && bias) status = cudnnAddTensor(handle, &one, plan.bias, bias, &one, plan.y, y);
+    if (residualOnly_) {
+      if (status == CUDNN_STATUS_SUCCESS && z && !accumulate)
+        status = cudnnAddTensor(handle, &one, plan.y, z, &one, plan.y, y);
+      return status;
+    }
     if (!fuseRelu_) return status;
     if (status == CUDNN_STATUS_SUCCESS && z) status = cudnnAddTensor(handle, &one, plan.y, z, &one, plan.y, y);
     if (status == CUDNN_STATUS_SUCCESS)
@@ -530,10 +539,18 @@ class ConvKernel final : public Kernel {
     const auto fits = [&](const cudnnConvolutionFwdAlgoPerf_t& p) {
       return p.status == CUDNN_STATUS_SUCCESS && p.memory <= kMaxConvWorkspace && mathAllowed(dtype, p.mathType);
     };
+    // Untuned, take a GEMM-based algorithm first: FFT and Winograd transforms lose precision (and can overflow) in
+    // reduced-precision arithmetic, and an untuned choice gets no answer check.
+    const auto gemmBased = [](cudnnConvolutionFwdAlgo_t a) {
+      return a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM || a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ||
+             a == CUDNN_CONVOLUTION_FWD_ALGO_GEMM;
+    };
     int chosen = -1;
     if (dtype == DataType::kFloat16 || dtype == DataType::kBFloat16)
       for (int i = 0; i < found && chosen < 0; ++i)
-        if (fits(perf[i]) && perf[i].mathType == CUDNN_TENSOR_OP_MATH) chosen = i;
+        if (fits(perf[i]) && perf[i].mathType == CUDNN_TENSOR_OP_MATH && gemmBased(perf[i].algo)) chosen = i;
+    for (int i = 0; i < found && chosen < 0; ++i)
+      if (fits(perf[i]) && gemmBased(perf[i].algo)) chosen = i;
     for (int i = 0; i < found && chosen < 0; ++i)
       if (fits(perf[i])) chosen = i;
     if (chosen < 0) return unsupported(where_ + "cuDNN offers no algorithm for " + shapes);
@@ -576,6 +593,7 @@ class ConvKernel final : public Kernel {
   bool nhwc_ = false;
   bool fuseRelu_ = false;
   bool fuseResidual_ = false;
+  bool residualOnly_ = false;  // activation "Identity": bias and residual, no activation
   bool ownEpilogue_ = false;  // bfloat16: bias, residual and Relu by kiln's kernel (see enqueue)
   std::optional<ConvTactic> tactic_;
   mutable std::mutex mutex_;  // guards the plan memo only

@@ -625,7 +625,8 @@ Status convGraphQualifies(const ir::Graph& graph, const ir::Node& node) {
 
 bool convActivationNeedsGraph(const ir::Node& node) {
   const std::string a = node.attrs.getString("activation", "");
-  return !a.empty() && a != "Relu";
+  // Relu and a residual alone ("Identity") run on the legacy path too; the others only in a graph.
+  return !a.empty() && a != "Relu" && a != "Identity";
 }
 
 KernelResult makeConvGraphKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node,
