@@ -423,6 +423,30 @@ class ConvGraphKernel final : public Kernel {
     return dataType_ == CUDNN_DATA_FLOAT && note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE && !allowTF32_;
   }
 
+  /// Whether a configuration's engine computes through an FFT or Winograd transform, which loses precision (and can
+  /// overflow) in float16/bfloat16. Untuned plans skip such engines: nothing checks their answers.
+  bool transformBasedNarrow(const Desc& cfg) const {
+    if (dataType_ == CUDNN_DATA_FLOAT) return false;
+    auto engine = createDesc(CUDNN_BACKEND_ENGINE_DESCRIPTOR, where_);
+    if (!engine) return false;
+    cudnnBackendDescriptor_t rawEngine = engine->get();
+    int64_t n = 0;
+    if (cudnnBackendGetAttribute(cfg.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n,
+                                 &rawEngine) != CUDNN_STATUS_SUCCESS)
+      return false;
+    cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
+    int64_t count = 0;
+    if (cudnnBackendGetAttribute(engine->get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
+                                 CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &count, notes) != CUDNN_STATUS_SUCCESS)
+      return false;
+    for (int64_t i = 0; i < count; ++i)
+      if (notes[i] == CUDNN_NUMERICAL_NOTE_FFT || notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD ||
+          notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4 || notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6 ||
+          notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13)
+        return true;
+    return false;
+  }
+
   /// A configuration as a tactic, whether its engine compiles at run time, and whether its numerics are refused.
   Expected<std::tuple<std::string, bool, bool>> describeConfig(const Desc& cfg, bool activationKernel) const {
     const std::string where = where_ + "engine config: ";
@@ -555,7 +579,7 @@ class ConvGraphKernel final : public Kernel {
       if (!configs) continue;
       for (Desc& cfg : *configs) {
         auto described = describeConfig(cfg, split);
-        if (!described || std::get<2>(*described)) continue;
+        if (!described || std::get<2>(*described) || transformBasedNarrow(cfg)) continue;
         plan->config = std::move(cfg);
         if (finalizePlan(*plan, lease.handle()).isOk()) {
           plan->tactic = std::get<0>(*described);
