@@ -80,8 +80,8 @@ namespace kiln::passes {
 /// alpha 1) and/or Relu or Gelu(approximate="tanh"), becomes one node: MatMul gains the bias as input 2, Gemm as C
 /// (beta 1); the activation goes into attribute "activation" ("Relu", "GeluTanh"), the removed nodes' names into
 /// "fused_nodes" (cuBLASLt's BIAS/RELU/GELU epilogues; its GELU is the tanh form, so exact Gelu is not fused).
-/// float32/float16/bfloat16 only; an intermediate read elsewhere or a graph output blocks that step. Only for backends that
-/// implement that form (CUDA). Returns the number of nodes that absorbed something.
+/// float32/float16/bfloat16 only; an intermediate read elsewhere or a graph output blocks that step. Only for backends
+/// that implement that form (CUDA). Returns the number of nodes that absorbed something.
 Expected<int> fuseGemmEpilogues(ir::Graph& graph);
 
 }  // namespace kiln::passes
