@@ -271,8 +271,12 @@ Expected<bool> AccuracyGuard::checkAndPromote(const passes::MixedGraph& mixed, c
   int promoted = 0;
   std::vector<std::pair<double, size_t>> growth;  // for the fallback: error a layer adds, node
   for (size_t i = 0; i < g.nodes.size(); ++i) {
-    if (!plan.narrow[i] || plan.pinnedNarrow[i]) continue;
+    if (!plan.floatLayer[i] || plan.pinnedNarrow[i]) continue;
     const ir::Node& n = g.nodes[i];
+    if (!plan.narrow[i]) {
+      promoted += keepProducersOfAmplifier(i, agree, plan);
+      continue;
+    }
     double inErr = 0;
     bool inFinite = true;
     for (size_t s = 0; s < n.inputs.size(); ++s) {
@@ -315,6 +319,33 @@ Expected<bool> AccuracyGuard::checkAndPromote(const passes::MixedGraph& mixed, c
   }
   // With nothing promoted (all narrow layers pinned under obey), the caller sees no progress and reports it.
   return false;
+}
+
+int AccuracyGuard::keepProducersOfAmplifier(size_t i, const std::map<ir::ValueId, ValueAgreement>& agree,
+                                           PrecisionPlan& plan) const {
+  // An FP32 layer whose error is many times its inputs' is ill-conditioned (e.g. a conv whose folded BatchNorm scale
+  // is huge and cancels against its bias): it amplifies the narrow rounding of its inputs, so they must be FP32 too.
+  const ir::Graph& g = *base_;
+  const ir::Node& n = g.nodes[i];
+  double inErr = 0;
+  for (size_t s = 0; s < n.inputs.size(); ++s)
+    if (passes::isFloatDataSlot(g, n, s))
+      if (auto it = agree.find(n.inputs[s]); it != agree.end()) inErr = std::max(inErr, it->second.relative());
+  double err = 0;
+  for (ir::ValueId out : n.outputs)
+    if (auto it = agree.find(out); it != agree.end() && it->second.mixedFinite) err = std::max(err, it->second.relative());
+  if (!(err > tolerance_.layerRelative && err > 16 * inErr)) return 0;
+  int promoted = 0;
+  for (size_t s = 0; s < n.inputs.size(); ++s) {
+    if (!passes::isFloatDataSlot(g, n, s)) continue;
+    const int32_t producer = g.values[n.inputs[s]].producer;
+    if (producer < 0 || !plan.narrow[static_cast<size_t>(producer)] || plan.pinnedNarrow[static_cast<size_t>(producer)])
+      continue;
+    plan.keepFloat32(static_cast<size_t>(producer), "it feeds " + n.name + ", which amplifies the narrow type's rounding of "
+                                                    "its input " + fmt("%.3g", err / std::max(inErr, 1e-12)) + "x");
+    ++promoted;
+  }
+  return promoted;
 }
 
 }  // namespace kiln::builder

@@ -62,6 +62,8 @@ class AccuracyGuard {
 
  private:
   AccuracyGuard() = default;
+  /// Keeps in FP32 the narrow producers of FP32 layer `i` when it multiplies its inputs' error past tolerance.
+  int keepProducersOfAmplifier(size_t i, const std::map<ir::ValueId, ValueAgreement>& agree, PrecisionPlan& plan) const;
 
   const ir::Graph* base_ = nullptr;
   bool verbose_ = false;

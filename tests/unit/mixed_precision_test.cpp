@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <random>
 
 #include "backends/backend.h"
@@ -10,6 +11,7 @@
 #include "builder/precision_plan.h"
 #include "builder/shape_annotation.h"
 #include "core/half.h"
+#include "core/npy.h"
 #include "engine/engine_file.h"
 #include "ir/graph.h"
 #include "kiln/builder.h"
@@ -310,6 +312,53 @@ TEST(MixedPrecision, GuardFindsTheLayerWhereTheErrorStarts) {
   }
   EXPECT_FALSE(plan->narrow[xbIndex]) << "xb rounds b to 1 in bfloat16";
   EXPECT_TRUE(plan->narrow[relu]) << plan->fp32Reason[relu];
+}
+
+TEST(MixedPrecision, GuardKeepsTheInputsOfAnIllConditionedFloat32LayerInFloat32) {
+  // y = (x + 0) - 1000.3 on x in [1000, 1001]: 'pass' rounds x to float16 (spacing 0.5, error ~2.5e-4 of its scale),
+  // and the pinned-FP32 subtraction turns that into ~0.5 of its output's scale. The fix is 'pass' in FP32.
+  ir::Graph g;
+  const ir::ValueId x = g.addValue("x", DataType::kFloat32);
+  g.values[x].rankKnown = true;
+  g.values[x].dims = {kDynamicDim, 4};
+  g.inputs = {x};
+  const ir::ValueId pass = node(g, OpKind::kAdd, "pass", {x, constant(g, "zero", {0.f, 0.f, 0.f, 0.f})});
+  const ir::ValueId y = node(g, OpKind::kSub, "cancel", {pass, constant(g, "c", {1000.3f, 1000.3f, 1000.3f, 1000.3f})});
+  g.outputs = {y};
+  ASSERT_TRUE(g.topologicalSort().isOk());
+  std::vector<OptimizationProfile> profiles{OptimizationProfile{{{"x", {1, 4}, {64, 4}, {64, 4}}}}};
+  ASSERT_TRUE(builder::annotateShapes(g, profiles).isOk());
+  auto backend = backends::createBackend(DeviceKind::kCpu).value();
+  BuilderConfig config;
+  config.allow(Precision::kFP16);
+  config.device = DeviceKind::kCpu;
+  config.layerPrecisions = {{"cancel", Precision::kFP32}};
+  Tensor calib = Tensor::allocate(DataType::kFloat32, {64, 4}).value();
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(1000.f, 1001.f);
+  for (int64_t i = 0; i < calib.elementCount(); ++i) calib.dataAs<float>()[i] = u(rng);
+  const std::string dir = ::testing::TempDir() + "/kiln_guard_calib";
+  std::filesystem::create_directories(dir);
+  ASSERT_TRUE(writeNpyFile(dir + "/0.npy", calib).isOk());
+  config.calibrationData = {{"x", dir}};
+  auto plan = builder::planPrecision(g, profiles[0], *backend, config, DataType::kFloat16);
+  ASSERT_TRUE(plan.hasValue()) << plan.status().toString();
+  ASSERT_EQ(plan->narrowCount(), 1u);
+  auto guard = builder::AccuracyGuard::create(g, profiles, DeviceKind::kCpu, config, backend->buildFacts());
+  ASSERT_TRUE(guard.hasValue()) << guard.status().toString();
+  auto mixed = builder::makeMixedGraph(g, *plan, *backend, profiles);
+  ASSERT_TRUE(mixed.hasValue());
+  auto agree = (*guard)->checkAndPromote(*mixed, {}, *plan);
+  ASSERT_TRUE(agree.hasValue()) << agree.status().toString();
+  EXPECT_FALSE(*agree) << "float16 rounding of x shows at the output: " << (*guard)->outputSummary();
+  const size_t passIndex = g.nodes[0].name == "pass" ? 0 : 1;
+  EXPECT_FALSE(plan->narrow[passIndex]);
+  EXPECT_NE(plan->fp32Reason[passIndex].find("amplifies"), std::string::npos) << plan->fp32Reason[passIndex];
+  auto fixed = builder::makeMixedGraph(g, *plan, *backend, profiles);
+  ASSERT_TRUE(fixed.hasValue());
+  auto after = (*guard)->checkAndPromote(*fixed, {}, *plan);
+  ASSERT_TRUE(after.hasValue());
+  EXPECT_TRUE(*after) << (*guard)->outputSummary();
 }
 
 TEST(MixedPrecision, CpuBuildsWithFp16FlagBuildFloat32Engines) {
