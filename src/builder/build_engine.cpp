@@ -65,9 +65,9 @@ Status assignPrecisions(ir::Graph& graph, const std::vector<OptimizationProfile>
         std::fprintf(stderr, "[kiln] accuracy guard round %d at %s: %s\n%s", round + 1, guard->shapesText().c_str(),
                      done ? "outputs agree" : "outputs disagree", guard->outputSummary().c_str());
       if (!done && plan.narrowCount() == before)
-        return unsupported("accuracy guard: the engine's outputs disagree with the FP32 path and no layer is left to keep in FP32 "
-                             "(layers pinned under precision constraint obey stay narrow):\n" +
-                             guard->outputSummary());
+        return unsupported("accuracy guard: the engine's outputs disagree with the FP32 path and no layer is left to "
+                           "keep in FP32 (layers pinned under precision constraint obey stay narrow):\n" +
+                           guard->outputSummary());
       if (!done && round + 1 >= kMaxGuardRounds)
         for (size_t i = 0; i < plan.narrow.size(); ++i)
           if (plan.narrow[i] && !plan.pinnedNarrow[i])
