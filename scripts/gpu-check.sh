@@ -49,6 +49,10 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
   step "conformance" "cuda: $(grep -E '^conformance: [0-9]+ pass' "$LOGS/conformance-cuda.log" | tail -1)"
   KILN_TEST_DEVICES=cpu,cuda "$BUILD/tests/models_e2e_test" > "$LOGS/models-e2e.log" 2>&1
   step "models e2e" "$(grep -E 'PASSED|FAILED' "$LOGS/models-e2e.log" | head -2 | tr '\n' ' ')"
+  # The Python package's GPU cases (pytest marker gpu), against the module this build made.
+  KILN_PYTHON_DIR="$BUILD/python" timeout 180 python3 -m pytest tests/python -q -m gpu -p no:cacheprovider \
+    > "$LOGS/pytest-gpu.log" 2>&1
+  step "pytest gpu" "$(tail -1 "$LOGS/pytest-gpu.log")"
 fi
 
 # The model-zoo accuracy suite (tests/zoo/run_zoo.py, issue 10): each architecture x exporter x precision built at
