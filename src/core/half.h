@@ -14,8 +14,10 @@ inline uint16_t floatToHalfBits(float value) {
   if (absBits >= 0x7f800000u) return static_cast<uint16_t>(sign | (absBits > 0x7f800000u ? 0x7e00u : 0x7c00u));
   if (absBits >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds past the largest half
   if (absBits < 0x38800000u) {                                                // subnormal half (or zero)
+    // Below 2^-25 everything rounds to zero; stopping there also keeps the shifts below 32 bits (a wider shift is
+    // undefined, and on x86 wrapped around: 3.9e-12 came out as 3.43).
+    if (absBits < 0x33000000u) return static_cast<uint16_t>(sign);
     const uint32_t shift = 113 - (absBits >> 23);
-    if (shift > 24) return static_cast<uint16_t>(sign);
     const uint32_t mant = (absBits & 0x7fffffu) | 0x800000u;
     uint32_t half = mant >> (shift + 13);
     const uint32_t rest = mant & ((1u << (shift + 13)) - 1), halfway = 1u << (shift + 12);
