@@ -192,7 +192,11 @@ Expected<std::unique_ptr<AccuracyGuard>> AccuracyGuard::create(const ir::Graph& 
   for (ir::ValueId v : guard->probes_)
     if (std::find(outputs.begin(), outputs.end(), v) == outputs.end()) outputs.push_back(v);
   auto ref = runWithOutputs(base, outputs, {}, profiles, device, buildFacts, "fp32", guard->inputs_);
-  if (!ref) ref = runWithOutputs(base, outputs, {}, profiles, device, buildFacts, "fp32,tf32", guard->inputs_);
+  if (!ref) {
+    std::fprintf(stderr, "[kiln] accuracy guard: no strict-FP32 reference (%s); comparing against FP32 with TF32\n",
+                 ref.status().message().c_str());
+    ref = runWithOutputs(base, outputs, {}, profiles, device, buildFacts, "fp32,tf32", guard->inputs_);
+  }
   if (!ref) return ref.status().withContext("accuracy guard: running the FP32 reference");
   for (ir::ValueId v : outputs) guard->reference_[v] = (*ref)[base.values[v].name];
   return guard;
