@@ -417,38 +417,22 @@ class ConvGraphKernel final : public Kernel {
   /// Numerics an engine may not have here: reduced-precision reduction (every engine promises FP32 accumulation);
   /// inputs down-converted to FP16 unless they are FP16 already (bfloat16's range does not fit FP16); for float32
   /// data, tensor cores (TF32) unless the build allows TF32.
-  bool refusedNote(cudnnBackendNumericalNote_t note) const {
+  /// Untuned plans also refuse FFT and Winograd engines in float16/bfloat16: transforms lose precision (and can
+  /// overflow) there, and nothing checks an untuned plan's answers (tuned candidates face the answer check).
+  bool refusedNote(cudnnBackendNumericalNote_t note, bool untuned) const {
     if (note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION) return true;
+    if (untuned && dataType_ != CUDNN_DATA_FLOAT &&
+        (note == CUDNN_NUMERICAL_NOTE_FFT || note == CUDNN_NUMERICAL_NOTE_WINOGRAD ||
+         note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4 || note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6 ||
+         note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13))
+      return true;
     if (note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS) return dataType_ != CUDNN_DATA_HALF;
     return dataType_ == CUDNN_DATA_FLOAT && note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE && !allowTF32_;
   }
 
-  /// Whether a configuration's engine computes through an FFT or Winograd transform, which loses precision (and can
-  /// overflow) in float16/bfloat16. Untuned plans skip such engines: nothing checks their answers.
-  bool transformBasedNarrow(const Desc& cfg) const {
-    if (dataType_ == CUDNN_DATA_FLOAT) return false;
-    auto engine = createDesc(CUDNN_BACKEND_ENGINE_DESCRIPTOR, where_);
-    if (!engine) return false;
-    cudnnBackendDescriptor_t rawEngine = engine->get();
-    int64_t n = 0;
-    if (cudnnBackendGetAttribute(cfg.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n,
-                                 &rawEngine) != CUDNN_STATUS_SUCCESS)
-      return false;
-    cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
-    int64_t count = 0;
-    if (cudnnBackendGetAttribute(engine->get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
-                                 CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &count, notes) != CUDNN_STATUS_SUCCESS)
-      return false;
-    for (int64_t i = 0; i < count; ++i)
-      if (notes[i] == CUDNN_NUMERICAL_NOTE_FFT || notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD ||
-          notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4 || notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6 ||
-          notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13)
-        return true;
-    return false;
-  }
-
   /// A configuration as a tactic, whether its engine compiles at run time, and whether its numerics are refused.
-  Expected<std::tuple<std::string, bool, bool>> describeConfig(const Desc& cfg, bool activationKernel) const {
+  Expected<std::tuple<std::string, bool, bool>> describeConfig(const Desc& cfg, bool activationKernel,
+                                                               bool untuned = false) const {
     const std::string where = where_ + "engine config: ";
     KILN_ASSIGN_OR_RETURN(Desc engine, createDesc(CUDNN_BACKEND_ENGINE_DESCRIPTOR, where));
     cudnnBackendDescriptor_t rawEngine = engine.get();
@@ -471,7 +455,7 @@ class ConvGraphKernel final : public Kernel {
     int64_t numericalCount = 0;
     if (cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
                                  CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &numericalCount, numerical) == CUDNN_STATUS_SUCCESS)
-      for (int64_t i = 0; i < numericalCount; ++i) numericsRefused = numericsRefused || refusedNote(numerical[i]);
+      for (int64_t i = 0; i < numericalCount; ++i) numericsRefused = numericsRefused || refusedNote(numerical[i], untuned);
     std::vector<Desc> knobs;
     std::vector<cudnnBackendDescriptor_t> raw;
     for (int i = 0; i < CUDNN_KNOB_TYPE_COUNTS; ++i) {
@@ -578,8 +562,8 @@ class ConvGraphKernel final : public Kernel {
       auto configs = heuristicConfigs(plan->ops);
       if (!configs) continue;
       for (Desc& cfg : *configs) {
-        auto described = describeConfig(cfg, split);
-        if (!described || std::get<2>(*described) || transformBasedNarrow(cfg)) continue;
+        auto described = describeConfig(cfg, split, /*untuned=*/true);
+        if (!described || std::get<2>(*described)) continue;
         plan->config = std::move(cfg);
         if (finalizePlan(*plan, lease.handle()).isOk()) {
           plan->tactic = std::get<0>(*described);
