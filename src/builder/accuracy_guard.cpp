@@ -126,6 +126,21 @@ Expected<Tensor> calibrationBatch(const std::string& input, const std::string& d
   return readNpyFile(files.front());
 }
 
+/// The largest relative error over `n`'s probed float data inputs, and whether they are all finite.
+std::pair<double, bool> inputError(const ir::Graph& g, const ir::Node& n,
+                                   const std::map<ir::ValueId, ValueAgreement>& agree) {
+  double err = 0;
+  bool finite = true;
+  for (size_t s = 0; s < n.inputs.size(); ++s) {
+    if (!passes::isFloatDataSlot(g, n, s)) continue;
+    if (auto it = agree.find(n.inputs[s]); it != agree.end()) {
+      err = std::max(err, it->second.relative());
+      finite = finite && it->second.mixedFinite;
+    }
+  }
+  return {err, finite};
+}
+
 }  // namespace
 
 GuardTolerance GuardTolerance::forType(DataType low) {
@@ -281,15 +296,7 @@ Expected<bool> AccuracyGuard::checkAndPromote(const passes::MixedGraph& mixed, c
       promoted += keepProducersOfAmplifier(i, agree, plan);
       continue;
     }
-    double inErr = 0;
-    bool inFinite = true;
-    for (size_t s = 0; s < n.inputs.size(); ++s) {
-      if (!passes::isFloatDataSlot(g, n, s)) continue;
-      if (auto it = agree.find(n.inputs[s]); it != agree.end()) {
-        inErr = std::max(inErr, it->second.relative());
-        inFinite = inFinite && it->second.mixedFinite;
-      }
-    }
+    const auto [inErr, inFinite] = inputError(g, n, agree);
     for (ir::ValueId out : n.outputs) {
       auto it = agree.find(out);
       if (it == agree.end() || !it->second.refFinite) continue;
@@ -331,10 +338,7 @@ int AccuracyGuard::keepProducersOfAmplifier(size_t i, const std::map<ir::ValueId
   // is huge and cancels against its bias): it amplifies the narrow rounding of its inputs, so they must be FP32 too.
   const ir::Graph& g = *base_;
   const ir::Node& n = g.nodes[i];
-  double inErr = 0;
-  for (size_t s = 0; s < n.inputs.size(); ++s)
-    if (passes::isFloatDataSlot(g, n, s))
-      if (auto it = agree.find(n.inputs[s]); it != agree.end()) inErr = std::max(inErr, it->second.relative());
+  const double inErr = inputError(g, n, agree).first;
   double err = 0;
   for (ir::ValueId out : n.outputs)
     if (auto it = agree.find(out); it != agree.end() && it->second.mixedFinite) err = std::max(err, it->second.relative());

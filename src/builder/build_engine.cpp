@@ -21,13 +21,17 @@
 namespace kiln {
 namespace {
 
-/// What the engine may use, as recorded in it (the runtime makes its kernels accordingly). Mixed-precision engines
-/// run their FP32 layers without TF32: a layer is kept in FP32 because the narrow type breaks it, and TF32 rounds
-/// inputs to the same 10-bit mantissa as FP16.
-std::string precisionList(const BuilderConfig& config) {
+/// Whether the engine's FP32 math may use TF32. Mixed-precision engines run their FP32 layers without it: a layer is
+/// kept in FP32 because the narrow type breaks it, and TF32 rounds inputs to the same 10-bit mantissa as FP16.
+bool engineUsesTF32(const BuilderConfig& config) {
   const bool narrow = config.allows(Precision::kFP16) || config.allows(Precision::kBF16);
+  return config.allows(Precision::kTF32) && !(narrow && config.device == DeviceKind::kCuda);
+}
+
+/// What the engine may use, as recorded in it (the runtime makes its kernels accordingly).
+std::string precisionList(const BuilderConfig& config) {
   std::string s = "fp32";
-  if (config.allows(Precision::kTF32) && !(narrow && config.device == DeviceKind::kCuda)) s += ",tf32";
+  if (engineUsesTF32(config)) s += ",tf32";
   if (config.allows(Precision::kFP16)) s += ",fp16";
   if (config.allows(Precision::kBF16)) s += ",bf16";
   if (config.allows(Precision::kINT8)) s += ",int8";
@@ -116,8 +120,7 @@ Expected<std::vector<std::byte>> buildEngine(Network& network, const BuilderConf
   }
 
   KILN_ASSIGN_OR_RETURN(auto backend,
-                        backends::createBackend(config.device, {.allowTF32 = precisionList(config).find("tf32") !=
-                                                                              std::string::npos}));
+                        backends::createBackend(config.device, {.allowTF32 = engineUsesTF32(config)}));
 
   // Passes, then shapes; folding Shape of now-static dims can enable more passes, so go round twice.
   for (int round = 0; round < 2; ++round) {

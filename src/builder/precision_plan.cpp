@@ -8,8 +8,6 @@
 namespace kiln::builder {
 namespace {
 
-const char* typeName(DataType t) { return t == DataType::kFloat16 ? "float16" : "bfloat16"; }
-
 /// The pin that applies to `node` (the last matching entry), if any.
 const LayerPrecision* pinFor(const ir::Node& node, const BuilderConfig& config) {
   const LayerPrecision* pin = nullptr;
@@ -58,7 +56,7 @@ Status checkNarrow(ir::Graph& graph, const runtime::ResolvedShapes& shapes, cons
     if (graph.values[out].dtype != DataType::kFloat32) continue;
     if (outInfos[k].dtype != low)
       return unsupported(graph.describe(node) + ": output '" + graph.values[out].name + "' stays " +
-                         dataTypeName(outInfos[k].dtype) + " when its inputs are " + typeName(low));
+                         dataTypeName(outInfos[k].dtype) + " when its inputs are " + dataTypeName(low));
     retyped.emplace_back(out, DataType::kFloat32);
   }
   // The backend reads dtypes from the graph: show it the node as the mixed graph will have it, then restore.
@@ -128,15 +126,15 @@ Expected<PrecisionPlan> planPrecision(ir::Graph& graph, const OptimizationProfil
     if (pin && pin->precision != lowPrecision && pin->precision != Precision::kFP32) {
       if (config.precisionConstraints == PrecisionConstraints::kObey)
         return invalidArgument(graph.describe(node) + " is pinned to a precision this build does not allow (" +
-                               typeName(low) + " is the narrow type here)");
+                               dataTypeName(low) + " is the narrow type here)");
       plan.keepFloat32(i, "pinned to a precision this build does not allow");
       continue;
     }
     Status narrow = checkNarrow(graph, shapes, node, backend, low);
     if (!narrow.isOk()) {
       if (pin && config.precisionConstraints == PrecisionConstraints::kObey)
-        return narrow.withContext(std::string("layer pinned to ") + typeName(low) + " under precision constraint obey");
-      plan.keepFloat32(i, std::string("no ") + typeName(low) + " kernel: " + narrow.message());
+        return narrow.withContext(std::string("layer pinned to ") + dataTypeName(low) + " under precision constraint obey");
+      plan.keepFloat32(i, std::string("no ") + dataTypeName(low) + " kernel: " + narrow.message());
       continue;
     }
     plan.narrow[i] = true;
@@ -157,8 +155,8 @@ Expected<passes::MixedGraph> makeMixedGraph(const ir::Graph& graph, PrecisionPla
       Status s = backend.supports(mixed.graph, mixed.graph.nodes[mixed.nodeOf[i]]);
       if (s.isOk()) continue;
       if (plan.pinnedNarrow[i])
-        return s.withContext(std::string("layer pinned to ") + typeName(plan.low) + " under precision constraint obey");
-      plan.keepFloat32(i, std::string("no ") + typeName(plan.low) + " kernel: " + s.message());
+        return s.withContext(std::string("layer pinned to ") + dataTypeName(plan.low) + " under precision constraint obey");
+      plan.keepFloat32(i, std::string("no ") + dataTypeName(plan.low) + " kernel: " + s.message());
       changed = true;
     }
     if (!changed) return mixed;

@@ -40,16 +40,29 @@ ir::ValueId constant(ir::Graph& g, const std::string& name, std::vector<float> v
   return g.addConstant(name, std::move(t));
 }
 
+/// The graph input 'x' [B, 4], float32.
+ir::ValueId floatInput(ir::Graph& g) {
+  const ir::ValueId x = g.addValue("x", DataType::kFloat32);
+  g.values[x].rankKnown = true;
+  g.values[x].dims = {kDynamicDim, 4};
+  g.inputs = {x};
+  return x;
+}
+
+size_t nodeIndex(const ir::Graph& g, const std::string& name) {
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (g.nodes[i].name == name) return i;
+  ADD_FAILURE() << "no node " << name;
+  return 0;
+}
+
 /// x[B,4] -> mul = x*w (w shared with add) -> add = mul+w -> relu -> y, plus an integer side path (Shape of x).
 struct SmallNet {
   ir::Graph g;
   ir::ValueId x, w, mul, add, y;
   std::vector<OptimizationProfile> profiles;
   SmallNet(float scale = 1.f) {
-    x = g.addValue("x", DataType::kFloat32);
-    g.values[x].rankKnown = true;
-    g.values[x].dims = {kDynamicDim, 4};
-    g.inputs = {x};
+    x = floatInput(g);
     w = constant(g, "w", {0.5f * scale, -1.25f * scale, 2.f * scale, 0.75f * scale});
     mul = node(g, OpKind::kMul, "mul", {x, w});
     add = node(g, OpKind::kAdd, "add", {mul, w});
@@ -59,12 +72,7 @@ struct SmallNet {
     profiles = {OptimizationProfile{{{"x", {1, 4}, {3, 4}, {5, 4}}}}};
     EXPECT_TRUE(builder::annotateShapes(g, profiles).isOk());
   }
-  size_t index(const std::string& name) const {
-    for (size_t i = 0; i < g.nodes.size(); ++i)
-      if (g.nodes[i].name == name) return i;
-    ADD_FAILURE() << "no node " << name;
-    return 0;
-  }
+  size_t index(const std::string& name) const { return nodeIndex(g, name); }
 };
 
 int countOps(const ir::Graph& g, OpKind op) {
@@ -268,13 +276,9 @@ TEST(MixedPrecision, GuardKeepsOutOfRangeLayersInFloat32) {
 }
 
 TEST(MixedPrecision, GuardFindsTheLayerWhereTheErrorStarts) {
-  // relu(x*w + w) with w = 1 + 2^-10 ... cancels: add's output is small against its inputs in a narrow type only
-  // when it subtracts nearly equal numbers. Make add = mul - mul2 with mul ~ mul2, so bfloat16 loses everything.
+  // relu(x*a - x*b) with b within 2e-3 of a = 1: bfloat16 rounds b to 1, and the subtraction loses everything.
   ir::Graph g;
-  const ir::ValueId x = g.addValue("x", DataType::kFloat32);
-  g.values[x].rankKnown = true;
-  g.values[x].dims = {kDynamicDim, 4};
-  g.inputs = {x};
+  const ir::ValueId x = floatInput(g);
   const ir::ValueId a = constant(g, "a", {1.0f, 1.0f, 1.0f, 1.0f});
   const ir::ValueId b = constant(g, "b", {1.001f, 1.002f, 0.999f, 0.998f});
   const ir::ValueId xa = node(g, OpKind::kMul, "xa", {x, a});
@@ -305,11 +309,7 @@ TEST(MixedPrecision, GuardFindsTheLayerWhereTheErrorStarts) {
   }
   EXPECT_TRUE(agree) << (*guard)->outputSummary();
   // b rounds to 1.0 in bfloat16 (8 bits): the error starts at xb (or at the subtraction), never at relu.
-  size_t xbIndex = 0, relu = 0;
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    if (g.nodes[i].name == "xb") xbIndex = i;
-    if (g.nodes[i].name == "relu") relu = i;
-  }
+  const size_t xbIndex = nodeIndex(g, "xb"), relu = nodeIndex(g, "relu");
   EXPECT_FALSE(plan->narrow[xbIndex]) << "xb rounds b to 1 in bfloat16";
   EXPECT_TRUE(plan->narrow[relu]) << plan->fp32Reason[relu];
 }
@@ -318,10 +318,7 @@ TEST(MixedPrecision, GuardKeepsTheInputsOfAnIllConditionedFloat32LayerInFloat32)
   // y = (x + 0) - 1000.3 on x in [1000, 1001]: 'pass' rounds x to float16 (spacing 0.5, error ~2.5e-4 of its scale),
   // and the pinned-FP32 subtraction turns that into ~0.5 of its output's scale. The fix is 'pass' in FP32.
   ir::Graph g;
-  const ir::ValueId x = g.addValue("x", DataType::kFloat32);
-  g.values[x].rankKnown = true;
-  g.values[x].dims = {kDynamicDim, 4};
-  g.inputs = {x};
+  const ir::ValueId x = floatInput(g);
   const ir::ValueId pass = node(g, OpKind::kAdd, "pass", {x, constant(g, "zero", {0.f, 0.f, 0.f, 0.f})});
   const ir::ValueId y = node(g, OpKind::kSub, "cancel", {pass, constant(g, "c", {1000.3f, 1000.3f, 1000.3f, 1000.3f})});
   g.outputs = {y};
@@ -351,7 +348,7 @@ TEST(MixedPrecision, GuardKeepsTheInputsOfAnIllConditionedFloat32LayerInFloat32)
   auto agree = (*guard)->checkAndPromote(*mixed, {}, *plan);
   ASSERT_TRUE(agree.hasValue()) << agree.status().toString();
   EXPECT_FALSE(*agree) << "float16 rounding of x shows at the output: " << (*guard)->outputSummary();
-  const size_t passIndex = g.nodes[0].name == "pass" ? 0 : 1;
+  const size_t passIndex = nodeIndex(g, "pass");
   EXPECT_FALSE(plan->narrow[passIndex]);
   EXPECT_NE(plan->fp32Reason[passIndex].find("amplifies"), std::string::npos) << plan->fp32Reason[passIndex];
   auto fixed = builder::makeMixedGraph(g, *plan, *backend, profiles);

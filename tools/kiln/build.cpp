@@ -2,7 +2,6 @@
 // (or --shapes for a fixed shape). Inputs whose dims are all static need no flags.
 #include <chrono>
 #include <cstdio>
-#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -138,24 +137,19 @@ class BuildCommand : public Command {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
   }
 
-  // "pattern:fp32,pattern:fp16": the pattern may itself hold ':' (ONNX names do), so split at the last one.
+  // "pattern:fp32,pattern:fp16": the pattern may itself hold ':' (ONNX names do), so it ends at the last one.
   Status parseLayerPrecisions() {
     pins_.clear();
-    size_t pos = 0;
-    while (pos < layerPrecisionsText_.size()) {
-      const size_t end = std::min(layerPrecisionsText_.find(',', pos), layerPrecisionsText_.size());
-      const std::string entry = layerPrecisionsText_.substr(pos, end - pos);
-      pos = end + 1;
-      if (entry.empty()) continue;
-      const size_t colon = entry.rfind(':');
-      const std::string type = colon == std::string::npos ? "" : entry.substr(colon + 1);
+    if (layerPrecisionsText_.empty()) return Status::ok();
+    KILN_ASSIGN_OR_RETURN(auto items, parseNamedValueList(layerPrecisionsText_, "--layerPrecisions"));
+    for (const NamedPath& item : items) {
       LayerPrecision pin;
-      pin.pattern = colon == std::string::npos ? "" : entry.substr(0, colon);
-      if (type == "fp32") pin.precision = Precision::kFP32;
-      else if (type == "fp16") pin.precision = Precision::kFP16;
-      else if (type == "bf16") pin.precision = Precision::kBF16;
-      else return invalidArgument("--layerPrecisions entry '" + entry + "': expected NAME:fp32, NAME:fp16 or NAME:bf16");
-      if (pin.pattern.empty()) return invalidArgument("--layerPrecisions entry '" + entry + "' has no layer name");
+      pin.pattern = item.name;
+      if (item.path == "fp32") pin.precision = Precision::kFP32;
+      else if (item.path == "fp16") pin.precision = Precision::kFP16;
+      else if (item.path == "bf16") pin.precision = Precision::kBF16;
+      else return invalidArgument("--layerPrecisions entry '" + item.name + ":" + item.path + "': expected NAME:fp32, "
+                                  "NAME:fp16 or NAME:bf16");
       pins_.push_back(std::move(pin));
     }
     return Status::ok();
@@ -163,16 +157,9 @@ class BuildCommand : public Command {
 
   Status parseCalibData() {
     calib_.clear();
-    size_t pos = 0;
-    while (pos < calibText_.size()) {
-      const size_t end = std::min(calibText_.find(',', pos), calibText_.size());
-      const std::string entry = calibText_.substr(pos, end - pos);
-      pos = end + 1;
-      const size_t colon = entry.find(':');
-      if (colon == std::string::npos || colon == 0 || colon + 1 == entry.size())
-        return invalidArgument("--calibData entry '" + entry + "': expected INPUT:DIR");
-      calib_[entry.substr(0, colon)] = entry.substr(colon + 1);
-    }
+    if (calibText_.empty()) return Status::ok();
+    KILN_ASSIGN_OR_RETURN(auto items, parsePathList(calibText_, "--calibData"));
+    for (NamedPath& item : items) calib_[item.name] = std::move(item.path);
     return Status::ok();
   }
 

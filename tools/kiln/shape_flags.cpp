@@ -94,6 +94,13 @@ Expected<std::vector<NamedPath>> parsePathList(const std::string& text, const st
   return paths;
 }
 
+Expected<std::vector<NamedPath>> parseNamedValueList(const std::string& text, const std::string& flag) {
+  KILN_ASSIGN_OR_RETURN(std::vector<Item> items, splitItems(text, flag, SplitAt::kLastColon));
+  std::vector<NamedPath> values;
+  for (Item& item : items) values.push_back({std::move(item.name), std::move(item.value)});
+  return values;
+}
+
 const NamedShape* findShape(const std::vector<NamedShape>& shapes, const std::string& name) {
   for (const NamedShape& s : shapes)
     if (s.name == name) return &s;

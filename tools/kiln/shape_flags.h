@@ -29,6 +29,8 @@ Expected<std::vector<NamedShape>> parseShapeList(const std::string& text, const 
 /// Parses "name:path[,name:path]". Unquoted names end at the first ':' of their item.
 Expected<std::vector<NamedPath>> parsePathList(const std::string& text, const std::string& flag);
 
+/// Parses "name:value[,name:value]" with names ending at the last ':' of their item (ONNX layer names hold ':').
+Expected<std::vector<NamedPath>> parseNamedValueList(const std::string& text, const std::string& flag);
 /// The shape given for `name`, or nullptr.
 const NamedShape* findShape(const std::vector<NamedShape>& shapes, const std::string& name);
 
