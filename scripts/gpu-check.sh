@@ -4,7 +4,7 @@
 # table comes last.
 # Usage: scripts/gpu-check.sh [build-dir]   (KILN_BENCH_ARGS passes options to bench/run_bench.py; SKIP_BENCH=1;
 # ZOO_ARGS passes options to tests/zoo/run_zoo.py, SKIP_ZOO=1 skips the zoo;
-# SKIP_TESTS=1 skips the gpu tests, op cases, conformance and e2e models. With the zoo, the whole check no longer
+# SKIP_TESTS=1 skips the gpu tests, op cases, conformance and e2e models; SKIP_PY=1 the Python examples and overhead. With the zoo, the whole check no longer
 # fits one 10-minute device call: run it as two, `SKIP_BENCH=1` (tests + zoo) then `SKIP_TESTS=1 SKIP_ZOO=1` (bench);
 # GPU_CHECK_BUDGET_S=470 is the whole check's target, the benchmark's --deadline is what is left of it, or
 # BENCH_DEADLINE=S)
@@ -67,6 +67,19 @@ if [ "${SKIP_ZOO:-0}" != 1 ]; then
   step "zoo" "$(grep -E '^zoo: ' "$LOGS/zoo.log" | tail -1) (exit $ZOO_RC; table below, zoo/zoo.md)"
 fi
 
+if [ "${SKIP_BENCH:-0}" != 1 ] && [ "${SKIP_PY:-0}" != 1 ]; then
+  # Issue 11 on the GPU: the seeds' ports (examples/python) against torch, and the Python layer's cost per call
+  # (bench/python_overhead.py). They run with the benchmark's half of the check; SKIP_PY=1 skips them.
+  mkdir -p "$LOGS/py-examples"
+  for ex in dynamic_batch processor_v3; do
+    PYTHONPATH="$BUILD/python" timeout 240 python3 "examples/python/$ex.py" --workdir "$LOGS/py-examples" \
+      > "$LOGS/py-$ex.log" 2>&1
+    step "py $ex" "exit $? (py-$ex.log)"
+  done
+  PYTHONPATH="$BUILD/python" timeout 120 python3 bench/python_overhead.py --device cuda > "$LOGS/py-overhead.log" 2>&1
+  step "py overhead" "exit $? (py-overhead.log)"
+fi
+
 if [ "${SKIP_BENCH:-0}" != 1 ] && [ -x bench/run.sh ]; then
   # The whole check should stay under GPU_CHECK_BUDGET_S (default 470 s): the benchmark gets what the steps so far
   # left, less ~60 s for the profiles and the demo below, as its --deadline; its optional parts (torch.compile
@@ -117,6 +130,9 @@ done
 # summary, accuracy. The full tables are in bench.md.
 [ -f "$LOGS/bench.log" ] && { echo "--- bench ---"; if grep -q "^=== bench summary ===" "$LOGS/bench.log"; then
   sed -n '/^=== bench summary ===/,$p' "$LOGS/bench.log"; else tail -30 "$LOGS/bench.log"; fi; }
+for ex in dynamic_batch processor_v3 overhead; do
+  [ -f "$LOGS/py-$ex.log" ] && { echo "--- python: $ex ---"; tail -22 "$LOGS/py-$ex.log"; }
+done
 [ -f "$LOGS/demo.log" ] && { echo "--- demo ---"; tail -8 "$LOGS/demo.log"; }
 # What comes back from the GPU machine: the summary, the benchmark table, CUDA conformance results, all logs.
 if [ -n "${OUT:-}" ]; then

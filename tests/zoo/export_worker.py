@@ -108,6 +108,9 @@ def main(argv):
                         for t in inputs]
                 got = net(*cast).float().cpu().numpy()
                 manifest["torch_low_precision"].setdefault(label, {})[str(b)] = agreement.compare(got, ref, label)
+            gain = zoo_models.noise_gain(model, [t.to(device) for t in inputs], torch.from_numpy(ref).to(device),
+                                         torch)
+            manifest["noise_gain"] = max(manifest.get("noise_gain", 0.0), gain)
         np.save(entry["ref"], ref)
         entry["ref_shape"] = list(ref.shape)
         entry["ref_degenerate"] = agreement.degenerate_reason(ref)

@@ -201,6 +201,7 @@ class Suite:
         low = manifest.get("torch_low_precision", {}).get(precision)
         if low:  # PyTorch's own FP16/BF16 on the same weights: how hard the model is in that type
             r["torch_same_precision"] = agreement.worst(low.values())
+        r["noise_gain"] = manifest.get("noise_gain")  # how much the weights magnify input noise (zoo_models)
         r["onnxruntime"] = manifest["exports"][exporter].get("onnxruntime")  # the export itself, on onnxruntime
         if self.late():
             r["status"] = "not run: deadline passed"

@@ -101,6 +101,7 @@ def realistic_weights(model, name, torch, device):
                     fan_in = p[0].numel() if p.dim() > 1 else p.numel()
                     p.copy_(torch.randn(p.shape, generator=gen) / math.sqrt(max(fan_in, 1)))  # zero-init head
                     changes.append(f"{full}: all zero -> N(0, 1/fan_in)")
+    changes += _quiet_residual_branches(model, torch, gen)
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if bns:
         for m in bns:
@@ -115,6 +116,62 @@ def realistic_weights(model, name, torch, device):
         changes.append(f"BatchNorm statistics recomputed over {BN_PASSES} x {BN_BATCH} random inputs "
                        f"({len(bns)} layers)")
     return changes
+
+
+# Blocks whose output is input + branch(input), with the branch's name inside the block when not the whole block.
+_RESIDUAL_BLOCKS = {"Bottleneck": "", "BasicBlock": "", "ResBottleneckBlock": "f",
+                    "InvertedResidual": "", "MBConv": "block", "FusedMBConv": "block"}
+_SKIP_PATHS = ("downsample", "proj", "shortcut")
+BRANCH_GAIN = (0.1, 0.3)  # U(low, high) per channel on the last norm of each residual branch
+
+
+def _quiet_residual_branches(model, torch, gen):
+    """Scales the last BatchNorm of every residual branch (its gamma and beta) by U(0.1, 0.3) per channel.
+
+    Why: with every gamma at 1 each branch adds as much as the whole stream carries, and the random net becomes
+    chaotic. Measured on ResNet-50 (float64, CPU): 2^-11 relative noise on the input moved the output by 2.4e-2 of
+    its scale (a 50x gain), and FP16 rounding of every activation by 4.9e-2, where trained classifiers shrug both
+    off. Trained residual nets keep their branches small against the skip path (what zero-init-residual training
+    starts from); with this scaling the same net's input-noise gain is 1.9 and its FP16 error 1.9e-3. The zoo's
+    manifest records the noise gain of every model (zoo_models.noise_gain), so a chaotic test model shows."""
+    changes = []
+    bn_type = torch.nn.modules.batchnorm._BatchNorm
+    for block_name, block in model.named_modules():
+        kind = type(block).__name__
+        if kind not in _RESIDUAL_BLOCKS or not getattr(block, "use_res_connect", True):
+            continue
+        branch = block.get_submodule(_RESIDUAL_BLOCKS[kind]) if _RESIDUAL_BLOCKS[kind] else block
+        norms = [(n, m) for n, m in branch.named_modules() if isinstance(m, bn_type) and m.affine
+                 and not n.split(".")[0] in _SKIP_PATHS]
+        if not norms:
+            continue
+        name, norm = norms[-1]
+        low, high = BRANCH_GAIN
+        gain = low + (high - low) * torch.rand(norm.weight.shape, generator=gen)
+        with torch.no_grad():
+            norm.weight.mul_(gain.to(norm.weight.device))
+            norm.bias.mul_(gain.to(norm.bias.device))
+        changes.append(f"{block_name}.{_RESIDUAL_BLOCKS[kind] + '.' if _RESIDUAL_BLOCKS[kind] else ''}{name}")
+    if not changes:
+        return []
+    return [f"last norm of {len(changes)} residual branches scaled by U{BRANCH_GAIN} (first: {changes[0]})"]
+
+
+NOISE = 2.0 ** -11  # FP16's unit roundoff
+
+
+def noise_gain(model, inputs, reference, torch):
+    """How much the model magnifies relative noise: max|f(x(1 + 2^-11 n)) - f(x)| / max|f(x)| / 2^-11, n standard
+    normal on every float input. A property of the weights, not of kiln: a trained classifier stays well below 10;
+    a chaotic random net is far above it and no FP16 engine (PyTorch's included) can meet a 2e-2 bound on it."""
+    g = torch.Generator(device=inputs[0].device).manual_seed(99)
+    noisy = [t * (1 + NOISE * torch.randn(t.shape, generator=g, device=t.device, dtype=t.dtype))
+             if t.is_floating_point() else t for t in inputs]
+    with torch.no_grad():
+        out = model(*noisy)
+    out = out.double()
+    ref = reference.double()
+    return float((out - ref).abs().max() / ref.abs().max()) / NOISE
 
 
 def _out_key(net, key, torch):

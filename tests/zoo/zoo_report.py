@@ -64,13 +64,14 @@ def markdown(results, meta):
           f"- GPU: {meta.get('gpu', '?')}; torch {meta.get('torch', '?')}; kiln {meta.get('kiln_commit', '?')}; "
           f"builder options: {meta.get('build_flags', '')}; total {meta.get('seconds', 0):.0f} s",
           "- references: PyTorch FP32 with TF32 off, random weights with realistic scales (BatchNorm statistics "
-          "recomputed, zero-initialised heads, gammas and layer scales re-initialised)",
+          "recomputed, zero-initialised heads, gammas and layer scales re-initialised, residual branches quieted); "
+          "noise gain: output change / 2^-11 relative input noise, a property of the weights (trained nets: < 10)",
           "- pass: FP32 max abs err <= 1e-3 x max|ref| and cosine >= 0.9999; FP16/BF16 cosine >= 0.999 and max abs "
           "err <= 2e-2 x max|ref|; a degenerate reference (zero, constant, non-finite, input-independent) is no pass",
           f"- {summary(results, meta.get('seconds', 0))}", "",
-          "| model | exporter | precision | build | batches | max err / max\\|ref\\| | cosine | PyTorch in this "
+          "| model | exporter | precision | build | batches | max err / max\\|ref\\| | cosine | noise gain | PyTorch in this "
           "precision: err / cosine | onnxruntime FP32 err, batch 1 | verdict | kept in FP32 | first reason / note |",
-          "|---|---|---|---|---|---:|---:|---:|---:|---|---:|---|"]
+          "|---|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---|"]
     for r in results:
         w = r.get("worst") or {}
         kept = r.get("kept_fp32") or []
@@ -83,6 +84,6 @@ def markdown(results, meta):
         md.append(f"| {r['model']} | {r['exporter']} | {r['precision']} | "
                   f"{status_text(r) if r['status'] == 'ok' else r['status'].split(':')[0]} | "
                   f"{','.join(r.get('batches', {}))} | {_num(w.get('rel'), '.2e')} | {_num(w.get('cosine'), '.7f')} | "
-                  f"{torch_text} | {ort_text} | {w.get('verdict', '-')} | {len(kept)} | "
+                  f"{_num(r.get('noise_gain'), '.2g')} | {torch_text} | {ort_text} | {w.get('verdict', '-')} | {len(kept)} | "
                   f"{note.replace('|', '/')[:300]} |")
     return "\n".join(md) + "\n"
