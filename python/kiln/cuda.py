@@ -63,6 +63,8 @@ class DeviceArray:
         # The memory is ready once the stream that wrote it has passed: synchronizing is the caller's part, as for
         # any device array (`stream` is accepted and not used).
         view = _cuda.device_array(self._allocation, self.ptr, list(self.shape), to_kiln(self.dtype))
+        if not hasattr(view, "__dlpack__"):  # an older nanobind returns the DLPack capsule itself
+            return view
         try:
             return view.__dlpack__(**kwargs)
         except TypeError:  # a nanobind whose __dlpack__ takes no keywords

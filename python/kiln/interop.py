@@ -36,7 +36,11 @@ def describe(obj):
                         device.type if device.type in ("cpu", "cuda") else "other", device.index or 0,
                         obj.is_contiguous())
     if hasattr(obj, "__dlpack__"):
-        ptr, shape, dtype, device, device_id, contiguous = _kiln.array_info(obj)
+        try:
+            info = _kiln.array_info(obj)
+        except TypeError:  # a nanobind that imports DLPack capsules only, not producers: ask for the capsule
+            info = _kiln.array_info(obj.__dlpack__())
+        ptr, shape, dtype, device, device_id, contiguous = info
         return ArrayRef(obj, "dlpack", ptr, shape, None if dtype is None else from_kiln(dtype),
                         _DLPACK_DEVICES.get(device, device), device_id, contiguous)
     return describe(np.asarray(obj))
