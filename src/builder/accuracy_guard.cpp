@@ -147,10 +147,10 @@ GuardTolerance GuardTolerance::forType(DataType low) {
   // Unit roundoff: 2^-11 for float16, 2^-8 for bfloat16; a layer may add ~16 of them before it counts as breaking.
   const double eps = low == DataType::kFloat16 ? 0x1p-11 : 0x1p-8;
   const double range = low == DataType::kFloat16 ? 65504.0 / 2 : 1e38;
-  // Outputs get half the acceptance bound (2e-2 of scale, cosine 0.999) as margin for inputs the guard did not see.
-  const bool half = low == DataType::kFloat16;
-  return {.outputRelative = half ? 1e-2 : 1.5e-2, .outputCosine = half ? 0.9995 : 0.9993, .layerRelative = 16 * eps,
-          .range = range, .unitRoundoff = eps};
+  // Outputs get half the acceptance bound (2e-2 of scale, cosine 0.999) as margin for inputs the guard did not see:
+  // with 3/4 of it (1.5e-2) a BF16 EfficientNet-B0 passed the guard and then missed 2e-2 on other inputs (2.35e-2).
+  return {.outputRelative = 1e-2, .outputCosine = 0.9995, .layerRelative = 16 * eps, .range = range,
+          .unitRoundoff = eps};
 }
 
 Expected<std::unique_ptr<AccuracyGuard>> AccuracyGuard::create(const ir::Graph& base,
