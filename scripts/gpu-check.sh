@@ -4,7 +4,8 @@
 # table comes last.
 # Usage: scripts/gpu-check.sh [build-dir]   (KILN_BENCH_ARGS passes options to bench/run_bench.py; SKIP_BENCH=1;
 # ZOO_ARGS passes options to tests/zoo/run_zoo.py, SKIP_ZOO=1 skips the zoo;
-# SKIP_TESTS=1 skips the gpu tests, op cases, conformance and e2e models; SKIP_PY=1 the Python examples and overhead. With the zoo, the whole check no longer
+# SKIP_TESTS=1 skips the gpu tests, op cases, conformance and e2e models; SKIP_PY=1 the Python examples and overhead;
+# PRECISION_SPEED=1 adds bench/precision_speed.py, FP16 against TF32 on the zoo's CNNs. With the zoo, the whole check no longer
 # fits one 10-minute device call: run it as two, `SKIP_BENCH=1` (tests + zoo) then `SKIP_TESTS=1 SKIP_ZOO=1` (bench);
 # GPU_CHECK_BUDGET_S=470 is the whole check's target, the benchmark's --deadline is what is left of it, or
 # BENCH_DEADLINE=S)
@@ -65,6 +66,13 @@ if [ "${SKIP_ZOO:-0}" != 1 ]; then
     --deadline "${ZOO_DEADLINE:-330}" ${ZOO_ARGS:-} > "$LOGS/zoo.log" 2>&1
   ZOO_RC=$?
   step "zoo" "$(grep -E '^zoo: ' "$LOGS/zoo.log" | tail -1) (exit $ZOO_RC; table below, zoo/zoo.md)"
+fi
+
+if [ "${PRECISION_SPEED:-0}" = 1 ]; then
+  # Issue 10's speed rule, FP16 never slower than TF32, on the zoo's CNNs (tuned builds; ~5 min, so opt-in).
+  timeout "${PRECISION_SPEED_TIMEOUT:-330}" python3 bench/precision_speed.py --kiln "$BUILD/kiln" --out "$LOGS" \
+    --deadline "${PRECISION_SPEED_DEADLINE:-240}" ${PRECISION_SPEED_ARGS:-} > "$LOGS/precision-speed.log" 2>&1
+  step "fp16 vs tf32" "$(grep -E '^precision speed: ' "$LOGS/precision-speed.log" | tail -1)"
 fi
 
 if [ "${SKIP_BENCH:-0}" != 1 ] && [ "${SKIP_PY:-0}" != 1 ]; then
@@ -130,6 +138,8 @@ done
 # summary, accuracy. The full tables are in bench.md.
 [ -f "$LOGS/bench.log" ] && { echo "--- bench ---"; if grep -q "^=== bench summary ===" "$LOGS/bench.log"; then
   sed -n '/^=== bench summary ===/,$p' "$LOGS/bench.log"; else tail -30 "$LOGS/bench.log"; fi; }
+[ -f "$LOGS/precision-speed.log" ] && { echo "--- FP16 vs TF32 (bench/precision_speed.py) ---";
+  grep -E "^\||^precision speed" "$LOGS/precision-speed.log"; }
 for ex in dynamic_batch processor_v3 overhead; do
   [ -f "$LOGS/py-$ex.log" ] && { echo "--- python: $ex ---"; tail -22 "$LOGS/py-$ex.log"; }
 done
@@ -137,7 +147,7 @@ done
 # What comes back from the GPU machine: the summary, the benchmark table, CUDA conformance results, all logs.
 if [ -n "${OUT:-}" ]; then
   cp "$LOGS/summary.txt" "$OUT/" 2>/dev/null
-  cp "$LOGS/bench.md" "$LOGS/bench.json" "$LOGS/conformance-cuda.txt" "$OUT/" 2>/dev/null
+  cp "$LOGS/bench.md" "$LOGS/bench.json" "$LOGS/conformance-cuda.txt" "$LOGS/precision_speed.md" "$OUT/" 2>/dev/null
   cp "$LOGS/zoo/zoo.md" "$OUT/zoo.md" 2>/dev/null; cp "$LOGS/zoo/zoo.json" "$OUT/zoo.json" 2>/dev/null
   tar -czf "$OUT/logs.tar.gz" -C "$LOGS" . 2>/dev/null
 fi
