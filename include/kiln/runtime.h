@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,19 +48,46 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
 struct ContextState;
 
+/// Memory for outputs whose size is known only once the engine has run (NonZero, NonMaxSuppression, TopK with a
+/// run-time K...), as TensorRT's IOutputAllocator. The context calls it at the end of enqueue, after reading the
+/// sizes back from the device (enqueue synchronizes its stream once for this), then copies the output into the
+/// memory on the same stream. Implementations outlive the contexts they are set on.
+class OutputAllocator {
+ public:
+  virtual ~OutputAllocator() = default;
+  /// Device memory (host memory for a CPU engine) of at least `size` bytes aligned to `alignment` for output
+  /// `tensorName`, or nullptr on failure. `currentMemory` is what this allocator last returned for the output
+  /// (nullptr the first time). Called only when the output needs more bytes than the allocator last gave.
+  virtual void* reallocateOutput(const std::string& tensorName, void* currentMemory, uint64_t size,
+                                 uint64_t alignment) = 0;
+  /// The output's actual shape, after every run.
+  virtual void notifyShape(const std::string& tensorName, const Dims& dims) = 0;
+};
+
 /// Per-run state: input shapes, every tensor's shape, the activation arena. Not thread-safe; one per thread.
 class ExecutionContext {
  public:
   ~ExecutionContext();
   /// Sets one input's shape; refuses a shape outside the profile naming input, dim and allowed range.
   Status setInputShape(const std::string& name, const Dims& dims);
-  /// The shape of any input or output once all inputs have shapes.
+  /// The shape of any input or output once all inputs have shapes. An output whose size depends on data has
+  /// kDynamicDim (-1) in the dims that depend on it until a run has computed them, then the last run's dims.
   Expected<Dims> tensorShape(const std::string& name) const;
+  /// Hands output `name` to `allocator` (nullptr: back to the address set by setTensorAddress, or internal memory).
+  /// An allocator takes precedence over a set address.
+  Status setOutputAllocator(const std::string& name, OutputAllocator* allocator);
+  /// Upper bound, in bytes, of output `name` at the current input shapes: the exact size for an output whose size
+  /// depends only on shapes; for a data-dependent one, its size at the largest count the shapes allow. A buffer
+  /// set with setTensorAddress for such an output must have this many bytes.
+  Expected<size_t> getMaxOutputSize(const std::string& name) const;
   /// Binds user memory (device memory for a CUDA engine, host memory for a CPU engine).
   Status setTensorAddress(const std::string& name, void* address);
   /// CUDA graphs: on by default; the first enqueue for a new shape captures one, later ones replay it.
   void setCudaGraphsEnabled(bool enabled);
-  /// Runs on `stream` (a cudaStream_t for CUDA engines; ignored by the CPU backend). Never allocates.
+  /// Runs on `stream` (a cudaStream_t for CUDA engines; ignored by the CPU backend). Never allocates. An engine with
+  /// data-dependent output sizes synchronizes `stream` at the end to read the sizes back (and before any layer
+  /// that needs one of them), then calls the output allocators; it replays a CUDA graph only when no layer needs
+  /// a size computed by an earlier one.
   Status enqueue(void* stream = nullptr);
   /// Time of one layer (a kernel of the engine), for `kiln bench --profile`.
   struct LayerTiming {
@@ -77,6 +105,7 @@ class ExecutionContext {
  private:
   friend class Engine;
   explicit ExecutionContext(std::unique_ptr<ContextState> state);
+  Status enqueueLayers(void* stream);  // the layers alone: a CUDA graph replay where one applies
   std::unique_ptr<ContextState> state_;
 };
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "ir/graph.h"
 #include "kiln/status.h"
@@ -67,6 +68,15 @@ class Backend {
   virtual void release(void* pointer) = 0;
   virtual Status copyToDevice(void* dst, const void* src, size_t bytes, void* stream) = 0;
   virtual Status copyToHost(void* dst, const void* src, size_t bytes, void* stream) = 0;
+  /// Device-to-device copy on `stream` (output allocators receive data-dependent outputs this way). The default goes
+  /// through host memory and synchronizes; device backends override it.
+  virtual Status copyOnDevice(void* dst, const void* src, size_t bytes, void* stream) {
+    std::vector<std::byte> host(bytes);
+    KILN_RETURN_IF_ERROR(copyToHost(host.data(), src, bytes, stream));
+    KILN_RETURN_IF_ERROR(synchronize(stream));
+    KILN_RETURN_IF_ERROR(copyToDevice(dst, host.data(), bytes, stream));
+    return synchronize(stream);
+  }
   virtual Status synchronize(void* stream) = 0;
   /// A stream for a context's convenience path (nullptr on the CPU backend).
   virtual Expected<void*> createStream() { return static_cast<void*>(nullptr); }

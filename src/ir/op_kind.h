@@ -31,7 +31,8 @@ namespace kiln::ir {
   /* misc: selection, losses, extra normalizations, recurrent */ X(Hardmax) X(TopK) X(Einsum) X(LRN)            \
   X(LpNormalization) X(MeanVarianceNormalization) X(RMSNormalization) X(NegativeLogLikelihoodLoss)              \
   X(SoftmaxCrossEntropyLoss) X(Det) X(NonZero) X(Unique) X(RNN) X(GRU) X(LSTM)                                \
-  /* kiln-internal, made by passes and never imported from ONNX */ X(FusedElementwise)
+  /* kiln-internal, made by passes and never imported from ONNX */ X(FusedElementwise)                          \
+  /* data-dependent output sizes (appended) */ X(NonMaxSuppression)
 
 enum class OpKind : int {
 #define KILN_OP_ENUM(name) k##name,

@@ -46,7 +46,7 @@ ImportFn importerFor(OpKind kind) {
     case OpKind::kLRN: case OpKind::kLpNormalization: case OpKind::kMeanVarianceNormalization:
     case OpKind::kRMSNormalization: case OpKind::kNegativeLogLikelihoodLoss: case OpKind::kSoftmaxCrossEntropyLoss:
     case OpKind::kDet: case OpKind::kNonZero: case OpKind::kUnique: case OpKind::kRNN: case OpKind::kGRU:
-    case OpKind::kLSTM:
+    case OpKind::kLSTM: case OpKind::kNonMaxSuppression:
       return &importAsIs;
     case OpKind::kSqueeze: case OpKind::kUnsqueeze:
       return &importSqueezeUnsqueeze;

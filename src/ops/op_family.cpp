@@ -152,6 +152,7 @@ OpFamily familyOf(OpKind kind) {
     case OpKind::kDet:
     case OpKind::kNonZero:
     case OpKind::kUnique:
+    case OpKind::kNonMaxSuppression:  // ops/data_dependent.cpp
     case OpKind::kRNN:
     case OpKind::kGRU:
     case OpKind::kLSTM:

@@ -1,5 +1,6 @@
 #include "ops/shape_inference.h"
 
+#include "ops/data_dependent.h"
 #include "ops/families.h"
 
 namespace kiln::ops {
@@ -8,6 +9,7 @@ Expected<std::vector<TensorInfo>> inferOutputs(const ir::Graph& graph, const ir:
                                                std::span<const TensorInfo> inputs) {
   const InferenceCall call{graph, node, inputs};
   if (!isImplemented(node.op)) return unsupported(call.where() + "operator is not implemented by kiln");
+  if (isDataDependent(call)) return inferDataDependent(call);  // outputs at their bound (ops/data_dependent.cpp)
   switch (familyOf(node.op)) {
     case OpFamily::kElementwise: return inferElementwise(call);
     case OpFamily::kLinalg: return inferLinalg(call);
@@ -21,6 +23,7 @@ Expected<std::vector<TensorInfo>> inferOutputs(const ir::Graph& graph, const ir:
 }
 
 bool isImplemented(ir::OpKind kind) {
+  if (dataDependentImplements(kind)) return true;
   switch (familyOf(kind)) {
     case OpFamily::kElementwise: return elementwiseImplements(kind);
     case OpFamily::kLinalg: return linalgImplements(kind);

@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "backends/cpu/cpu_kernels.h"
+#include "ops/data_dependent.h"
 #include "ops/shape_inference.h"
 #include "passes/passes.h"
 
@@ -69,6 +70,8 @@ Expected<int> foldConstants(ir::Graph& graph) {
       infos.push_back(info);
       ins.push_back(dt);
     }
+    // NonZero, Unique, NMS: their size is known only by running them; the shape program does that on the host.
+    if (ops::isDataDependent({graph, n, infos})) continue;
     KILN_ASSIGN_OR_RETURN(auto outInfos, ops::inferOutputs(graph, n, infos));
     size_t bytes = 0;
     for (auto& o : outInfos) bytes += static_cast<size_t>(std::max<int64_t>(elementCount(o.dims), 0)) * dataTypeSize(o.dtype);

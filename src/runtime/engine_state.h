@@ -10,6 +10,7 @@
 #include "backends/backend.h"
 #include "engine/engine_file.h"
 #include "kiln/runtime.h"
+#include "runtime/output_allocator.h"
 #include "runtime/shape_program.h"
 
 namespace kiln {
@@ -54,12 +55,21 @@ struct ContextState {
   std::map<std::string, std::unique_ptr<backends::ReplayableWork>> graphs;  // key: shapes + addresses
   std::set<std::string> warmedKeys;  // keys that ran once without capture
   std::string graphKey;              // the current shapes and user addresses, set by prepare()
+  size_t workspaceBytes = 0;
+  runtime::DataDependentState dataDependent;  // counts, allocators (runtime/output_allocator.cpp)
 
   ~ContextState();
   /// Resolves shapes, plans memory (growing the arena if a shape needs more than the profile's max did), uploads
   /// per-shape host values. Not on the hot path: runs only after a shape or address change.
   Status prepare();
   Status runNodes(void* stream) const;
+  /// Fills nodeInputs/nodeOutputs from `shapes` and `address` (count outputs appended to counted nodes).
+  void bindNodeTensors();
+  // Data-dependent runs (output_allocator.cpp): the layers with a wait for each count a layer needs, and the end
+  // of a run (read the counts back, resolve the final shapes, hand outputs to their allocators).
+  Status runNodesWithCounts(void* stream);
+  Status finishRun(void* stream);
+  Status readCountsAndResolve(size_t beforeNode, void* stream);
 };
 
 }  // namespace kiln

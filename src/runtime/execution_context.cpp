@@ -13,6 +13,7 @@ ContextState::~ContextState() {
   auto& backend = *engine->state().backend;
   if (arena) backend.release(arena);
   if (staging) backend.releaseHost(staging);
+  if (dataDependent.hostCounts) backend.releaseHost(dataDependent.hostCounts);
   if (stream) backend.destroyStream(stream);
 }
 
@@ -57,7 +58,8 @@ Status ContextState::prepare() {
     const auto id = static_cast<ir::ValueId>(v);
     if (last[v] < -1) continue;  // not touched by the device
     const bool isIo = contains(graph.inputs, id) || contains(graph.outputs, id);
-    if (isIo && userAddresses.count(id)) {
+    // An output with an allocator is computed in the arena and copied into the allocator's memory after the run.
+    if (isIo && userAddresses.count(id) && !dataDependent.allocators.count(id)) {
       placement[v] = Placement::kUser;
       address[v] = userAddresses.at(id);
     } else if (es.deviceConstants.count(id)) {
@@ -75,19 +77,19 @@ Status ContextState::prepare() {
     }
     if (es.program.hostValue[v]) hostValuesToUpload.push_back(id);  // shape-program results and constant outputs
   }
+  // Data-dependent layers: one int64 count each, in one block alive throughout (read back with one copy).
+  runtime::DataDependentState& dd = dataDependent;
+  dd.countSlot.clear();
+  for (const auto& c : shapes.counted) dd.countSlot.emplace(c.node, dd.countSlot.size());
+  dd.counts.assign(dd.countSlot.size(), 0);
+  if (!dd.countSlot.empty()) lifetimes.push_back({dd.countSlot.size() * sizeof(int64_t), -1, stepCount});
   // Per-node tensors, then the workspace the largest kernel needs, alive throughout.
-  nodeInputs.assign(graph.nodes.size(), {});
-  nodeOutputs.assign(graph.nodes.size(), {});
+  bindNodeTensors();
   size_t workspace = 0;
-  for (int i = 0; i < stepCount; ++i) {
-    if (es.program.hostNode[i]) continue;
-    const ir::Node& n = graph.nodes[i];
-    for (ir::ValueId v : n.inputs)
-      nodeInputs[i].push_back(v == ir::kNoValue ? backends::DeviceTensor{}
-                                                : backends::DeviceTensor{shapes.dtypes[v], shapes.dims[v], nullptr});
-    for (ir::ValueId v : n.outputs) nodeOutputs[i].push_back({shapes.dtypes[v], shapes.dims[v], nullptr});
-    workspace = std::max(workspace, es.kernels[i]->workspaceBytes(nodeInputs[i], nodeOutputs[i]));
-  }
+  for (int i = 0; i < stepCount; ++i)
+    if (!es.program.hostNode[i])
+      workspace = std::max(workspace, es.kernels[i]->workspaceBytes(nodeInputs[i], nodeOutputs[i]));
+  workspaceBytes = workspace;
   lifetimes.push_back({workspace, -1, stepCount});
   const builder::MemoryPlan plan = builder::planMemory(lifetimes);
   if (plan.totalBytes > arenaBytes) {
@@ -100,20 +102,19 @@ Status ContextState::prepare() {
     arenaBytes = plan.totalBytes;
   }
   auto* base = static_cast<std::byte*>(arena);
-  for (size_t k = 0; k < arenaValues.size(); ++k) address[arenaValues[k]] = base + plan.offsets[k];
-  workspaceOffset = plan.offsets.back();
-  for (int i = 0; i < stepCount; ++i) {
-    if (es.program.hostNode[i]) continue;
-    const ir::Node& n = graph.nodes[i];
-    for (size_t k = 0; k < n.inputs.size(); ++k) {
-      const ir::ValueId v = n.inputs[k];
-      if (v == ir::kNoValue) continue;
-      nodeInputs[i][k].data = address[v];
-      if (const Tensor* c = graph.constantOf(v)) nodeInputs[i][k].hostData = c->data();
-      else if (auto h = shapes.hostValues.find(v); h != shapes.hostValues.end()) nodeInputs[i][k].hostData = h->second.data();
-    }
-    for (size_t k = 0; k < n.outputs.size(); ++k) nodeOutputs[i][k].data = address[n.outputs[k]];
+  dd.plannedBytes.assign(valueCount, 0);
+  for (size_t k = 0; k < arenaValues.size(); ++k) {
+    address[arenaValues[k]] = base + plan.offsets[k];
+    dd.plannedBytes[arenaValues[k]] = lifetimes[k].bytes;
   }
+  workspaceOffset = plan.offsets.back();
+  if (!dd.countSlot.empty()) dd.countsOffset = plan.offsets[plan.offsets.size() - 2];
+  bindNodeTensors();
+  dd.boundShapes = shapes;
+  dd.shapesAtBound = true;
+  dd.ran = false;
+  runtime::analyzeCountDependencies(graph, es.program, shapes, dd);
+  dd.pendingDims = runtime::pendingOutputDims(graph, es.program, inputDims, dd);
   for (ir::ValueId v : hostValuesToUpload) {
     const Tensor* t = graph.constantOf(v);
     if (!t) t = &shapes.hostValues.at(v);
@@ -127,6 +128,33 @@ Status ContextState::prepare() {
     graphKey += std::to_string(id) + "@" + std::to_string(reinterpret_cast<uintptr_t>(p)) + ";";
   dirty = false;
   return Status::ok();
+}
+
+void ContextState::bindNodeTensors() {
+  const EngineState& es = engine->state();
+  const ir::Graph& graph = es.model.graph;
+  nodeInputs.assign(graph.nodes.size(), {});
+  nodeOutputs.assign(graph.nodes.size(), {});
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (es.program.hostNode[i]) continue;
+    const ir::Node& n = graph.nodes[i];
+    for (ir::ValueId v : n.inputs) {
+      backends::DeviceTensor t;
+      if (v != ir::kNoValue) {
+        t = {shapes.dtypes[v], shapes.dims[v], address.empty() ? nullptr : address[v]};
+        if (const Tensor* c = graph.constantOf(v)) t.hostData = c->data();
+        else if (auto h = shapes.hostValues.find(v); h != shapes.hostValues.end()) t.hostData = h->second.data();
+      }
+      nodeInputs[i].push_back(std::move(t));
+    }
+    for (ir::ValueId v : n.outputs)
+      nodeOutputs[i].push_back({shapes.dtypes[v], shapes.dims[v], address.empty() ? nullptr : address[v]});
+    if (auto slot = dataDependent.countSlot.find(i); slot != dataDependent.countSlot.end())
+      nodeOutputs[i].push_back({DataType::kInt64, {},
+                                arena ? static_cast<std::byte*>(arena) + dataDependent.countsOffset +
+                                            slot->second * sizeof(int64_t)
+                                      : nullptr});
+  }
 }
 
 Status ContextState::runNodes(void* onStream) const {
@@ -180,7 +208,35 @@ Expected<Dims> ExecutionContext::tensorShape(const std::string& name) const {
   if (id == ir::kNoValue || (!contains(graph.inputs, id) && !contains(graph.outputs, id)))
     return invalidArgument("'" + name + "' is not an input or output of this engine");
   if (state_->dirty) KILN_RETURN_IF_ERROR(state_->prepare());
+  const auto& dd = state_->dataDependent;
+  if (auto p = dd.pendingDims.find(id); p != dd.pendingDims.end() && !dd.ran) return p->second;
   return state_->shapes.dims[id];
+}
+
+Status ExecutionContext::setOutputAllocator(const std::string& name, OutputAllocator* allocator) {
+  const ir::Graph& graph = state_->engine->state().model.graph;
+  const ir::ValueId id = graph.findValue(name);
+  if (id == ir::kNoValue || !contains(graph.outputs, id))
+    return invalidArgument("'" + name + "' is not an output of this engine");
+  auto& allocators = state_->dataDependent.allocators;
+  if (allocator) {
+    auto& binding = allocators[id];
+    if (binding.allocator != allocator) binding = {allocator, nullptr, 0};
+  } else {
+    allocators.erase(id);
+  }
+  state_->dirty = true;
+  return Status::ok();
+}
+
+Expected<size_t> ExecutionContext::getMaxOutputSize(const std::string& name) const {
+  const ir::Graph& graph = state_->engine->state().model.graph;
+  const ir::ValueId id = graph.findValue(name);
+  if (id == ir::kNoValue || !contains(graph.outputs, id))
+    return invalidArgument("'" + name + "' is not an output of this engine");
+  if (state_->dirty) KILN_RETURN_IF_ERROR(state_->prepare());
+  const auto& bound = state_->dataDependent.boundShapes;
+  return static_cast<size_t>(std::max<int64_t>(elementCount(bound.dims[id]), 0)) * dataTypeSize(bound.dtypes[id]);
 }
 
 Status ExecutionContext::setTensorAddress(const std::string& name, void* address) {
@@ -199,6 +255,20 @@ void ExecutionContext::setCudaGraphsEnabled(bool enabled) { state_->useGraphs = 
 Status ExecutionContext::enqueue(void* stream) {
   ContextState& cs = *state_;
   if (cs.dirty) KILN_RETURN_IF_ERROR(cs.prepare());
+  auto& dd = cs.dataDependent;
+  if (dd.countSlot.empty() && dd.allocators.empty()) return enqueueLayers(stream);
+  if (!dd.shapesAtBound) {  // the last run left its counts' shapes: every run starts at the bounds
+    cs.shapes = dd.boundShapes;
+    cs.bindNodeTensors();
+    dd.shapesAtBound = true;
+  }
+  dd.resolvedBefore = 0;
+  KILN_RETURN_IF_ERROR(dd.needsBarriers ? cs.runNodesWithCounts(stream) : enqueueLayers(stream));
+  return cs.finishRun(stream);
+}
+
+Status ExecutionContext::enqueueLayers(void* stream) {
+  ContextState& cs = *state_;
   auto& backend = *cs.engine->state().backend;
   if (!cs.useGraphs || stream == nullptr) return cs.runNodes(stream);
   const std::string& key = cs.graphKey;
@@ -294,17 +364,19 @@ Expected<std::map<std::string, Tensor>> ExecutionContext::infer(const std::map<s
       return invalidArgument("'" + name + "' is not an input of this engine");
   }
   if (cs.dirty) KILN_RETURN_IF_ERROR(cs.prepare());
+  // Outputs are made after the run (data-dependent ones take their size from it); staging is sized at the bounds.
   std::map<std::string, Tensor> results;
+  size_t outputBytes = 0;
   for (ir::ValueId out : graph.outputs) {
-    KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(cs.shapes.dtypes[out], cs.shapes.dims[out]));
-    results[graph.values[out].name] = std::move(t);
+    KILN_ASSIGN_OR_RETURN(size_t bytes, getMaxOutputSize(graph.values[out].name));
+    outputBytes += builder::kTensorAlignment + bytes;
   }
   // A device engine copies through page-locked staging memory, so the copies are true DMA transfers on the stream;
   // the CPU backend's "device" is host memory already.
   const bool stage = es.backend->kind() != DeviceKind::kCpu;
   size_t need = 0;
   for (ir::ValueId in : graph.inputs) need += builder::kTensorAlignment + inputs.at(graph.values[in].name).byteSize();
-  for (auto& [name, t] : results) need += builder::kTensorAlignment + t.byteSize();
+  need += outputBytes;
   if (stage && need > cs.stagingBytes) {
     if (cs.staging) es.backend->releaseHost(cs.staging);
     cs.staging = nullptr;
@@ -331,7 +403,8 @@ Expected<std::map<std::string, Tensor>> ExecutionContext::infer(const std::map<s
   KILN_RETURN_IF_ERROR(enqueue(cs.stream));
   std::vector<std::pair<std::byte*, Tensor*>> unstage;
   for (ir::ValueId out : graph.outputs) {
-    Tensor& t = results[graph.values[out].name];
+    KILN_ASSIGN_OR_RETURN(Tensor made, Tensor::allocate(cs.shapes.dtypes[out], cs.shapes.dims[out]));
+    Tensor& t = results[graph.values[out].name] = std::move(made);
     void* dst = t.data();
     if (stage) {
       std::byte* slot = nextSlot(t.byteSize());

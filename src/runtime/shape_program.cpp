@@ -3,6 +3,8 @@
 #include "backends/cpu/cpu_kernels.h"
 #include "ops/shape_inference.h"
 
+#include <cstring>
+
 namespace kiln::runtime {
 
 ShapeProgram analyzeShapeProgram(const ir::Graph& graph) {
@@ -26,7 +28,8 @@ ShapeProgram analyzeShapeProgram(const ir::Graph& graph) {
 }
 
 Expected<ResolvedShapes> resolveShapes(const ir::Graph& graph, const ShapeProgram& program,
-                                       const std::map<ir::ValueId, Dims>& inputDims) {
+                                       const std::map<ir::ValueId, Dims>& inputDims,
+                                       const std::map<size_t, int64_t>& counts) {
   ResolvedShapes r;
   r.dtypes.assign(graph.values.size(), DataType::kUndefined);
   r.dims.assign(graph.values.size(), Dims{});
@@ -59,6 +62,18 @@ Expected<ResolvedShapes> resolveShapes(const ir::Graph& graph, const ShapeProgra
     if (outInfos.size() != n.outputs.size())
       return internalError(graph.describe(n) + ": shape inference gave " + std::to_string(outInfos.size()) +
                            " outputs, the node has " + std::to_string(n.outputs.size()));
+    KILN_ASSIGN_OR_RETURN(auto counted, ops::dataDependentSize({graph, n, infos}));
+    if (counted && !program.hostNode[i]) {
+      if (auto c = counts.find(i); c != counts.end()) {
+        if (c->second < 0 || c->second > counted->bound)
+          return invalidArgument(graph.describe(n) + ": its kernel counted " + std::to_string(c->second) +
+                                 " output entries, outside [0, " + std::to_string(counted->bound) +
+                                 "] (e.g. TopK's K larger than the axis)");
+        for (size_t k = 0; k < outInfos.size(); ++k)
+          outInfos[k].dims = ops::dimsAtCount(*counted, k, outInfos[k].dims, c->second);
+      }
+      r.counted.push_back({i, *counted});
+    }
     for (size_t k = 0; k < outInfos.size(); ++k) {
       r.dtypes[n.outputs[k]] = outInfos[k].dtype;
       r.dims[n.outputs[k]] = outInfos[k].dims;
@@ -81,7 +96,22 @@ Expected<ResolvedShapes> resolveShapes(const ir::Graph& graph, const ShapeProgra
       outs.push_back({t.dtype(), t.dims(), t.data()});
       r.hostValues[n.outputs[k]] = std::move(t);
     }
+    if (!counted) {
+      KILN_RETURN_IF_ERROR(backends::cpu::executeNode(graph, n, ins, outs));
+      continue;
+    }
+    // A data-dependent node on the host: run it at its bound, then keep the dense prefix its count says.
+    int64_t count = 0;
+    outs.push_back({DataType::kInt64, {}, &count});
     KILN_RETURN_IF_ERROR(backends::cpu::executeNode(graph, n, ins, outs));
+    for (size_t k = 0; k < n.outputs.size(); ++k) {
+      const Tensor& atBound = r.hostValues[n.outputs[k]];
+      KILN_ASSIGN_OR_RETURN(Tensor t,
+                            Tensor::allocate(atBound.dtype(), ops::dimsAtCount(*counted, k, atBound.dims(), count)));
+      if (t.byteSize()) std::memcpy(t.data(), atBound.data(), t.byteSize());
+      r.dims[n.outputs[k]] = t.dims();
+      r.hostValues[n.outputs[k]] = std::move(t);
+    }
   }
   return r;
 }

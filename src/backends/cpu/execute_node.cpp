@@ -1,4 +1,5 @@
 #include "backends/cpu/cpu_kernels.h"
+#include "backends/cpu/data_dependent.h"
 #include "backends/cpu/float32_staging.h"
 #include "backends/cpu/misc_kernels.h"
 #include "ops/families.h"
@@ -32,6 +33,7 @@ Status runFamily(const KernelCall& call) {
 Status executeNode(const ir::Graph& graph, const ir::Node& node, std::span<const DeviceTensor> inputs,
                    std::span<const DeviceTensor> outputs) {
   const KernelCall call{graph, node, inputs, outputs};
+  if (runsDataDependent(node, outputs)) return runDataDependent(call);  // before staging: counts, not values
   if (needsFloat32Staging(node, inputs, outputs)) return runWithFloat32Staging(call, &runFamily);
   return runFamily(call);
 }

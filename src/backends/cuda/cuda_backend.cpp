@@ -76,6 +76,12 @@ class CudaBackend final : public Backend {
                       "copy to host: ");
     return Status::ok();
   }
+  Status copyOnDevice(void* dst, const void* src, size_t bytes, void* stream) override {
+    if (bytes)
+      KILN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream)),
+                      "copy on device: ");
+    return Status::ok();
+  }
   Status synchronize(void* stream) override {
     KILN_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "synchronize: ");
     return Status::ok();
