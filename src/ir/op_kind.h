@@ -32,7 +32,8 @@ namespace kiln::ir {
   X(LpNormalization) X(MeanVarianceNormalization) X(RMSNormalization) X(NegativeLogLikelihoodLoss)              \
   X(SoftmaxCrossEntropyLoss) X(Det) X(NonZero) X(Unique) X(RNN) X(GRU) X(LSTM)                                \
   /* kiln-internal, made by passes and never imported from ONNX */ X(FusedElementwise)                          \
-  /* data-dependent output sizes (appended) */ X(NonMaxSuppression)
+  /* data-dependent output sizes (appended) */ X(NonMaxSuppression)                                               \
+  /* quantization (appended) */ X(QuantizeLinear) X(DequantizeLinear)
 
 enum class OpKind : int {
 #define KILN_OP_ENUM(name) k##name,

@@ -60,6 +60,8 @@ ImportFn importerFor(OpKind kind) {
       return &importConstantNode;
     case OpKind::kFusedElementwise:  // kiln-internal: opKindForOnnx never yields it
       return &importAsIs;
+    case OpKind::kQuantizeLinear: case OpKind::kDequantizeLinear:  // attributes checked in ops/quantization.cpp
+      return &importAsIs;
   }
   return &importAsIs;
 }

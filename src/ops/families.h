@@ -15,12 +15,13 @@ InferResult inferReduction(const InferenceCall& call);      // ops/reduction.cpp
 InferResult inferDataMovement(const InferenceCall& call);   // ops/data_movement.cpp
 InferResult inferGenerator(const InferenceCall& call);      // ops/generators.cpp: Shape, Range, ConstantOfShape
 InferResult inferMisc(const InferenceCall& call);           // ops/misc*.cpp: TopK, Hardmax, losses, LRN, RNNs...
+InferResult inferQuantization(const InferenceCall& call);   // ops/quantization.cpp: QuantizeLinear, DequantizeLinear
 
 }  // namespace kiln::ops
 
 namespace kiln::ops {
 
-enum class OpFamily { kElementwise, kLinalg, kNormalization, kReduction, kDataMovement, kGenerator, kMisc };
+enum class OpFamily { kElementwise, kLinalg, kNormalization, kReduction, kDataMovement, kGenerator, kMisc, kQuantization };
 
 /// The family that owns `kind` (a switch with no default: a new OpKind must be placed).
 OpFamily familyOf(ir::OpKind kind);
@@ -33,5 +34,6 @@ bool reductionImplements(ir::OpKind kind);
 bool dataMovementImplements(ir::OpKind kind);
 bool generatorImplements(ir::OpKind kind);
 bool miscImplements(ir::OpKind kind);
+bool quantizationImplements(ir::OpKind kind);
 
 }  // namespace kiln::ops

@@ -157,6 +157,9 @@ OpFamily familyOf(OpKind kind) {
     case OpKind::kGRU:
     case OpKind::kLSTM:
       return OpFamily::kMisc;
+    case OpKind::kQuantizeLinear:
+    case OpKind::kDequantizeLinear:
+      return OpFamily::kQuantization;
   }
   return OpFamily::kElementwise;  // unreachable for valid enum values
 }

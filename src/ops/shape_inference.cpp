@@ -18,6 +18,7 @@ Expected<std::vector<TensorInfo>> inferOutputs(const ir::Graph& graph, const ir:
     case OpFamily::kDataMovement: return inferDataMovement(call);
     case OpFamily::kGenerator: return inferGenerator(call);
     case OpFamily::kMisc: return inferMisc(call);
+    case OpFamily::kQuantization: return inferQuantization(call);
   }
   return internalError(call.where() + "no family");
 }
@@ -32,6 +33,7 @@ bool isImplemented(ir::OpKind kind) {
     case OpFamily::kDataMovement: return dataMovementImplements(kind);
     case OpFamily::kGenerator: return generatorImplements(kind);
     case OpFamily::kMisc: return miscImplements(kind);
+    case OpFamily::kQuantization: return quantizationImplements(kind);
   }
   return false;
 }

@@ -25,6 +25,7 @@ Status runNormalization(const KernelCall& call);  // normalization.cpp
 Status runReduction(const KernelCall& call);      // reduction.cpp
 Status runDataMovement(const KernelCall& call);   // data_movement.cpp
 Status runGenerator(const KernelCall& call);      // generators.cpp
+Status runQuantization(const KernelCall& call);   // quantization.cpp (QuantizeLinear, DequantizeLinear)
 
 /// Runs any implemented node on host memory.
 Status executeNode(const ir::Graph& graph, const ir::Node& node, std::span<const DeviceTensor> inputs,

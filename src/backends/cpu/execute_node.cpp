@@ -24,6 +24,7 @@ Status runFamily(const KernelCall& call) {
     case ops::OpFamily::kDataMovement: return runDataMovement(call);
     case ops::OpFamily::kGenerator: return runGenerator(call);
     case ops::OpFamily::kMisc: return runMisc(call);
+    case ops::OpFamily::kQuantization: return runQuantization(call);
   }
   return internalError(call.where() + "no family");
 }

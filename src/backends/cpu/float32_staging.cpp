@@ -35,6 +35,7 @@ bool computesNatively(const ir::Node& node, DataType type) {
         default: return true;  // moves bytes by element size
       }
     case ops::OpFamily::kGenerator: return true;  // fills by bytes or writes shapes
+    case ops::OpFamily::kQuantization: return true;  // reads float16/bfloat16 scales and data itself
     case ops::OpFamily::kLinalg:
     case ops::OpFamily::kNormalization:
     case ops::OpFamily::kReduction:

@@ -103,6 +103,9 @@ KernelResult makeConvTransposeKernel(const CudaContext& ctx, const ir::Graph& gr
 /// RMSNormalization, NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss (misc.cpp).
 Status miscSupports(const ir::Graph& graph, const ir::Node& node);
 KernelResult makeMiscKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
+/// QuantizeLinear, DequantizeLinear: per-tensor, per-axis and blocked, 8/16-bit integers (quantization.cpp).
+Status quantizationSupports(const ir::Graph& graph, const ir::Node& node);
+KernelResult makeQuantizationKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
 Status generatorSupports(const ir::Graph& graph, const ir::Node& node);  // generators.cpp
 KernelResult makeGeneratorKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
 
