@@ -6,6 +6,7 @@
 
 #include "backends/backend.h"
 #include "backends/cuda/cuda_common.h"
+#include "backends/cuda/data_dependent.h"
 #include "backends/cuda/elementwise_fused.h"
 #include "ops/families.h"
 
@@ -162,6 +163,7 @@ class CudaBackend final : public Backend {
       if (v != ir::kNoValue && graph.values[v].rankKnown && graph.values[v].dims.size() > static_cast<size_t>(kMaxRank))
         return unsupported(graph.describe(node) + ": input '" + graph.values[v].name + "' has rank " +
                            std::to_string(graph.values[v].dims.size()) + "; the CUDA kernels handle up to 8");
+    if (isDataDependentOnCuda(graph, node)) return dataDependentSupports(graph, node);  // data_dependent.cpp
     switch (ops::familyOf(node.op)) {
       case ops::OpFamily::kElementwise:
         if (node.op == OpKind::kFusedElementwise) return fusedElementwiseSupports(graph, node);
@@ -193,6 +195,7 @@ class CudaBackend final : public Backend {
                                                  const std::string& tactic) override {
     KILN_RETURN_IF_ERROR(supports(graph, node));
     KILN_CUDA_CHECK(cudaSetDevice(device_), graph.describe(node) + ": ");
+    if (isDataDependentOnCuda(graph, node)) return makeDataDependentKernel(graph, node);
     switch (ops::familyOf(node.op)) {
       case ops::OpFamily::kElementwise:
         if (node.op == OpKind::kFusedElementwise) return makeFusedElementwiseKernel(context_, graph, node);
