@@ -124,3 +124,19 @@ def test_stream_handles():
 
     assert [stream_handle(s) for s in (None, 7, TorchLike(), CupyLike(), PycudaLike(), CudaPythonLike())] == \
         [0, 7, 0x1234, 0x5678, 0x9ABC, 0xDEF0]
+
+
+def test_device_array_exports_its_memory_through_dlpack():
+    # A DeviceArray's DLPack view is how torch.from_dlpack and kiln's own binding see it. Its memory is not touched
+    # here (no GPU needed): an address that no allocation backs, described only. This failed on the GPU machine
+    # when the view came back as a bare DLPack capsule and __dlpack__ asked the capsule for __dlpack__.
+    class Owner:
+        pass
+
+    array = object.__new__(kiln.cuda.DeviceArray)
+    array._allocation, array.ptr, array.shape, array.dtype = Owner(), 0x10000, (2, 3, 5), kiln.DataType.HALF
+    capsule = array.__dlpack__(max_version=(1, 0), stream=None)
+    assert type(capsule).__name__ == "PyCapsule"
+    ref = kiln.interop.describe(array)
+    assert (ref.ptr, tuple(ref.shape), ref.device) == (0x10000, (2, 3, 5), "cuda")
+    assert ref.dtype == kiln.DataType.HALF
