@@ -25,12 +25,23 @@ Status annotateShapes(ir::Graph& graph, const std::vector<OptimizationProfile>& 
       if (!resolved)
         return resolved.status().withContext("profile " + std::to_string(p) + " " + kShapeKinds[k] + " shapes (" +
                                              shapes + ")");
+      // Dims that depend on a data-dependent count (NonZero, NMS...) are dynamic: they change when every count is
+      // one below its bound (ops/data_dependent.h).
+      std::vector<Dims> probed;
+      if (!resolved->counted.empty()) {
+        std::map<size_t, int64_t> probe;
+        for (const auto& c : resolved->counted) probe[c.node] = c.size.bound > 1 ? c.size.bound - 1 : 0;
+        if (auto again = runtime::resolveShapes(graph, program, inputDims, probe)) probed = std::move(again->dims);
+      }
       for (size_t v = 0; v < graph.values.size(); ++v) {
         if (graph.isConstant(static_cast<ir::ValueId>(v))) continue;
         const DataType t = resolved->dtypes[v];
         if (t == DataType::kUndefined) continue;  // not computed (an unused value)
         ir::Value& value = graph.values[v];
-        const Dims& d = resolved->dims[v];
+        Dims d = resolved->dims[v];
+        if (!probed.empty() && probed[v].size() == d.size())
+          for (size_t i = 0; i < d.size(); ++i)
+            if (probed[v][i] != d[i]) d[i] = kDynamicDim;
         if (!seen[v]) {
           seen[v] = true;
           value.dtype = t;
