@@ -2,6 +2,7 @@
 // preparation (shapes from flags, .npy files or random values) and printing of tensors.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -30,6 +31,11 @@ std::unique_ptr<Command> makeBuildCommand(CLI::App& root);
 std::unique_ptr<Command> makeRunCommand(CLI::App& root);
 std::unique_ptr<Command> makeInspectCommand(CLI::App& root);
 std::unique_ptr<Command> makeBenchCommand(CLI::App& root);
+
+/// Milliseconds of wall time since `start`.
+inline double msSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
 
 /// The first bytes of every engine file.
 inline constexpr char kEngineMagic[8] = {'K', 'I', 'L', 'N', 'E', 'N', 'G', '\0'};
