@@ -33,7 +33,8 @@ namespace kiln::ir {
   X(SoftmaxCrossEntropyLoss) X(Det) X(NonZero) X(Unique) X(RNN) X(GRU) X(LSTM)                                \
   /* kiln-internal, made by passes and never imported from ONNX */ X(FusedElementwise)                          \
   /* data-dependent output sizes (appended) */ X(NonMaxSuppression)                                               \
-  /* quantization (appended) */ X(QuantizeLinear) X(DequantizeLinear)
+  /* quantization (appended) */ X(QuantizeLinear) X(DequantizeLinear)                                           \
+  /* attention (appended; kiln-internal, ONNX Attention imports onto it) */ X(FusedAttention)
 
 enum class OpKind : int {
 #define KILN_OP_ENUM(name) k##name,

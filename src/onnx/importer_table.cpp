@@ -60,6 +60,8 @@ ImportFn importerFor(OpKind kind) {
       return &importConstantNode;
     case OpKind::kFusedElementwise:  // kiln-internal: opKindForOnnx never yields it
       return &importAsIs;
+    case OpKind::kFusedAttention:  // ONNX Attention (opset 23) imports onto it
+      return &importAttention;
     case OpKind::kQuantizeLinear: case OpKind::kDequantizeLinear:  // attributes checked in ops/quantization.cpp
       return &importAsIs;
   }
@@ -72,6 +74,8 @@ std::optional<OpKind> opKindForOnnx(const std::string& opType) {
   const auto kind = ir::opKindFromName(opType);
   // Ops that only kiln's passes create are not ONNX operators: a model naming one is unsupported like any unknown op.
   if (kind == OpKind::kFusedElementwise) return std::nullopt;
+  if (opType == "Attention") return OpKind::kFusedAttention;
+  if (kind == OpKind::kFusedAttention) return std::nullopt;
   return kind;
 }
 

@@ -51,6 +51,7 @@ Status importClip(NodeImport& import);                 // importers/elementwise.
 Status importCast(NodeImport& import);
 Status importIdentityOrDropout(NodeImport& import);
 Status importConstantNode(NodeImport& import);         // importers/generators.cpp
+Status importAttention(NodeImport& import);            // importers/attention.cpp: ONNX Attention -> FusedAttention
 
 /// Turns a Constant node's attributes into its tensor (value, value_float(s), value_int(s)).
 Expected<Tensor> constantNodeTensor(const ::onnx::NodeProto& proto, const std::string& baseDir);

@@ -15,13 +15,16 @@ InferResult inferReduction(const InferenceCall& call);      // ops/reduction.cpp
 InferResult inferDataMovement(const InferenceCall& call);   // ops/data_movement.cpp
 InferResult inferGenerator(const InferenceCall& call);      // ops/generators.cpp: Shape, Range, ConstantOfShape
 InferResult inferMisc(const InferenceCall& call);           // ops/misc*.cpp: TopK, Hardmax, losses, LRN, RNNs...
+InferResult inferAttention(const InferenceCall& call);      // ops/attention.cpp: FusedAttention
 InferResult inferQuantization(const InferenceCall& call);   // ops/quantization.cpp: QuantizeLinear, DequantizeLinear
 
 }  // namespace kiln::ops
 
 namespace kiln::ops {
 
-enum class OpFamily { kElementwise, kLinalg, kNormalization, kReduction, kDataMovement, kGenerator, kMisc, kQuantization };
+enum class OpFamily {
+  kElementwise, kLinalg, kNormalization, kReduction, kDataMovement, kGenerator, kMisc, kQuantization, kAttention
+};
 
 /// The family that owns `kind` (a switch with no default: a new OpKind must be placed).
 OpFamily familyOf(ir::OpKind kind);
@@ -35,5 +38,6 @@ bool dataMovementImplements(ir::OpKind kind);
 bool generatorImplements(ir::OpKind kind);
 bool miscImplements(ir::OpKind kind);
 bool quantizationImplements(ir::OpKind kind);
+bool attentionImplements(ir::OpKind kind);
 
 }  // namespace kiln::ops

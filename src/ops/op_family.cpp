@@ -160,6 +160,8 @@ OpFamily familyOf(OpKind kind) {
     case OpKind::kQuantizeLinear:
     case OpKind::kDequantizeLinear:
       return OpFamily::kQuantization;
+    case OpKind::kFusedAttention:
+      return OpFamily::kAttention;
   }
   return OpFamily::kElementwise;  // unreachable for valid enum values
 }

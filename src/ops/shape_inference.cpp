@@ -19,6 +19,7 @@ Expected<std::vector<TensorInfo>> inferOutputs(const ir::Graph& graph, const ir:
     case OpFamily::kGenerator: return inferGenerator(call);
     case OpFamily::kMisc: return inferMisc(call);
     case OpFamily::kQuantization: return inferQuantization(call);
+    case OpFamily::kAttention: return inferAttention(call);
   }
   return internalError(call.where() + "no family");
 }
@@ -34,6 +35,7 @@ bool isImplemented(ir::OpKind kind) {
     case OpFamily::kGenerator: return generatorImplements(kind);
     case OpFamily::kMisc: return miscImplements(kind);
     case OpFamily::kQuantization: return quantizationImplements(kind);
+    case OpFamily::kAttention: return attentionImplements(kind);
   }
   return false;
 }

@@ -9,6 +9,11 @@ Status runGraphPasses(ir::Graph& graph, bool verbose) {
     int changes = removeIdentities(graph);
     KILN_ASSIGN_OR_RETURN(int folded, foldConstants(graph));
     KILN_ASSIGN_OR_RETURN(int bn, foldBatchNormIntoConv(graph));
+    // After folding, so torch's scale arithmetic is a constant; every backend runs FusedAttention.
+    KILN_ASSIGN_OR_RETURN(int attention, fuseAttention(graph));
+    if (verbose && attention)
+      std::fprintf(stderr, "[kiln] passes round %d: %d attention blocks fused\n", round, attention);
+    changes += attention;
     const int dead = removeDeadCode(graph);
     changes += folded + bn + dead;
     if (verbose)

@@ -16,6 +16,12 @@ int removeDeadCode(ir::Graph& graph);
 /// Conv followed by an inference BatchNormalization becomes one Conv with scaled weights and a bias.
 Expected<int> foldBatchNormIntoConv(ir::Graph& graph);
 
+/// MatMul(Q, K^T) -> constant scale -> (Add mask) -> Softmax(last axis) -> MatMul(., V), in the forms torch's legacy and
+/// dynamo exporters write, becomes one FusedAttention node (ops/attention.h) named after the second MatMul, with the
+/// other nodes' names in "fused_nodes". Fuses only where the meaning is kept exactly (fuse_attention.cpp says how);
+/// leaves everything else alone. Returns the number of attention nodes made.
+Expected<int> fuseAttention(ir::Graph& graph);
+
 /// The standard pipeline, repeated until nothing changes.
 Status runGraphPasses(ir::Graph& graph, bool verbose);
 

@@ -26,6 +26,7 @@ Status runReduction(const KernelCall& call);      // reduction.cpp
 Status runDataMovement(const KernelCall& call);   // data_movement.cpp
 Status runGenerator(const KernelCall& call);      // generators.cpp
 Status runQuantization(const KernelCall& call);   // quantization.cpp (QuantizeLinear, DequantizeLinear)
+Status runAttention(const KernelCall& call);      // attention.cpp (FusedAttention, float32)
 
 /// Runs any implemented node on host memory.
 Status executeNode(const ir::Graph& graph, const ir::Node& node, std::span<const DeviceTensor> inputs,

@@ -25,6 +25,7 @@ Status runFamily(const KernelCall& call) {
     case ops::OpFamily::kGenerator: return runGenerator(call);
     case ops::OpFamily::kMisc: return runMisc(call);
     case ops::OpFamily::kQuantization: return runQuantization(call);
+    case ops::OpFamily::kAttention: return runAttention(call);
   }
   return internalError(call.where() + "no family");
 }

@@ -39,7 +39,8 @@ bool computesNatively(const ir::Node& node, DataType type) {
     case ops::OpFamily::kLinalg:
     case ops::OpFamily::kNormalization:
     case ops::OpFamily::kReduction:
-    case ops::OpFamily::kMisc: return false;
+    case ops::OpFamily::kMisc:
+    case ops::OpFamily::kAttention: return false;
   }
   return false;
 }

@@ -179,6 +179,7 @@ class CudaBackend final : public Backend {
       case ops::OpFamily::kGenerator: return generatorSupports(graph, node);
       case ops::OpFamily::kMisc: return miscSupports(graph, node);  // NonZero, Unique, RNNs: refused there
       case ops::OpFamily::kQuantization: return quantizationSupports(graph, node);
+      case ops::OpFamily::kAttention: return attentionSupports(graph, node);
     }
     return unsupported(graph.describe(node) + ": no CUDA kernel for this operator yet");
   }
@@ -211,6 +212,7 @@ class CudaBackend final : public Backend {
       case ops::OpFamily::kGenerator: return makeGeneratorKernel(context_, graph, node);
       case ops::OpFamily::kMisc: return makeMiscKernel(context_, graph, node);
       case ops::OpFamily::kQuantization: return makeQuantizationKernel(context_, graph, node);
+      case ops::OpFamily::kAttention: return makeAttentionKernel(context_, graph, node);
     }
     return unsupported(graph.describe(node) + ": unknown op family");
   }

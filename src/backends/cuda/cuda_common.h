@@ -106,6 +106,9 @@ KernelResult makeMiscKernel(const CudaContext& ctx, const ir::Graph& graph, cons
 /// QuantizeLinear, DequantizeLinear: per-tensor, per-axis and blocked, 8/16-bit integers (quantization.cpp).
 Status quantizationSupports(const ir::Graph& graph, const ir::Node& node);
 KernelResult makeQuantizationKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
+/// FusedAttention: an own flash-attention kernel, float32/float16/bfloat16 (attention.cpp).
+Status attentionSupports(const ir::Graph& graph, const ir::Node& node);
+KernelResult makeAttentionKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
 Status generatorSupports(const ir::Graph& graph, const ir::Node& node);  // generators.cpp
 KernelResult makeGeneratorKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node);
 
