@@ -1,7 +1,7 @@
-// Which kernel runs a Conv: the CUDA backend's makeConvKernel/chooseConvTactic. Three paths can run one (cuDNN's
-// legacy API, conv_cudnn.cpp; cuDNN's graph API, conv_cudnn_graph.cpp; cuBLASLt for 1x1, conv1x1_cublaslt.cpp); the
-// builder races the ones that apply, and whose answers pass conv_tactic_check.h, through their run() at a few
-// batches, and the engine records the winners.
+// Which kernel runs a Conv: the CUDA backend's makeConvKernel/chooseConvTactic. Four paths can run one (cuDNN's
+// legacy API, conv_cudnn.cpp; cuDNN's graph API, conv_cudnn_graph.cpp; cuBLASLt for 1x1, conv1x1_cublaslt.cpp; kiln's
+// NHWC depthwise kernel, conv_depthwise.h); the builder races the ones that apply, and whose answers pass
+// conv_tactic_check.h, through their run() at a few batches, and the engine records the winners.
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -11,6 +11,7 @@
 #include "backends/cuda/conv1x1_cublaslt.h"
 #include "backends/cuda/conv_cudnn.h"
 #include "backends/cuda/conv_cudnn_graph.h"
+#include "backends/cuda/conv_depthwise.h"
 #include "backends/cuda/conv_tactic_check.h"
 #include "backends/cuda/kernel_race.h"
 
@@ -60,6 +61,9 @@ namespace {
 
 KernelResult makeSingleConvKernel(const CudaContext& ctx, const ir::Graph& graph, const ir::Node& node,
                                   const std::string& tactic) {
+  // kiln's own depthwise kernel where it was tuned (conv_depthwise.h).
+  if (tactic.rfind(kDepthwiseTacticPrefix, 0) == 0 && depthwiseConvQualifies(graph, node).isOk())
+    return makeDepthwiseConvKernel(ctx, graph, node, tactic);
   // A 1x1 NHWC conv tuned onto cuBLASLt; cuDNN (heuristics) keeps the shapes cuBLASLt has no algorithm for.
   if (tactic.rfind("cublaslt:", 0) == 0 && conv1x1GemmQualifies(graph, node).isOk())
     return makeConv1x1Kernel(ctx, graph, node, makeLegacyConvKernel(ctx, graph, node, ""));
@@ -92,6 +96,8 @@ Expected<std::string> chooseConvTacticAt(const CudaContext& ctx, const ir::Graph
   }
   if (conv1x1GemmQualifies(graph, node).isOk())  // a 1x1 conv is a GEMM: cuBLASLt with a fused epilogue
     enter(kConv1x1Tactic, makeConv1x1Kernel(ctx, graph, node, nullptr));
+  if (depthwiseConvQualifies(graph, node).isOk())  // kiln's own depthwise kernel, one entrant per tile shape
+    for (const std::string& t : depthwiseConvTactics(inputs)) enter(t, makeDepthwiseConvKernel(ctx, graph, node, t));
   // Only candidates whose answer agrees with a direct convolution race (conv_tactic_check.h). When none agrees the
   // check itself is suspect and every candidate races, as before; the builder's accuracy guard judges the layer.
   if (auto check = checkConvEntrants(ctx, graph, node, inputs, outputs, entrants); check && check->checked) {
