@@ -72,6 +72,11 @@ struct LayerPrecision {
 /// build fails where it cannot be. An FP32 pin always holds.
 enum class PrecisionConstraints : int32_t { kPrefer = 0, kObey = 1 };
 
+/// How INT8 calibration picks each activation's range |x| <= amax (scale = amax / 127): kEntropy minimizes the KL
+/// divergence between the 2048-bin histogram and its 128-level quantization (TensorRT's IInt8EntropyCalibrator2),
+/// kMinMax takes the largest |x| seen, kPercentile the calibrationPercentile-th percentile of |x|.
+enum class CalibrationMethod : int32_t { kEntropy = 0, kMinMax = 1, kPercentile = 2 };
+
 /// What to build: profiles, precisions, device.
 class BuilderConfig {
  public:
@@ -98,6 +103,13 @@ class BuilderConfig {
   bool accuracyGuard = true;
   /// Input name -> folder of .npy batches for the accuracy guard (--calibData); the first file (sorted) is used.
   std::map<std::string, std::string> calibrationData;
+  /// INT8 builds (allow(Precision::kINT8)): activation ranges come from `calibrationCachePath` when that file exists,
+  /// else from running the FP32 engine on every .npy batch of `calibrationData` (then written to the cache when a
+  /// path is given; format in docs/calibration-cache.md). Weights get per-channel scales. A model that already has
+  /// QuantizeLinear/DequantizeLinear nodes runs them as they are, without calibration.
+  CalibrationMethod calibrationMethod = CalibrationMethod::kEntropy;
+  double calibrationPercentile = 99.99;
+  std::string calibrationCachePath;
   /// 0: no tactic timing (backend heuristics: fast builds for accuracy sweeps); 1 to 5: time tactics (default 3).
   int builderOptimizationLevel = 3;
   /// Print every pass and every tuned layer to stderr.

@@ -3,6 +3,7 @@
 
 #include "backends/backend.h"
 #include "builder/accuracy_guard.h"
+#include "builder/calibration.h"
 #include "builder/precision_plan.h"
 #include "builder/profile_validation.h"
 #include "builder/shape_annotation.h"
@@ -110,8 +111,8 @@ Expected<std::vector<std::byte>> buildEngine(Network& network, const BuilderConf
   ir::Graph& graph = network.graph();
   KILN_RETURN_IF_ERROR(ir::verifyGraph(graph));
   KILN_ASSIGN_OR_RETURN(auto profiles, builder::validateProfiles(graph, config.profiles));
-  if (config.allows(Precision::kINT8) || config.allows(Precision::kFP8))
-    return unsupported("INT8 and FP8 builds are not implemented yet; build with FP32, FP16 or BF16");
+  if (config.allows(Precision::kFP8))
+    return unsupported("FP8 builds are not implemented yet; build with FP32, FP16, BF16 or INT8");
   DataType low = narrowType(config);
   if (low != DataType::kUndefined && config.device != DeviceKind::kCuda) {
     // Precision flags allow a type; they never make a build fail. The CPU backend computes in FP32.
@@ -125,6 +126,12 @@ Expected<std::vector<std::byte>> buildEngine(Network& network, const BuilderConf
   // Passes, then shapes; folding Shape of now-static dims can enable more passes, so go round twice.
   for (int round = 0; round < 2; ++round) {
     KILN_RETURN_IF_ERROR(passes::runGraphPasses(graph, config.verbose));
+    KILN_RETURN_IF_ERROR(builder::annotateShapes(graph, profiles));
+  }
+  // INT8 (builder/calibration.cpp): scales from calibration or its cache, then Q/DQ pairs in float at every
+  // Conv/Gemm/MatMul, on the optimized FP32 graph (folded BatchNorms are in the weights) before any fusion.
+  if (config.allows(Precision::kINT8)) {
+    KILN_RETURN_IF_ERROR(builder::prepareInt8(graph, profiles, config, backend->buildFacts()));
     KILN_RETURN_IF_ERROR(builder::annotateShapes(graph, profiles));
   }
   if (config.device == DeviceKind::kCuda) {

@@ -41,6 +41,18 @@ class BuildCommand : public Command {
                    "FP16/BF16: skip the build-time check against the FP32 path that keeps wrong layers in FP32");
     app_->add_option("--calibData", calibText_, "inputs for the accuracy guard: input:DIR of .npy batches[,input2:DIR]")
         ->multi_option_policy(join);
+    app_->add_flag("--int8", int8_,
+                   "allow INT8: activations calibrated (--calib or --calibCache), weights per channel; simulated with "
+                   "Q/DQ in float until INT8 kernels exist");
+    app_->add_option("--calib", int8CalibText_, "INT8 calibration batches: input:DIR of .npy files[,input2:DIR]")
+        ->multi_option_policy(join);
+    app_->add_option("--calibCache", calibCache_, "INT8 calibration cache: read when it exists, else written "
+                                                  "(docs/calibration-cache.md)");
+    app_->add_option("--calibMethod", calibMethod_, "entropy (default, KL divergence), minmax or percentile")
+        ->check(CLI::IsMember({"entropy", "minmax", "percentile"}));
+    app_->add_option("--calibPercentile", calibPercentile_, "percentile of |x| for --calibMethod=percentile "
+                                                            "(default 99.99)")
+        ->check(CLI::Range(50.0, 100.0));
     app_->add_option("--builderOptimizationLevel", optimizationLevel_,
                      "0: no tactic timing (fast builds for accuracy checks); 1-5: time tactics (default 3)")
         ->check(CLI::Range(0, 5));
@@ -105,6 +117,14 @@ class BuildCommand : public Command {
         precisionConstraints_ == "obey" ? PrecisionConstraints::kObey : PrecisionConstraints::kPrefer;
     config.accuracyGuard = !noAccuracyGuard_;
     config.calibrationData = calib_;
+    if (int8_) {
+      config.allow(Precision::kINT8);
+      config.calibrationCachePath = calibCache_;
+      config.calibrationMethod = calibMethod_ == "minmax"       ? CalibrationMethod::kMinMax
+                                 : calibMethod_ == "percentile" ? CalibrationMethod::kPercentile
+                                                                : CalibrationMethod::kEntropy;
+      config.calibrationPercentile = calibPercentile_;
+    }
     config.builderOptimizationLevel = optimizationLevel_;
     KILN_ASSIGN_OR_RETURN(OptimizationProfile profile, makeProfile(*network));
     config.addProfile(profile);
@@ -118,8 +138,9 @@ class BuildCommand : public Command {
       std::printf("\n");
     }
     for (const TensorDesc& out : network->outputs()) std::printf("output  %s\n", describeTensor(out).c_str());
-    std::printf("device  %s  precisions: fp32%s%s%s\n", deviceKindName(config.device),
-                config.allows(Precision::kTF32) ? " tf32" : "", fp16_ ? " fp16" : "", bf16_ ? " bf16" : "");
+    std::printf("device  %s  precisions: fp32%s%s%s%s\n", deviceKindName(config.device),
+                config.allows(Precision::kTF32) ? " tf32" : "", fp16_ ? " fp16" : "", bf16_ ? " bf16" : "",
+                int8_ ? " int8 (simulated: Q/DQ in float until INT8 kernels exist)" : "");
     std::fflush(stdout);
 
     const auto buildStart = std::chrono::steady_clock::now();
@@ -157,9 +178,21 @@ class BuildCommand : public Command {
 
   Status parseCalibData() {
     calib_.clear();
-    if (calibText_.empty()) return Status::ok();
-    KILN_ASSIGN_OR_RETURN(auto items, parsePathList(calibText_, "--calibData"));
-    for (NamedPath& item : items) calib_[item.name] = std::move(item.path);
+    // --calibData (the accuracy guard's) and --calib (INT8 calibration) fill one map: both are input:DIR of batches.
+    for (const auto& [text, flag] : {std::pair{calibText_, "--calibData"}, std::pair{int8CalibText_, "--calib"}}) {
+      if (text.empty()) continue;
+      KILN_ASSIGN_OR_RETURN(auto items, parsePathList(text, flag));
+      for (NamedPath& item : items) {
+        if (auto it = calib_.find(item.name); it != calib_.end() && it->second != item.path)
+          return invalidArgument(std::string(flag) + " gives input '" + item.name + "' the folder '" + item.path +
+                                 "', another flag gave it '" + it->second + "'");
+        calib_[item.name] = std::move(item.path);
+      }
+    }
+    if (!int8_ && (!int8CalibText_.empty() || !calibCache_.empty() || !calibMethod_.empty()))
+      return invalidArgument("--calib, --calibCache and --calibMethod need --int8");
+    if (int8_ && calib_.empty() && calibCache_.empty())
+      return invalidArgument("--int8 needs calibration data (--calib=input:DIR) or a cache (--calibCache=FILE)");
     return Status::ok();
   }
 
@@ -208,6 +241,9 @@ class BuildCommand : public Command {
   std::string modelPath_, enginePath_, minText_, optText_, maxText_, fixedText_, device_, timingCache_;
   std::vector<NamedShape> min_, opt_, max_, fixed_;
   std::string layerPrecisionsText_, precisionConstraints_ = "prefer", calibText_;
+  std::string int8CalibText_, calibCache_, calibMethod_;
+  double calibPercentile_ = 99.99;
+  bool int8_ = false;
   std::vector<LayerPrecision> pins_;
   std::map<std::string, std::string> calib_;
   int optimizationLevel_ = 3;
