@@ -29,7 +29,7 @@ def build(model, shapes=None, *, profiles=None, fp16=False, bf16=False, tf32=Tru
     shapes: {"input": (min, opt, max)} or {"input": shape} (fixed) for one profile; `profiles` takes a list of such
     dicts for several. Inputs with only fixed dims need none.
     fp16 / bf16 / tf32 / int8: precisions the builder may use (FP32 always; TF32 on unless tf32=False; int8 raises
-    kiln.UnsupportedError: not implemented yet).
+    kiln.InvalidArgumentError: it needs calibration data, which only `kiln build --int8 --calib` passes so far).
     device: "cuda" or "cpu"; default CUDA when a GPU is visible, else kiln's CPU backend.
     workspace: per-kernel scratch limit in bytes (0 = none). timing_cache: a file read and updated by the build.
     builder_optimization_level: 0 = no tactic timing (fast builds), 1-5 time tactics (kiln's default 3).
