@@ -258,10 +258,10 @@ Expected<ScaleTable> readCalibrationCache(const std::string& path) {
     const std::string where = "calibration cache '" + path + "' line " + std::to_string(number) + ": ";
     if (space == std::string::npos || space == 0) return invalidArgument(where + "expected 'name scale'");
     char* end = nullptr;
-    const std::string number_text = line.substr(space + 1);
-    const float scale = std::strtof(number_text.c_str(), &end);
-    if (end == number_text.c_str() || *end != '\0' || !std::isfinite(scale) || scale <= 0)
-      return invalidArgument(where + "the scale '" + number_text + "' must be a positive finite number");
+    const std::string numberText = line.substr(space + 1);
+    const float scale = std::strtof(numberText.c_str(), &end);
+    if (end == numberText.c_str() || *end != '\0' || !std::isfinite(scale) || scale <= 0)
+      return invalidArgument(where + "the scale '" + numberText + "' must be a positive finite number");
     scales[line.substr(0, space)] = scale;
   }
   return scales;
