@@ -18,12 +18,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Ops only kiln's passes create (the importer refuses them in ONNX files): not part of the ONNX support matrix.
 KILN_INTERNAL_OPS = {"FusedElementwise"}
+# Kiln ops that an ONNX operator of another name imports onto.
+ONNX_NAMES = {"FusedAttention": "Attention"}
 
 
 def registry():
     text = open(os.path.join(ROOT, "src/ir/op_kind.h")).read()
     ops = re.findall(r"X\((\w+)\)", text.split("enum class OpKind")[0])
-    return [op for op in ops if op not in KILN_INTERNAL_OPS]
+    return [ONNX_NAMES.get(op, op) for op in ops if op not in KILN_INTERNAL_OPS]
 
 
 def results(path):

@@ -41,8 +41,7 @@ struct AttentionStrides {
 enum class AttentionMask : int32_t { kNone = 0, kBool = 1, kAdditive = 2 };
 
 struct AttentionGeometry {
-  int64_t batch = 1, heads = 1, queries = 1, keys = 1, headDim = 1,
-          valueDim = 1;
+  int64_t batch = 1, heads = 1, queries = 1, keys = 1, headDim = 1, valueDim = 1;
   /// K/V head of query head h: h / kvGroup (kvGroup = heads when K/V have one
   /// head; 1 when they have all).
   int64_t kGroup = 1, vGroup = 1;
@@ -59,10 +58,7 @@ struct AttentionGeometry {
 /// Checks the operands' shapes against the node's attributes and returns the
 /// walk; errors start with `where`, name the input and dimension, and say what
 /// was expected. `mask` is null when absent.
-Expected<AttentionGeometry> attentionGeometry(const ir::Node &node,
-                                              const Dims &q, const Dims &k,
-                                              const Dims &v, const Dims *mask,
-                                              DataType maskType,
-                                              const std::string &where);
+Expected<AttentionGeometry> attentionGeometry(const ir::Node& node, const Dims& q, const Dims& k, const Dims& v,
+                                              const Dims* mask, DataType maskType, const std::string& where);
 
-} // namespace kiln::ops
+}  // namespace kiln::ops

@@ -27,64 +27,53 @@ namespace {
 using ir::OpKind;
 using ir::ValueId;
 
-bool isFloat(DataType t) {
-  return t == DataType::kFloat32 || t == DataType::kFloat16 ||
-         t == DataType::kBFloat16;
-}
+bool isFloat(DataType t) { return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16; }
 
-const ir::Value &valueOf(const ir::Graph &g, ValueId v) {
-  return g.values[static_cast<size_t>(v)];
-}
+const ir::Value& valueOf(const ir::Graph& g, ValueId v) { return g.values[static_cast<size_t>(v)]; }
 
-bool rankBetween(const ir::Graph &g, ValueId v, size_t lo, size_t hi) {
-  const ir::Value &x = valueOf(g, v);
+bool rankBetween(const ir::Graph& g, ValueId v, size_t lo, size_t hi) {
+  const ir::Value& x = valueOf(g, v);
   return x.rankKnown && x.dims.size() >= lo && x.dims.size() <= hi;
 }
 
-bool allStatic(const Dims &d) {
+bool allStatic(const Dims& d) {
   for (int64_t x : d)
-    if (x == kDynamicDim)
-      return false;
+    if (x == kDynamicDim) return false;
   return true;
 }
 
 /// The node that produces `v` when it is `op` with one output that only the
 /// chain reads; -1 otherwise.
-int32_t chainProducer(const ir::Graph &g, ValueId v, OpKind op) {
+int32_t chainProducer(const ir::Graph& g, ValueId v, OpKind op) {
   const int32_t p = valueOf(g, v).producer;
-  if (p < 0 || g.nodes[p].op != op || g.nodes[p].outputs.size() != 1 ||
-      soleConsumer(g, v) < 0)
-    return -1;
+  if (p < 0 || g.nodes[p].op != op || g.nodes[p].outputs.size() != 1 || soleConsumer(g, v) < 0) return -1;
   return p;
 }
 
 struct Rewrite {
-  std::vector<int32_t> removed; // nodes that the fused node replaces, in the
-                                // order they were found
+  std::vector<int32_t> removed;  // nodes that the fused node replaces, in the
+                                 // order they were found
   double scale = 1;
 };
 
 /// One Mul/Div of `v`'s producer by a one-element finite non-zero constant
 /// (x*c, c*x, x/c): its data input, with the factor multiplied into `r`;
 /// kNoValue when the producer is no such step.
-ValueId peelOneScale(const ir::Graph &g, ValueId v, Rewrite &r) {
+ValueId peelOneScale(const ir::Graph& g, ValueId v, Rewrite& r) {
   int32_t p = chainProducer(g, v, OpKind::kMul);
-  if (p < 0)
-    p = chainProducer(g, v, OpKind::kDiv);
-  if (p < 0 || g.nodes[p].inputs.size() != 2)
-    return ir::kNoValue;
-  const ir::Node &n = g.nodes[p];
+  if (p < 0) p = chainProducer(g, v, OpKind::kDiv);
+  if (p < 0 || g.nodes[p].inputs.size() != 2) return ir::kNoValue;
+  const ir::Node& n = g.nodes[p];
   const bool div = n.op == OpKind::kDiv;
-  for (int side = 0; side < (div ? 1 : 2);
-       ++side) { // Div: only the divisor may be the constant
+  for (int side = 0; side < (div ? 1 : 2); ++side) {  // Div: only the divisor may be the constant
     const ValueId data = n.inputs[side], other = n.inputs[1 - side];
     const std::optional<float> c = scalarConstant(g, other);
-    const Tensor *t = g.constantOf(other);
-    const ir::Value &d = valueOf(g, data);
+    const Tensor* t = g.constantOf(other);
+    const ir::Value& d = valueOf(g, data);
     // The constant may not raise the rank (a [1,1,1] factor would broadcast a
     // matrix up).
-    if (!c || !std::isfinite(*c) || *c == 0 || !t || !d.rankKnown ||
-        t->dims().size() > d.dims.size() || d.dtype != valueOf(g, v).dtype)
+    if (!c || !std::isfinite(*c) || *c == 0 || !t || !d.rankKnown || t->dims().size() > d.dims.size() ||
+        d.dtype != valueOf(g, v).dtype)
       continue;
     r.scale = div ? r.scale / *c : r.scale * *c;
     r.removed.push_back(p);
@@ -94,86 +83,68 @@ ValueId peelOneScale(const ir::Graph &g, ValueId v, Rewrite &r) {
 }
 
 /// Walks up from `v` through every such scale step.
-ValueId peelScale(const ir::Graph &g, ValueId v, Rewrite &r) {
-  for (ValueId up = peelOneScale(g, v, r); up != ir::kNoValue;
-       up = peelOneScale(g, v, r))
-    v = up;
+ValueId peelScale(const ir::Graph& g, ValueId v, Rewrite& r) {
+  for (ValueId up = peelOneScale(g, v, r); up != ir::kNoValue; up = peelOneScale(g, v, r)) v = up;
   return v;
 }
 
-bool isLastTwoSwap(const std::vector<int64_t> &perm) {
+bool isLastTwoSwap(const std::vector<int64_t>& perm) {
   const size_t r = perm.size();
-  if (r < 2)
-    return false;
+  if (r < 2) return false;
   for (size_t i = 0; i + 2 < r; ++i)
-    if (perm[i] != static_cast<int64_t>(i))
-      return false;
-  return perm[r - 2] == static_cast<int64_t>(r - 1) &&
-         perm[r - 1] == static_cast<int64_t>(r - 2);
+    if (perm[i] != static_cast<int64_t>(i)) return false;
+  return perm[r - 2] == static_cast<int64_t>(r - 1) && perm[r - 1] == static_cast<int64_t>(r - 2);
 }
 
 /// A Reshape that keeps its input's last two dims (static) and so only regroups
 /// the leading ones.
-bool reshapeKeepsLastTwo(const ir::Graph &g, const ir::Node &n) {
-  const ir::Value &in = valueOf(g, n.inputs[0]);
-  const ir::Value &out = valueOf(g, n.outputs[0]);
-  if (!in.rankKnown || !out.rankKnown || in.dims.size() < 2 ||
-      out.dims.size() < 2)
-    return false;
+bool reshapeKeepsLastTwo(const ir::Graph& g, const ir::Node& n) {
+  const ir::Value& in = valueOf(g, n.inputs[0]);
+  const ir::Value& out = valueOf(g, n.outputs[0]);
+  if (!in.rankKnown || !out.rankKnown || in.dims.size() < 2 || out.dims.size() < 2) return false;
   for (int i = 1; i <= 2; ++i) {
-    const int64_t a = in.dims[in.dims.size() - i],
-                  b = out.dims[out.dims.size() - i];
-    if (a == kDynamicDim || a != b)
-      return false;
+    const int64_t a = in.dims[in.dims.size() - i], b = out.dims[out.dims.size() - i];
+    if (a == kDynamicDim || a != b) return false;
   }
   return true;
 }
 
 /// How K is recovered from the K^T operand.
 struct KeySource {
-  ValueId key = ir::kNoValue; // K itself, when it exists in the graph
-  int32_t retranspose = -1;   // or: this Transpose, given `perm`, produces K
+  ValueId key = ir::kNoValue;  // K itself, when it exists in the graph
+  int32_t retranspose = -1;    // or: this Transpose, given `perm`, produces K
   std::vector<int64_t> perm;
-  ValueId reshapeFrom =
-      ir::kNoValue; // or: K = Reshape(reshapeFrom, keyDims), a new node
+  ValueId reshapeFrom = ir::kNoValue;  // or: K = Reshape(reshapeFrom, keyDims), a new node
   Dims keyDims;
 };
 
-std::optional<KeySource> findKey(const ir::Graph &g, ValueId kt, Rewrite &r) {
-  const ir::Value &ktv = valueOf(g, kt);
-  if (!ktv.rankKnown || ktv.dims.size() < 2 || ktv.dims.size() > 4)
-    return std::nullopt;
+std::optional<KeySource> findKey(const ir::Graph& g, ValueId kt, Rewrite& r) {
+  const ir::Value& ktv = valueOf(g, kt);
+  if (!ktv.rankKnown || ktv.dims.size() < 2 || ktv.dims.size() > 4) return std::nullopt;
   KeySource src;
   // Dynamo: [Reshape] -> Transpose(swap last two) -> [Reshape], the reshapes
   // regrouping only the leading dims.
   int32_t r2 = chainProducer(g, kt, OpKind::kReshape);
-  if (r2 >= 0 && !reshapeKeepsLastTwo(g, g.nodes[r2]))
-    r2 = -1;
+  if (r2 >= 0 && !reshapeKeepsLastTwo(g, g.nodes[r2])) r2 = -1;
   const ValueId beforeR2 = r2 >= 0 ? g.nodes[r2].inputs[0] : kt;
   const int32_t t = chainProducer(g, beforeR2, OpKind::kTranspose);
-  if (t < 0 || g.nodes[t].inputs.size() != 1)
-    return std::nullopt;
-  const ir::Node &tn = g.nodes[t];
-  const ir::Value &tin = valueOf(g, tn.inputs[0]);
-  if (!tin.rankKnown)
-    return std::nullopt;
+  if (t < 0 || g.nodes[t].inputs.size() != 1) return std::nullopt;
+  const ir::Node& tn = g.nodes[t];
+  const ir::Value& tin = valueOf(g, tn.inputs[0]);
+  if (!tin.rankKnown) return std::nullopt;
   std::vector<int64_t> perm = tn.attrs.getInts("perm");
   if (!tn.attrs.has("perm"))
-    for (int64_t i = static_cast<int64_t>(tin.dims.size()) - 1; i >= 0; --i)
-      perm.push_back(i);
-  if (perm.size() != tin.dims.size() || perm.size() < 2)
-    return std::nullopt;
+    for (int64_t i = static_cast<int64_t>(tin.dims.size()) - 1; i >= 0; --i) perm.push_back(i);
+  if (perm.size() != tin.dims.size() || perm.size() < 2) return std::nullopt;
   int32_t r1 = chainProducer(g, tn.inputs[0], OpKind::kReshape);
-  if (r1 >= 0 && !reshapeKeepsLastTwo(g, g.nodes[r1]))
-    r1 = -1;
+  if (r1 >= 0 && !reshapeKeepsLastTwo(g, g.nodes[r1])) r1 = -1;
 
   if (r2 < 0 && r1 < 0) {
     // Legacy: one Transpose. Swapping its last two perm entries makes it
     // produce K instead of K^T.
     std::swap(perm[perm.size() - 1], perm[perm.size() - 2]);
     bool identity = true;
-    for (size_t i = 0; i < perm.size(); ++i)
-      identity = identity && perm[i] == static_cast<int64_t>(i);
+    for (size_t i = 0; i < perm.size(); ++i) identity = identity && perm[i] == static_cast<int64_t>(i);
     if (identity) {
       r.removed.push_back(t);
       src.key = tn.inputs[0];
@@ -183,21 +154,17 @@ std::optional<KeySource> findKey(const ir::Graph &g, ValueId kt, Rewrite &r) {
     }
     return src;
   }
-  if (!isLastTwoSwap(perm) || !allStatic(ktv.dims))
-    return std::nullopt;
+  if (!isLastTwoSwap(perm) || !allStatic(ktv.dims)) return std::nullopt;
   // K = the chain's input with K^T's leading dims: the reshapes only regroup
   // whole [S, D] matrices.
   const ValueId from = r1 >= 0 ? g.nodes[r1].inputs[0] : tn.inputs[0];
-  const ir::Value &fromv = valueOf(g, from);
-  if (!fromv.rankKnown || !allStatic(fromv.dims) ||
-      elementCount(fromv.dims) != elementCount(ktv.dims))
+  const ir::Value& fromv = valueOf(g, from);
+  if (!fromv.rankKnown || !allStatic(fromv.dims) || elementCount(fromv.dims) != elementCount(ktv.dims))
     return std::nullopt;
   src.keyDims = ktv.dims;
-  std::swap(src.keyDims[src.keyDims.size() - 1],
-            src.keyDims[src.keyDims.size() - 2]);
+  std::swap(src.keyDims[src.keyDims.size() - 1], src.keyDims[src.keyDims.size() - 2]);
   for (int32_t n : {r2, t, r1})
-    if (n >= 0)
-      r.removed.push_back(n);
+    if (n >= 0) r.removed.push_back(n);
   if (fromv.dims == src.keyDims)
     src.key = from;
   else
@@ -208,32 +175,29 @@ std::optional<KeySource> findKey(const ir::Graph &g, ValueId kt, Rewrite &r) {
 /// A mask dim `m` against the scores' dim `s` (the last two only): it may not
 /// widen the scores.
 bool maskDimFits(int64_t m, int64_t s) {
-  if (m == 1 || s == kDynamicDim)
-    return true;
+  if (m == 1 || s == kDynamicDim) return true;
   return m == s || (m == kDynamicDim && s != 1);
 }
 
 struct Match {
   Rewrite rewrite;
-  int32_t output = -1; // the second MatMul, replaced in place by the fused node
+  int32_t output = -1;  // the second MatMul, replaced in place by the fused node
   ValueId q = ir::kNoValue, v = ir::kNoValue, mask = ir::kNoValue;
   KeySource key;
   bool zeroMaskedRows = false;
 };
 
 /// The scores' MatMul behind `s` (through scale ops), with its Q and K found.
-bool matchScores(const ir::Graph &g, ValueId s, Match &m) {
+bool matchScores(const ir::Graph& g, ValueId s, Match& m) {
   s = peelScale(g, s, m.rewrite);
   const int32_t mm = chainProducer(g, s, OpKind::kMatMul);
-  if (mm < 0 || g.nodes[mm].inputs.size() != 2)
-    return false;
+  if (mm < 0 || g.nodes[mm].inputs.size() != 2) return false;
   m.rewrite.removed.push_back(mm);
-  const ir::Node &n = g.nodes[mm];
+  const ir::Node& n = g.nodes[mm];
   m.q = peelScale(g, n.inputs[0], m.rewrite);
   const ValueId kt = peelScale(g, n.inputs[1], m.rewrite);
   auto key = findKey(g, kt, m.rewrite);
-  if (!key)
-    return false;
+  if (!key) return false;
   // A scale on K before its transpose or reshapes commutes with them (a
   // Transpose that is kept reads what it read).
   if (key->key != ir::kNoValue)
@@ -244,47 +208,36 @@ bool matchScores(const ir::Graph &g, ValueId s, Match &m) {
   return true;
 }
 
-std::optional<Match> matchAt(const ir::Graph &g, size_t softmaxIndex) {
-  const ir::Node &sm = g.nodes[softmaxIndex];
-  if (sm.op != OpKind::kSoftmax || sm.inputs.size() != 1 ||
-      sm.outputs.size() != 1)
-    return std::nullopt;
+std::optional<Match> matchAt(const ir::Graph& g, size_t softmaxIndex) {
+  const ir::Node& sm = g.nodes[softmaxIndex];
+  if (sm.op != OpKind::kSoftmax || sm.inputs.size() != 1 || sm.outputs.size() != 1) return std::nullopt;
   const ValueId x = sm.inputs[0], p = sm.outputs[0];
-  if (!rankBetween(g, x, 2, 4) || !isFloat(valueOf(g, x).dtype))
-    return std::nullopt;
+  if (!rankBetween(g, x, 2, 4) || !isFloat(valueOf(g, x).dtype)) return std::nullopt;
   const int64_t rank = static_cast<int64_t>(valueOf(g, x).dims.size());
   int64_t axis = sm.attrs.getInt("axis", g.opsetVersion < 13 ? 1 : -1);
-  if (axis < 0)
-    axis += rank;
+  if (axis < 0) axis += rank;
   if (axis != rank - 1)
-    return std::nullopt; // before opset 13 this also makes the 2-D coercion a
-                         // per-row softmax
+    return std::nullopt;  // before opset 13 this also makes the 2-D coercion a
+                          // per-row softmax
 
   Match m;
   m.rewrite.removed.push_back(static_cast<int32_t>(softmaxIndex));
   // After the softmax: the second MatMul, maybe behind Where(IsNaN(p), 0, p).
   ValueId probs = p;
-  if (g.isGraphOutput(p))
-    return std::nullopt;
+  if (g.isGraphOutput(p)) return std::nullopt;
   const auto readers = g.consumers(p);
   if (readers.size() == 2) {
     int32_t isnan = -1, where = -1;
     for (int32_t r : readers) {
-      if (g.nodes[r].op == OpKind::kIsNaN)
-        isnan = r;
-      if (g.nodes[r].op == OpKind::kWhere)
-        where = r;
+      if (g.nodes[r].op == OpKind::kIsNaN) isnan = r;
+      if (g.nodes[r].op == OpKind::kWhere) where = r;
     }
-    if (isnan < 0 || where < 0 || g.nodes[isnan].outputs.size() != 1)
-      return std::nullopt;
-    const ir::Node &w = g.nodes[where];
+    if (isnan < 0 || where < 0 || g.nodes[isnan].outputs.size() != 1) return std::nullopt;
+    const ir::Node& w = g.nodes[where];
     const ValueId nanFlags = g.nodes[isnan].outputs[0];
-    const std::optional<float> zero =
-        w.inputs.size() == 3 ? scalarConstant(g, w.inputs[1]) : std::nullopt;
-    if (soleConsumer(g, nanFlags) != where || w.inputs[0] != nanFlags ||
-        w.inputs[2] != p || !zero || *zero != 0 ||
-        g.constantOf(w.inputs[1])->dims().size() > static_cast<size_t>(rank) ||
-        w.outputs.size() != 1)
+    const std::optional<float> zero = w.inputs.size() == 3 ? scalarConstant(g, w.inputs[1]) : std::nullopt;
+    if (soleConsumer(g, nanFlags) != where || w.inputs[0] != nanFlags || w.inputs[2] != p || !zero || *zero != 0 ||
+        g.constantOf(w.inputs[1])->dims().size() > static_cast<size_t>(rank) || w.outputs.size() != 1)
       return std::nullopt;
     m.rewrite.removed.push_back(isnan);
     m.rewrite.removed.push_back(where);
@@ -294,9 +247,8 @@ std::optional<Match> matchAt(const ir::Graph &g, size_t softmaxIndex) {
     return std::nullopt;
   }
   const int32_t out = soleConsumer(g, probs);
-  if (out < 0 || g.nodes[out].op != OpKind::kMatMul ||
-      g.nodes[out].inputs.size() != 2 || g.nodes[out].outputs.size() != 1 ||
-      g.nodes[out].inputs[0] != probs || g.nodes[out].inputs[1] == probs)
+  if (out < 0 || g.nodes[out].op != OpKind::kMatMul || g.nodes[out].inputs.size() != 2 ||
+      g.nodes[out].outputs.size() != 1 || g.nodes[out].inputs[0] != probs || g.nodes[out].inputs[1] == probs)
     return std::nullopt;
   m.output = out;
   m.v = g.nodes[out].inputs[1];
@@ -308,83 +260,63 @@ std::optional<Match> matchAt(const ir::Graph &g, size_t softmaxIndex) {
     for (int side = 0; side < 2 && !found; ++side) {
       Match tried = m;
       tried.rewrite.removed.push_back(add);
-      const ValueId scores = g.nodes[add].inputs[side],
-                    mask = g.nodes[add].inputs[1 - side];
-      if (mask == scores || !rankBetween(g, mask, 0, 4) ||
-          valueOf(g, mask).dtype != valueOf(g, x).dtype)
-        continue;
-      if (!matchScores(g, scores, tried))
-        continue;
-      const Dims &md = valueOf(g, mask).dims;
-      const Dims &sd = valueOf(g, scores).dims;
-      if (!valueOf(g, scores).rankKnown)
-        continue;
+      const ValueId scores = g.nodes[add].inputs[side], mask = g.nodes[add].inputs[1 - side];
+      if (mask == scores || !rankBetween(g, mask, 0, 4) || valueOf(g, mask).dtype != valueOf(g, x).dtype) continue;
+      if (!matchScores(g, scores, tried)) continue;
+      const Dims& md = valueOf(g, mask).dims;
+      const Dims& sd = valueOf(g, scores).dims;
+      if (!valueOf(g, scores).rankKnown) continue;
       bool fits = true;
       for (size_t i = 1; i <= 2 && i <= md.size() && i <= sd.size(); ++i)
         fits = fits && maskDimFits(md[md.size() - i], sd[sd.size() - i]);
-      if (!fits)
-        continue;
+      if (!fits) continue;
       tried.mask = mask;
       m = std::move(tried);
       found = true;
     }
   }
-  if (!found && !matchScores(g, x, m))
-    return std::nullopt;
+  if (!found && !matchScores(g, x, m)) return std::nullopt;
 
   // The operands: 2- to 4-D tensors of one float type.
   const DataType type = valueOf(g, x).dtype;
   for (ValueId v : {m.q, m.v})
-    if (!rankBetween(g, v, 2, 4) || valueOf(g, v).dtype != type)
-      return std::nullopt;
-  const ValueId keyRef = m.key.key != ir::kNoValue ? m.key.key
-                         : m.key.reshapeFrom != ir::kNoValue
-                             ? m.key.reshapeFrom
-                             : g.nodes[m.key.retranspose].inputs[0];
-  if (valueOf(g, keyRef).dtype != type ||
-      valueOf(g, g.nodes[out].outputs[0]).dtype != type)
-    return std::nullopt;
-  if (m.key.key != ir::kNoValue && !rankBetween(g, m.key.key, 2, 4))
-    return std::nullopt;
-  if (!std::isfinite(m.rewrite.scale) || m.rewrite.scale == 0)
-    return std::nullopt;
+    if (!rankBetween(g, v, 2, 4) || valueOf(g, v).dtype != type) return std::nullopt;
+  const ValueId keyRef = m.key.key != ir::kNoValue           ? m.key.key
+                         : m.key.reshapeFrom != ir::kNoValue ? m.key.reshapeFrom
+                                                             : g.nodes[m.key.retranspose].inputs[0];
+  if (valueOf(g, keyRef).dtype != type || valueOf(g, g.nodes[out].outputs[0]).dtype != type) return std::nullopt;
+  if (m.key.key != ir::kNoValue && !rankBetween(g, m.key.key, 2, 4)) return std::nullopt;
+  if (!std::isfinite(m.rewrite.scale) || m.rewrite.scale == 0) return std::nullopt;
   // Each replaced node once, and no operand of the fused node made by one of
   // them (Q and K^T sharing a chain).
   std::vector<bool> seen(g.nodes.size(), false);
   for (int32_t n : m.rewrite.removed) {
-    if (seen[n] || n == m.output || n == m.key.retranspose)
-      return std::nullopt;
+    if (seen[n] || n == m.output || n == m.key.retranspose) return std::nullopt;
     seen[n] = true;
   }
   for (ValueId operand : {m.q, keyRef, m.v, m.mask})
-    if (operand != ir::kNoValue && valueOf(g, operand).producer >= 0 &&
-        seen[valueOf(g, operand).producer])
+    if (operand != ir::kNoValue && valueOf(g, operand).producer >= 0 && seen[valueOf(g, operand).producer])
       return std::nullopt;
   return m;
 }
 
-Status apply(ir::Graph &g, Match &m) {
+Status apply(ir::Graph& g, Match& m) {
   ValueId key = m.key.key;
-  const std::vector<int32_t> &removed = m.rewrite.removed;
+  const std::vector<int32_t>& removed = m.rewrite.removed;
   std::vector<std::string> names;
-  for (int32_t n : removed)
-    names.push_back(g.nodes[n].name);
+  for (int32_t n : removed) names.push_back(g.nodes[n].name);
   if (m.key.retranspose >= 0) {
-    ir::Node &t = g.nodes[m.key.retranspose];
+    ir::Node& t = g.nodes[m.key.retranspose];
     t.attrs.set("perm", m.key.perm);
     key = t.outputs[0];
-    ir::Value &kv = g.values[key]; // K^T's dims with the last two swapped (the
-                                   // builder re-annotates anyway)
-    if (kv.rankKnown && kv.dims.size() >= 2)
-      std::swap(kv.dims[kv.dims.size() - 1], kv.dims[kv.dims.size() - 2]);
+    ir::Value& kv = g.values[key];  // K^T's dims with the last two swapped (the
+                                    // builder re-annotates anyway)
+    if (kv.rankKnown && kv.dims.size() >= 2) std::swap(kv.dims[kv.dims.size() - 1], kv.dims[kv.dims.size() - 2]);
     kv.dimNames.clear();
   } else if (m.key.reshapeFrom != ir::kNoValue) {
-    KILN_ASSIGN_OR_RETURN(
-        Tensor shape,
-        Tensor::allocate(DataType::kInt64,
-                         {static_cast<int64_t>(m.key.keyDims.size())}));
-    for (size_t i = 0; i < m.key.keyDims.size(); ++i)
-      shape.dataAs<int64_t>()[i] = m.key.keyDims[i];
+    KILN_ASSIGN_OR_RETURN(Tensor shape,
+                          Tensor::allocate(DataType::kInt64, {static_cast<int64_t>(m.key.keyDims.size())}));
+    for (size_t i = 0; i < m.key.keyDims.size(); ++i) shape.dataAs<int64_t>()[i] = m.key.keyDims[i];
     const std::string base = g.nodes[m.output].name + "_key";
     const ValueId shapeId = g.addConstant(base + "_shape", std::move(shape));
     key = g.addValue(base, valueOf(g, m.key.reshapeFrom).dtype);
@@ -397,36 +329,32 @@ Status apply(ir::Graph &g, Match &m) {
     reshape.outputs = {key};
     g.nodes.push_back(std::move(reshape));
   }
-  ir::Node &fused = g.nodes[m.output];
+  ir::Node& fused = g.nodes[m.output];
   const ValueId y = fused.outputs[0];
   fused.op = OpKind::kFusedAttention;
   fused.inputs = {m.q, key, m.v};
-  if (m.mask != ir::kNoValue)
-    fused.inputs.push_back(m.mask);
+  if (m.mask != ir::kNoValue) fused.inputs.push_back(m.mask);
   fused.outputs = {y};
   fused.attrs = ir::Attributes();
   fused.attrs.set("scale", static_cast<float>(m.rewrite.scale));
-  if (m.zeroMaskedRows)
-    fused.attrs.set("zero_masked_rows", int64_t{1});
+  if (m.zeroMaskedRows) fused.attrs.set("zero_masked_rows", int64_t{1});
   fused.attrs.set("fused_nodes", names);
   std::vector<bool> erase(g.nodes.size(), false);
-  for (int32_t n : removed)
-    erase[n] = true;
+  for (int32_t n : removed) erase[n] = true;
   return g.eraseNodes(erase);
 }
 
-} // namespace
+}  // namespace
 
-Expected<int> fuseAttention(ir::Graph &graph) {
+Expected<int> fuseAttention(ir::Graph& graph) {
   KILN_RETURN_IF_ERROR(graph.topologicalSort());
   int fused = 0;
   for (bool again = true; again;) {
     again = false;
     for (size_t i = 0; i < graph.nodes.size(); ++i) {
       std::optional<Match> m = matchAt(graph, i);
-      if (!m)
-        continue;
-      KILN_RETURN_IF_ERROR(apply(graph, *m)); // re-sorts: start over
+      if (!m) continue;
+      KILN_RETURN_IF_ERROR(apply(graph, *m));  // re-sorts: start over
       ++fused;
       again = true;
       break;
@@ -435,4 +363,4 @@ Expected<int> fuseAttention(ir::Graph &graph) {
   return fused;
 }
 
-} // namespace kiln::passes
+}  // namespace kiln::passes

@@ -22,22 +22,20 @@ using namespace attentiontest;
 using fusedtest::annotate;
 using fusedtest::runGraph;
 
-backends::Backend &cpu() {
+backends::Backend& cpu() {
   static auto backend = backends::createBackend(DeviceKind::kCpu).value();
   return *backend;
 }
 
-int countOps(const ir::Graph &g, OpKind op) {
+int countOps(const ir::Graph& g, OpKind op) {
   int n = 0;
-  for (const auto &node : g.nodes)
-    n += node.op == op ? 1 : 0;
+  for (const auto& node : g.nodes) n += node.op == op ? 1 : 0;
   return n;
 }
 
-const ir::Node *attentionNode(const ir::Graph &g) {
-  for (const auto &node : g.nodes)
-    if (node.op == OpKind::kFusedAttention)
-      return &node;
+const ir::Node* attentionNode(const ir::Graph& g) {
+  for (const auto& node : g.nodes)
+    if (node.op == OpKind::kFusedAttention) return &node;
   return nullptr;
 }
 
@@ -59,28 +57,24 @@ Prepared prepare(GraphBuilder b) {
   return p;
 }
 
-void expectNear(const Tensor &got, const std::vector<double> &want,
-                const std::string &what) {
+void expectNear(const Tensor& got, const std::vector<double>& want, const std::string& what) {
   ASSERT_EQ(got.elementCount(), static_cast<int64_t>(want.size())) << what;
   double rms = 0;
-  for (double w : want)
-    rms += w * w;
+  for (double w : want) rms += w * w;
   rms = std::sqrt(rms / std::max<size_t>(1, want.size()));
   int bad = 0;
   for (size_t i = 0; i < want.size(); ++i) {
     const double g = fusedtest::elementOf(got, static_cast<int64_t>(i));
-    if (!(std::fabs(g - want[i]) <= 1e-4 * (std::fabs(want[i]) + rms) + 1e-6) &&
-        ++bad <= 5)
-      ADD_FAILURE() << what << ": element " << i << " is " << g
-                    << ", reference " << want[i];
+    if (!(std::fabs(g - want[i]) <= 1e-4 * (std::fabs(want[i]) + rms) + 1e-6) && ++bad <= 5)
+      ADD_FAILURE() << what << ": element " << i << " is " << g << ", reference " << want[i];
   }
   EXPECT_EQ(bad, 0) << what << ": of " << want.size();
 }
 
 /// Runs both graphs on the CPU, compares each with `want` (float64) and with
 /// each other.
-void checkRuns(const Prepared &p, const std::map<std::string, Tensor> &inputs,
-               const std::vector<double> &want, const std::string &what) {
+void checkRuns(const Prepared& p, const std::map<std::string, Tensor>& inputs, const std::vector<double>& want,
+               const std::string& what) {
   auto unfused = runGraph(cpu(), p.unfused, inputs);
   ASSERT_TRUE(unfused.hasValue()) << unfused.status().toString();
   auto fused = runGraph(cpu(), p.fused, inputs);
@@ -88,181 +82,141 @@ void checkRuns(const Prepared &p, const std::map<std::string, Tensor> &inputs,
   const std::string out = p.fused.values[p.fused.outputs[0]].name;
   expectNear(fused->at(out), want, what + " fused");
   expectNear(unfused->at(out), want, what + " unfused");
-  expectNear(fused->at(out), asDoubles(unfused->at(out)),
-             what + " fused vs unfused");
+  expectNear(fused->at(out), asDoubles(unfused->at(out)), what + " fused vs unfused");
 }
 
 /// Random non-zero float inputs (bool ones are left to the test).
-std::map<std::string, Tensor> floatInputs(const ir::Graph &g, uint32_t seed) {
+std::map<std::string, Tensor> floatInputs(const ir::Graph& g, uint32_t seed) {
   std::map<std::string, Tensor> m;
   for (ValueId in : g.inputs)
     if (g.values[in].dtype == DataType::kFloat32)
-      m[g.values[in].name] = fusedtest::randomTensor(DataType::kFloat32,
-                                                     g.values[in].dims, seed++);
+      m[g.values[in].name] = fusedtest::randomTensor(DataType::kFloat32, g.values[in].dims, seed++);
   return m;
 }
 
 /// An additive padding mask [B,1,1,Sk]: batch b masks its last b keys with
 /// -10000 (BERT's), random elsewhere.
-Tensor paddingMask(const Shape &s, uint32_t seed) {
-  Tensor t = fusedtest::randomTensor(DataType::kFloat32,
-                                     {s.batch, 1, 1, s.keys}, seed, -1, 1);
+Tensor paddingMask(const Shape& s, uint32_t seed) {
+  Tensor t = fusedtest::randomTensor(DataType::kFloat32, {s.batch, 1, 1, s.keys}, seed, -1, 1);
   for (int64_t b = 0; b < s.batch; ++b)
-    for (int64_t j = std::max<int64_t>(1, s.keys - b); j < s.keys; ++j)
-      t.dataAs<float>()[b * s.keys + j] = -10000.f;
+    for (int64_t j = std::max<int64_t>(1, s.keys - b); j < s.keys; ++j) t.dataAs<float>()[b * s.keys + j] = -10000.f;
   return t;
 }
 
-const Shape kShapes[] = {{1, 1, 1, 1, 8},
-                         {2, 3, 7, 7, 16},
-                         {3, 2, 13, 13, 64},
-                         {1, 4, 33, 33, 32},
-                         {2, 2, 5, 9, 24}};
+const Shape kShapes[] = {{1, 1, 1, 1, 8}, {2, 3, 7, 7, 16}, {3, 2, 13, 13, 64}, {1, 4, 33, 33, 32}, {2, 2, 5, 9, 24}};
 
 TEST(FuseAttention, LegacyBertWithPaddingMask) {
-  for (const Shape &s : kShapes) {
-    if (s.queries != s.keys)
-      continue; // self-attention
+  for (const Shape& s : kShapes) {
+    if (s.queries != s.keys) continue;  // self-attention
     Prepared p = prepare(legacyBert(s, Mask::kPadding));
     ASSERT_EQ(p.count, 1);
-    ASSERT_EQ(
-        p.fused.nodes.size(),
-        2u); // the K Transpose, re-permuted to produce K, and the attention
-    const ir::Node *n = attentionNode(p.fused);
+    ASSERT_EQ(p.fused.nodes.size(),
+              2u);  // the K Transpose, re-permuted to produce K, and the attention
+    const ir::Node* n = attentionNode(p.fused);
     ASSERT_NE(n, nullptr);
     EXPECT_EQ(n->name, "attention_out");
     EXPECT_EQ(n->attrs.getStrings("fused_nodes"),
-              (std::vector<std::string>{"softmax", "mask_add", "scale_div",
-                                        "scores"}));
-    EXPECT_NEAR(n->attrs.getFloat("scale", 0),
-                1 / std::sqrt(static_cast<double>(s.dim)), 1e-7);
-    EXPECT_EQ(p.fused.values[n->inputs[1]].dims,
-              (Dims{s.batch, s.heads, s.keys, s.dim}));
+              (std::vector<std::string>{"softmax", "mask_add", "scale_div", "scores"}));
+    EXPECT_NEAR(n->attrs.getFloat("scale", 0), 1 / std::sqrt(static_cast<double>(s.dim)), 1e-7);
+    EXPECT_EQ(p.fused.values[n->inputs[1]].dims, (Dims{s.batch, s.heads, s.keys, s.dim}));
     auto inputs = floatInputs(p.unfused, 11);
     inputs["mask"] = paddingMask(s, 5);
-    const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]),
-               v = asDoubles(inputs["v"]), m = asDoubles(inputs["mask"]);
+    const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]), v = asDoubles(inputs["v"]),
+               m = asDoubles(inputs["mask"]);
     const auto kAt = [&](int64_t b, int64_t h, int64_t j, int64_t d) {
-      return k[((b * s.keys + j) * s.heads + h) * s.dim + d]; // [B,S,H,D]
+      return k[((b * s.keys + j) * s.heads + h) * s.dim + d];  // [B,S,H,D]
     };
     const auto want = referenceAttention(
-        s, q, kAt, bhsd(v, s, s.keys),
-        [&](int64_t b, int64_t, int64_t j) { return m[b * s.keys + j]; },
+        s, q, kAt, bhsd(v, s, s.keys), [&](int64_t b, int64_t, int64_t j) { return m[b * s.keys + j]; },
         1 / std::sqrt(static_cast<double>(s.dim)));
-    checkRuns(p, inputs, want,
-              "legacy BERT " + dimsToString(std::vector<int64_t>{
-                                   s.batch, s.heads, s.queries, s.dim}));
+    checkRuns(p, inputs, want, "legacy BERT " + dimsToString(std::vector<int64_t>{s.batch, s.heads, s.queries, s.dim}));
   }
 }
 
 TEST(FuseAttention, LegacySdpaScalesQAndKSeparatelyWithAndWithoutMask) {
-  for (const Shape &s : kShapes) {
+  for (const Shape& s : kShapes) {
     for (Mask mask : {Mask::kNone, Mask::kFull, Mask::kCausalConstant}) {
-      if (mask == Mask::kCausalConstant && s.queries != s.keys)
-        continue;
-      const bool left = s.dim == 16; // the mask as Add's first operand too
+      if (mask == Mask::kCausalConstant && s.queries != s.keys) continue;
+      const bool left = s.dim == 16;  // the mask as Add's first operand too
       Prepared p = prepare(legacySdpa(s, mask, 0.37, left));
       ASSERT_EQ(p.count, 1);
       ASSERT_EQ(p.fused.nodes.size(),
-                1u); // Transpose [0,1,3,2] swapped back is the identity: K is
-                     // read directly
-      const ir::Node *n = attentionNode(p.fused);
+                1u);  // Transpose [0,1,3,2] swapped back is the identity: K is
+                      // read directly
+      const ir::Node* n = attentionNode(p.fused);
       ASSERT_NE(n, nullptr);
       EXPECT_NEAR(n->attrs.getFloat("scale", 0), 0.37, 1e-6);
       EXPECT_EQ(n->inputs.size(), mask == Mask::kNone ? 3u : 4u);
       auto inputs = floatInputs(p.unfused, 23);
-      const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]),
-                 v = asDoubles(inputs["v"]);
-      const auto m = mask == Mask::kFull ? asDoubles(inputs["mask"])
-                                         : std::vector<double>{};
+      const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]), v = asDoubles(inputs["v"]);
+      const auto m = mask == Mask::kFull ? asDoubles(inputs["mask"]) : std::vector<double>{};
       std::function<double(int64_t, int64_t, int64_t)> maskAt;
       if (mask == Mask::kFull)
-        maskAt = [&](int64_t b, int64_t i, int64_t j) {
-          return m[(b * s.queries + i) * s.keys + j];
-        };
+        maskAt = [&](int64_t b, int64_t i, int64_t j) { return m[(b * s.queries + i) * s.keys + j]; };
       if (mask == Mask::kCausalConstant)
-        maskAt = [](int64_t, int64_t i, int64_t j) {
-          return j <= i ? 0.0 : -INFINITY;
-        };
-      const auto want = referenceAttention(s, q, bhsd(k, s, s.keys),
-                                           bhsd(v, s, s.keys), maskAt, 0.37);
+        maskAt = [](int64_t, int64_t i, int64_t j) { return j <= i ? 0.0 : -INFINITY; };
+      const auto want = referenceAttention(s, q, bhsd(k, s, s.keys), bhsd(v, s, s.keys), maskAt, 0.37);
       checkRuns(p, inputs, want,
-                "legacy SDPA mask " + std::to_string(static_cast<int>(mask)) +
-                    " Sq " + std::to_string(s.queries) + " Sk " +
-                    std::to_string(s.keys));
+                "legacy SDPA mask " + std::to_string(static_cast<int>(mask)) + " Sq " + std::to_string(s.queries) +
+                    " Sk " + std::to_string(s.keys));
     }
   }
 }
 
 TEST(FuseAttention, DynamoSdpaReshapeTransposeReshape) {
-  for (const Shape &s : kShapes) {
+  for (const Shape& s : kShapes) {
     for (Mask mask : {Mask::kNone, Mask::kCausalConstant}) {
-      if (mask == Mask::kCausalConstant && s.queries != s.keys)
-        continue;
+      if (mask == Mask::kCausalConstant && s.queries != s.keys) continue;
       Prepared p = prepare(dynamoSdpa(s, mask));
       ASSERT_EQ(p.count, 1);
       ASSERT_EQ(p.fused.nodes.size(), 1u);
-      const ir::Node *n = attentionNode(p.fused);
+      const ir::Node* n = attentionNode(p.fused);
       ASSERT_NE(n, nullptr);
       EXPECT_EQ(p.fused.values[n->inputs[1]].name, "k");
-      EXPECT_EQ(n->attrs.getStrings("fused_nodes").size(),
-                mask == Mask::kNone ? 7u : 8u);
+      EXPECT_EQ(n->attrs.getStrings("fused_nodes").size(), mask == Mask::kNone ? 7u : 8u);
       auto inputs = floatInputs(p.unfused, 31);
-      const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]),
-                 v = asDoubles(inputs["v"]);
+      const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]), v = asDoubles(inputs["v"]);
       std::function<double(int64_t, int64_t, int64_t)> maskAt;
       if (mask == Mask::kCausalConstant)
-        maskAt = [](int64_t, int64_t i, int64_t j) {
-          return j <= i ? 0.0 : -INFINITY;
-        };
-      const auto want =
-          referenceAttention(s, q, bhsd(k, s, s.keys), bhsd(v, s, s.keys),
-                             maskAt, 1 / std::sqrt(static_cast<double>(s.dim)));
-      checkRuns(p, inputs, want,
-                "dynamo SDPA Sq " + std::to_string(s.queries) + " Sk " +
-                    std::to_string(s.keys));
+        maskAt = [](int64_t, int64_t i, int64_t j) { return j <= i ? 0.0 : -INFINITY; };
+      const auto want = referenceAttention(s, q, bhsd(k, s, s.keys), bhsd(v, s, s.keys), maskAt,
+                                           1 / std::sqrt(static_cast<double>(s.dim)));
+      checkRuns(p, inputs, want, "dynamo SDPA Sq " + std::to_string(s.queries) + " Sk " + std::to_string(s.keys));
     }
   }
 }
 
-Tensor boolMask(const Shape &s, uint32_t seed, bool oneRowEmpty) {
+Tensor boolMask(const Shape& s, uint32_t seed, bool oneRowEmpty) {
   std::mt19937 rng(seed);
-  Tensor t = Tensor::allocate(DataType::kBool, {s.batch, 1, s.queries, s.keys})
-                 .value();
-  auto *m = t.dataAs<uint8_t>();
-  for (int64_t i = 0; i < t.elementCount(); ++i)
-    m[i] = rng() % 3 != 0;
-  for (int64_t r = 0; r < s.batch * s.queries; ++r)
-    m[r * s.keys] = 1; // every row attends somewhere...
+  Tensor t = Tensor::allocate(DataType::kBool, {s.batch, 1, s.queries, s.keys}).value();
+  auto* m = t.dataAs<uint8_t>();
+  for (int64_t i = 0; i < t.elementCount(); ++i) m[i] = rng() % 3 != 0;
+  for (int64_t r = 0; r < s.batch * s.queries; ++r) m[r * s.keys] = 1;  // every row attends somewhere...
   if (oneRowEmpty)
-    for (int64_t j = 0; j < s.keys; ++j)
-      m[j] = 0; // ...but row 0 of batch 0
+    for (int64_t j = 0; j < s.keys; ++j) m[j] = 0;  // ...but row 0 of batch 0
   return t;
 }
 
 TEST(FuseAttention, DynamoBooleanMaskWithNanGuard) {
-  for (const Shape &s : kShapes) {
+  for (const Shape& s : kShapes) {
     Prepared p = prepare(dynamoSdpa(s, Mask::kNone, /*boolMask=*/true));
     ASSERT_EQ(p.count, 1);
-    const ir::Node *n = attentionNode(p.fused);
+    const ir::Node* n = attentionNode(p.fused);
     ASSERT_NE(n, nullptr);
     EXPECT_EQ(n->attrs.getInt("zero_masked_rows", 0), 1);
     ASSERT_EQ(n->inputs.size(), 4u);
     EXPECT_EQ(countOps(p.fused, OpKind::kWhere),
-              1); // Where(m, 0, -max) stays: the fused node takes its output
+              1);  // Where(m, 0, -max) stays: the fused node takes its output
     EXPECT_EQ(countOps(p.fused, OpKind::kIsNaN), 0);
     auto inputs = floatInputs(p.unfused, 41);
     inputs["bool_mask"] = boolMask(s, 3, false);
-    const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]),
-               v = asDoubles(inputs["v"]), m = asDoubles(inputs["bool_mask"]);
+    const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]), v = asDoubles(inputs["v"]),
+               m = asDoubles(inputs["bool_mask"]);
     const auto want = referenceAttention(
         s, q, bhsd(k, s, s.keys), bhsd(v, s, s.keys),
-        [&](int64_t b, int64_t i, int64_t j) {
-          return m[(b * s.queries + i) * s.keys + j] ? 0.0 : -INFINITY;
-        },
+        [&](int64_t b, int64_t i, int64_t j) { return m[(b * s.queries + i) * s.keys + j] ? 0.0 : -INFINITY; },
         1 / std::sqrt(static_cast<double>(s.dim)));
-    checkRuns(p, inputs, want,
-              "dynamo bool mask Sq " + std::to_string(s.queries));
+    checkRuns(p, inputs, want, "dynamo bool mask Sq " + std::to_string(s.queries));
   }
 }
 
@@ -277,27 +231,23 @@ TEST(FuseAttention, FullyMaskedRowMatchesTheUnfusedGraph) {
   auto unfused = runGraph(cpu(), p.unfused, inputs);
   auto fused = runGraph(cpu(), p.fused, inputs);
   ASSERT_TRUE(unfused.hasValue() && fused.hasValue());
-  expectNear(fused->at("attention_out_out"),
-             asDoubles(unfused->at("attention_out_out")), "fully masked row");
+  expectNear(fused->at("attention_out_out"), asDoubles(unfused->at("attention_out_out")), "fully masked row");
 }
 
 TEST(FuseAttention, DynamoMultiheadAttentionReshapesKey) {
-  for (const Shape &s : {Shape{2, 4, 7, 7, 16}, Shape{1, 3, 11, 11, 8}}) {
+  for (const Shape& s : {Shape{2, 4, 7, 7, 16}, Shape{1, 3, 11, 11, 8}}) {
     Prepared p = prepare(dynamoMha(s));
     ASSERT_EQ(p.count, 1);
-    const ir::Node *n = attentionNode(p.fused);
+    const ir::Node* n = attentionNode(p.fused);
     ASSERT_NE(n, nullptr);
     EXPECT_EQ(countOps(p.fused, OpKind::kReshape),
-              1); // K [B*H,S,D] -> [B,H,S,D]
+              1);  // K [B*H,S,D] -> [B,H,S,D]
     EXPECT_EQ(countOps(p.fused, OpKind::kTranspose), 0);
-    EXPECT_EQ(p.fused.values[n->inputs[1]].dims,
-              (Dims{s.batch, s.heads, s.keys, s.dim}));
+    EXPECT_EQ(p.fused.values[n->inputs[1]].dims, (Dims{s.batch, s.heads, s.keys, s.dim}));
     auto inputs = floatInputs(p.unfused, 51);
-    const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]),
-               v = asDoubles(inputs["v"]);
-    const auto want =
-        referenceAttention(s, q, bhsd(k, s, s.keys), bhsd(v, s, s.keys),
-                           nullptr, 1 / std::sqrt(static_cast<double>(s.dim)));
+    const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]), v = asDoubles(inputs["v"]);
+    const auto want = referenceAttention(s, q, bhsd(k, s, s.keys), bhsd(v, s, s.keys), nullptr,
+                                         1 / std::sqrt(static_cast<double>(s.dim)));
     checkRuns(p, inputs, want, "dynamo MHA");
   }
 }
@@ -314,68 +264,52 @@ TEST(FuseAttention, ThePassManagerFusesOnceShapesAreKnown) {
 
 TEST(FuseAttention, LeavesOtherPatternsAlone) {
   const Shape s{2, 2, 5, 5, 8};
-  { // softmax over another axis
+  {  // softmax over another axis
     GraphBuilder b = legacySdpa(s, Mask::kNone, 0.5);
-    for (auto &n : b.g.nodes)
-      if (n.op == OpKind::kSoftmax)
-        n.attrs.set("axis", int64_t{2});
+    for (auto& n : b.g.nodes)
+      if (n.op == OpKind::kSoftmax) n.attrs.set("axis", int64_t{2});
     EXPECT_EQ(prepare(b).count, 0);
   }
-  { // a scale that is not a constant
+  {  // a scale that is not a constant
     GraphBuilder b;
-    const ValueId q = b.input("q", {2, 2, 5, 8}),
-                  k = b.input("k", {2, 2, 5, 8}),
-                  v = b.input("v", {2, 2, 5, 8});
+    const ValueId q = b.input("q", {2, 2, 5, 8}), k = b.input("k", {2, 2, 5, 8}), v = b.input("v", {2, 2, 5, 8});
     const ValueId c = b.input("c", {1});
-    const ValueId kt =
-        b.op(OpKind::kTranspose, {k},
-             attrs({{"perm", std::vector<int64_t>{0, 1, 3, 2}}}));
-    const ValueId scores =
-        b.op(OpKind::kMul, {b.op(OpKind::kMatMul, {q, kt}), c});
+    const ValueId kt = b.op(OpKind::kTranspose, {k}, attrs({{"perm", std::vector<int64_t>{0, 1, 3, 2}}}));
+    const ValueId scores = b.op(OpKind::kMul, {b.op(OpKind::kMatMul, {q, kt}), c});
     b.output(softmaxAndValues(b, scores, v));
     EXPECT_EQ(prepare(b).count, 0);
   }
-  { // the scores are also a graph output
+  {  // the scores are also a graph output
     GraphBuilder b = legacyBert(s, Mask::kNone);
     b.output(b.g.findValue("scores_out"));
     EXPECT_EQ(prepare(b).count, 0);
   }
-  { // the probabilities are read twice
+  {  // the probabilities are read twice
     GraphBuilder b = legacyBert(s, Mask::kNone);
     b.output(b.g.findValue("softmax_out"));
     EXPECT_EQ(prepare(b).count, 0);
   }
-  { // a mask that widens the scores' query dim (one query row broadcast to
+  {  // a mask that widens the scores' query dim (one query row broadcast to
     // five)
     GraphBuilder b;
-    const ValueId q = b.input("q", {2, 2, 1, 8}),
-                  k = b.input("k", {2, 2, 5, 8}),
-                  v = b.input("v", {2, 2, 5, 8});
-    const ValueId kt =
-        b.op(OpKind::kTranspose, {k},
-             attrs({{"perm", std::vector<int64_t>{0, 1, 3, 2}}}));
-    const ValueId scores = b.op(OpKind::kAdd, {b.op(OpKind::kMatMul, {q, kt}),
-                                               b.input("mask", {2, 1, 5, 5})});
+    const ValueId q = b.input("q", {2, 2, 1, 8}), k = b.input("k", {2, 2, 5, 8}), v = b.input("v", {2, 2, 5, 8});
+    const ValueId kt = b.op(OpKind::kTranspose, {k}, attrs({{"perm", std::vector<int64_t>{0, 1, 3, 2}}}));
+    const ValueId scores = b.op(OpKind::kAdd, {b.op(OpKind::kMatMul, {q, kt}), b.input("mask", {2, 1, 5, 5})});
     b.output(softmaxAndValues(b, scores, v));
     EXPECT_EQ(prepare(b).count, 0);
   }
-  { // K^T a constant matrix, not a transposed K
+  {  // K^T a constant matrix, not a transposed K
     GraphBuilder b;
     const ValueId q = b.input("q", {5, 8}), v = b.input("v", {5, 8});
     const ValueId kt = b.constant(std::vector<double>(40, 0.25), {8, 5});
     b.output(softmaxAndValues(b, b.op(OpKind::kMatMul, {q, kt}), v));
     EXPECT_EQ(prepare(b).count, 0);
   }
-  { // a zero scale (Div by 0 would be inf): refused
+  {  // a zero scale (Div by 0 would be inf): refused
     GraphBuilder b;
-    const ValueId q = b.input("q", {2, 2, 5, 8}),
-                  k = b.input("k", {2, 2, 5, 8}),
-                  v = b.input("v", {2, 2, 5, 8});
-    const ValueId kt =
-        b.op(OpKind::kTranspose, {k},
-             attrs({{"perm", std::vector<int64_t>{0, 1, 3, 2}}}));
-    const ValueId scores =
-        b.op(OpKind::kDiv, {b.op(OpKind::kMatMul, {q, kt}), b.scalar(0)});
+    const ValueId q = b.input("q", {2, 2, 5, 8}), k = b.input("k", {2, 2, 5, 8}), v = b.input("v", {2, 2, 5, 8});
+    const ValueId kt = b.op(OpKind::kTranspose, {k}, attrs({{"perm", std::vector<int64_t>{0, 1, 3, 2}}}));
+    const ValueId scores = b.op(OpKind::kDiv, {b.op(OpKind::kMatMul, {q, kt}), b.scalar(0)});
     b.output(softmaxAndValues(b, scores, v));
     EXPECT_EQ(prepare(b).count, 0);
   }
@@ -385,24 +319,20 @@ TEST(FuseAttention, LeavesOtherPatternsAlone) {
 
 namespace ot = onnx::testing;
 
-Expected<std::unique_ptr<ir::Graph>>
-importAttention(const std::vector<std::pair<std::string, Dims>> &inputs,
-                int32_t maskType, const std::vector<ot::Proto> &attributes,
-                std::vector<std::string> nodeInputs = {},
-                std::vector<std::string> nodeOutputs = {"y"}) {
+Expected<std::unique_ptr<ir::Graph>> importAttention(const std::vector<std::pair<std::string, Dims>>& inputs,
+                                                     int32_t maskType, const std::vector<ot::Proto>& attributes,
+                                                     std::vector<std::string> nodeInputs = {},
+                                                     std::vector<std::string> nodeOutputs = {"y"}) {
   ot::ModelBuilder m;
   m.opset = 23;
   m.irVersion = 10;
-  for (const auto &[name, dims] : inputs) {
+  for (const auto& [name, dims] : inputs) {
     std::vector<ot::Dim> d(dims.begin(), dims.end());
-    m.inputs.push_back(
-        ot::valueInfo(name, name == "mask" ? maskType : ot::kFloat, d));
+    m.inputs.push_back(ot::valueInfo(name, name == "mask" ? maskType : ot::kFloat, d));
   }
   if (nodeInputs.empty())
-    for (const auto &in : inputs)
-      nodeInputs.push_back(in.first);
-  m.nodes.push_back(
-      ot::node("Attention", nodeInputs, nodeOutputs, "attn", attributes));
+    for (const auto& in : inputs) nodeInputs.push_back(in.first);
+  m.nodes.push_back(ot::node("Attention", nodeInputs, nodeOutputs, "attn", attributes));
   m.outputs.push_back(ot::valueInfo("y", ot::kFloat, {}, false));
   const std::string bytes = m.serialize();
   return onnx::importModel(bytes.data(), bytes.size(), "");
@@ -410,12 +340,8 @@ importAttention(const std::vector<std::pair<std::string, Dims>> &inputs,
 
 TEST(OnnxAttention, FourDimensionalCausalWithAdditiveMask) {
   const Shape s{2, 3, 7, 7, 16};
-  auto g = importAttention(
-      {{"q", {2, 3, 7, 16}},
-       {"k", {2, 3, 7, 16}},
-       {"v", {2, 3, 7, 16}},
-       {"mask", {7, 7}}},
-      ot::kFloat, {ot::attrInt("is_causal", 1), ot::attrFloat("scale", 0.3f)});
+  auto g = importAttention({{"q", {2, 3, 7, 16}}, {"k", {2, 3, 7, 16}}, {"v", {2, 3, 7, 16}}, {"mask", {7, 7}}},
+                           ot::kFloat, {ot::attrInt("is_causal", 1), ot::attrFloat("scale", 0.3f)});
   ASSERT_TRUE(g.hasValue()) << g.status().toString();
   ASSERT_EQ((*g)->nodes.size(), 1u);
   EXPECT_EQ((*g)->nodes[0].op, OpKind::kFusedAttention);
@@ -424,14 +350,11 @@ TEST(OnnxAttention, FourDimensionalCausalWithAdditiveMask) {
   auto inputs = floatInputs(**g, 61);
   auto out = runGraph(cpu(), **g, inputs);
   ASSERT_TRUE(out.hasValue()) << out.status().toString();
-  const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]),
-             v = asDoubles(inputs["v"]), m = asDoubles(inputs["mask"]);
+  const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]), v = asDoubles(inputs["v"]),
+             m = asDoubles(inputs["mask"]);
   const auto want = referenceAttention(
       s, q, bhsd(k, s, s.keys), bhsd(v, s, s.keys),
-      [&](int64_t, int64_t i, int64_t j) {
-        return j <= i ? m[i * s.keys + j] : -INFINITY;
-      },
-      0.3f);
+      [&](int64_t, int64_t i, int64_t j) { return j <= i ? m[i * s.keys + j] : -INFINITY; }, 0.3f);
   expectNear(out->at("y"), want, "ONNX Attention 4-D causal");
 }
 
@@ -440,11 +363,7 @@ TEST(OnnxAttention, ThreeDimensionalGroupedHeadsWithBoolMaskAndDefaultScale) {
   // head h / 2.
   const int64_t B = 2, Sq = 5, Sk = 9, Hq = 4, Hkv = 2, D = 8;
   auto g = importAttention(
-      {{"q", {B, Sq, Hq * D}},
-       {"k", {B, Sk, Hkv * D}},
-       {"v", {B, Sk, Hkv * D}},
-       {"mask", {B, 1, Sq, Sk}}},
-      ot::kBool,
+      {{"q", {B, Sq, Hq * D}}, {"k", {B, Sk, Hkv * D}}, {"v", {B, Sk, Hkv * D}}, {"mask", {B, 1, Sq, Sk}}}, ot::kBool,
       {ot::attrInt("q_num_heads", Hq), ot::attrInt("kv_num_heads", Hkv)});
   ASSERT_TRUE(g.hasValue()) << g.status().toString();
   ASSERT_TRUE(annotate(**g).isOk());
@@ -454,63 +373,48 @@ TEST(OnnxAttention, ThreeDimensionalGroupedHeadsWithBoolMaskAndDefaultScale) {
   inputs["mask"] = boolMask(ms, 4, false);
   auto out = runGraph(cpu(), **g, inputs);
   ASSERT_TRUE(out.hasValue()) << out.status().toString();
-  const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]),
-             v = asDoubles(inputs["v"]), m = asDoubles(inputs["mask"]);
+  const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]), v = asDoubles(inputs["v"]),
+             m = asDoubles(inputs["mask"]);
   // The reference in [B,H,S,D] order, then packed back to [B,Sq,H*D].
   const Shape s{B, Hq, Sq, Sk, D};
   std::vector<double> qh(static_cast<size_t>(B * Hq * Sq * D));
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < Hq; ++h)
       for (int64_t i = 0; i < Sq; ++i)
-        for (int64_t d = 0; d < D; ++d)
-          qh[((b * Hq + h) * Sq + i) * D + d] =
-              q[(b * Sq + i) * Hq * D + h * D + d];
-  const auto packedKv = [&](const std::vector<double> &t) {
-    return [&t](int64_t b, int64_t h, int64_t j, int64_t d) {
-      return t[(b * Sk + j) * Hkv * D + (h / 2) * D + d];
-    };
+        for (int64_t d = 0; d < D; ++d) qh[((b * Hq + h) * Sq + i) * D + d] = q[(b * Sq + i) * Hq * D + h * D + d];
+  const auto packedKv = [&](const std::vector<double>& t) {
+    return [&t](int64_t b, int64_t h, int64_t j, int64_t d) { return t[(b * Sk + j) * Hkv * D + (h / 2) * D + d]; };
   };
   const auto ref = referenceAttention(
       s, qh, packedKv(k), packedKv(v),
-      [&](int64_t b, int64_t i, int64_t j) {
-        return m[(b * Sq + i) * Sk + j] ? 0.0 : -INFINITY;
-      },
+      [&](int64_t b, int64_t i, int64_t j) { return m[(b * Sq + i) * Sk + j] ? 0.0 : -INFINITY; },
       1 / std::sqrt(static_cast<double>(D)));
   std::vector<double> want(ref.size());
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < Hq; ++h)
       for (int64_t i = 0; i < Sq; ++i)
-        for (int64_t d = 0; d < D; ++d)
-          want[(b * Sq + i) * Hq * D + h * D + d] =
-              ref[((b * Hq + h) * Sq + i) * D + d];
+        for (int64_t d = 0; d < D; ++d) want[(b * Sq + i) * Hq * D + h * D + d] = ref[((b * Hq + h) * Sq + i) * D + d];
   expectNear(out->at("y"), want, "ONNX Attention 3-D GQA");
 }
 
 TEST(OnnxAttention, WhatItCannotMapIsRefusedWithTheNodeName) {
-  const std::vector<std::pair<std::string, Dims>> qkv = {
-      {"q", {1, 2, 4, 8}}, {"k", {1, 2, 4, 8}}, {"v", {1, 2, 4, 8}}};
-  auto softcap =
-      importAttention(qkv, ot::kFloat, {ot::attrFloat("softcap", 30.f)});
+  const std::vector<std::pair<std::string, Dims>> qkv = {{"q", {1, 2, 4, 8}}, {"k", {1, 2, 4, 8}}, {"v", {1, 2, 4, 8}}};
+  auto softcap = importAttention(qkv, ot::kFloat, {ot::attrFloat("softcap", 30.f)});
   ASSERT_FALSE(softcap.hasValue());
-  EXPECT_NE(softcap.status().message().find("'attn'"), std::string::npos)
-      << softcap.status().toString();
-  EXPECT_NE(softcap.status().message().find("softcap"), std::string::npos)
-      << softcap.status().toString();
+  EXPECT_NE(softcap.status().message().find("'attn'"), std::string::npos) << softcap.status().toString();
+  EXPECT_NE(softcap.status().message().find("softcap"), std::string::npos) << softcap.status().toString();
 
   auto withCache = qkv;
   withCache.push_back({"past_key", {1, 2, 3, 8}});
-  auto cache = importAttention(withCache, ot::kFloat, {},
-                               {"q", "k", "v", "", "past_key"});
+  auto cache = importAttention(withCache, ot::kFloat, {}, {"q", "k", "v", "", "past_key"});
   ASSERT_FALSE(cache.hasValue());
-  EXPECT_NE(cache.status().message().find("'attn'"), std::string::npos)
-      << cache.status().toString();
-  EXPECT_NE(cache.status().message().find("past_key"), std::string::npos)
-      << cache.status().toString();
+  EXPECT_NE(cache.status().message().find("'attn'"), std::string::npos) << cache.status().toString();
+  EXPECT_NE(cache.status().message().find("past_key"), std::string::npos) << cache.status().toString();
 
   // Used extra outputs are refused; unused ones are dropped.
   auto extra = importAttention(qkv, ot::kFloat, {}, {}, {"y", "present_key"});
   EXPECT_TRUE(extra.hasValue()) << extra.status().toString();
 }
 
-} // namespace
-} // namespace kiln
+}  // namespace
+}  // namespace kiln

@@ -12,21 +12,19 @@
 namespace kiln::backends::cuda {
 
 struct AttentionArgs {
-  const void *q = nullptr;
-  const void *k = nullptr;
-  const void *v = nullptr;
-  const void *mask = nullptr; // bool (one byte each) or additive in the data
-                              // type; null when absent
-  void *out = nullptr;
-  int64_t batch = 1, heads = 1, queries = 0, keys = 0, headDim = 0,
-          valueDim = 0;
-  int64_t kGroup = 1, vGroup = 1; // K/V head of query head h: h / group
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  const void* mask = nullptr;  // bool (one byte each) or additive in the data
+                               // type; null when absent
+  void* out = nullptr;
+  int64_t batch = 1, heads = 1, queries = 0, keys = 0, headDim = 0, valueDim = 0;
+  int64_t kGroup = 1, vGroup = 1;  // K/V head of query head h: h / group
   // Element strides over (batch, head, row) of each operand; the last dim is
   // contiguous.
   int64_t qStride[3] = {}, kStride[3] = {}, vStride[3] = {}, outStride[3] = {};
-  int64_t maskStride[4] =
-      {}; // (batch, head, query, key); 0 where the mask broadcasts
-  int32_t maskKind = 0; // ops::AttentionMask: 0 none, 1 bool, 2 additive
+  int64_t maskStride[4] = {};  // (batch, head, query, key); 0 where the mask broadcasts
+  int32_t maskKind = 0;        // ops::AttentionMask: 0 none, 1 bool, 2 additive
   float scale = 1.f;
   int32_t causal = 0;
   int32_t zeroMaskedRows = 0;
@@ -42,7 +40,6 @@ cudaError_t configureAttentionKernels();
 
 /// float32, float16 or bfloat16 data (`dtype`); cudaErrorInvalidValue for
 /// another type or a head size above kMaxAttentionHeadDim.
-cudaError_t launchAttention(const AttentionArgs &args, DataType dtype,
-                            cudaStream_t stream);
+cudaError_t launchAttention(const AttentionArgs& args, DataType dtype, cudaStream_t stream);
 
-} // namespace kiln::backends::cuda
+}  // namespace kiln::backends::cuda
