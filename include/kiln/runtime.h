@@ -80,6 +80,9 @@ class ExecutionContext {
   /// depends only on shapes; for a data-dependent one, its size at the largest count the shapes allow. A buffer
   /// set with setTensorAddress for such an output must have this many bytes.
   Expected<size_t> getMaxOutputSize(const std::string& name) const;
+  /// True when output `name`'s size depends on the data (NonZero, NonMaxSuppression...): its shape is known only
+  /// after a run, and its memory comes from an OutputAllocator or a getMaxOutputSize buffer.
+  Expected<bool> isShapeDataDependent(const std::string& name) const;
   /// Binds user memory (device memory for a CUDA engine, host memory for a CPU engine).
   Status setTensorAddress(const std::string& name, void* address);
   /// CUDA graphs: on by default; the first enqueue for a new shape captures one, later ones replay it.

@@ -6,12 +6,16 @@ TensorRT's names, kiln's behaviour where they differ:
 - get_tensor_shape of an output needs every input's shape first (kiln raises; TensorRT returns -1 dims).
 - set_optimization_profile_async makes a new kiln context for that profile (kiln contexts are bound to one):
   addresses carry over, input shapes must be set again (as in TensorRT); the stream is synchronized first.
-- set_output_allocator is implemented here, in Python, on kiln's set_tensor_address: kiln knows every output's shape
-  once the input shapes are set, so before each execute_async_v3 the allocator's reallocate_output(_async) is asked
-  for each output's memory (size in bytes, alignment 256), the address is bound, and notify_shape is called with the
-  shape after the enqueue. Outputs whose size depends on the data (NonZero) do not exist in kiln yet.
+- set_output_allocator: for an output whose size follows from the input shapes, the allocator's
+  reallocate_output(_async) is asked for its memory before each execute_async_v3 (size in bytes, alignment 256) and
+  the address is bound, so kiln writes it in place; notify_shape follows the enqueue. For an output whose size
+  depends on the data (NonZero, NonMaxSuppression...), kiln's C++ OutputAllocator calls the same methods at the end
+  of the run, once the size is known, only when the output needs more memory than the allocator last gave (as
+  TensorRT does); execute_async_v3 then synchronizes the stream. An exception raised by the allocator comes out of
+  execute_async_v3.
 """
 import collections
+import weakref
 
 from . import _kiln
 from .dtypes import volume
@@ -47,6 +51,8 @@ class ExecutionContext:
         self._profile = profile_index
         self._bound = {}       # name -> the address kiln has, so rebinding the same address changes nothing
         self._allocators = {}  # output name -> IOutputAllocator
+        self._bridges = {}     # data-dependent output name -> kiln OutputAllocatorBridge over its allocator
+        self._run = {"stream": 0, "errors": []}  # what the bridges' callbacks need during one enqueue
 
     # --- TensorRT's names
     def set_input_shape(self, name, shape):
@@ -112,6 +118,8 @@ class ExecutionContext:
             raise _kiln.InvalidArgumentError(f"'{tensor_name}' is an input: output allocators are for outputs")
         if output_allocator is None:
             self._allocators.pop(tensor_name, None)
+            if self._bridges.pop(tensor_name, None) is not None:
+                self._ctx.set_output_allocator(tensor_name, None)
         else:
             self._allocators[tensor_name] = output_allocator
         return True
@@ -119,9 +127,43 @@ class ExecutionContext:
     def get_output_allocator(self, tensor_name):
         return self._allocators.get(tensor_name)
 
+    def _bridge_for(self):
+        """The C++ OutputAllocator for a data-dependent output: calls this context's allocator for it during the
+        run, keeping what it raises for execute_async_v3 (an exception must not cross kiln's C++ frames). It holds
+        the context weakly: the bridge is C++, so a cycle through it could never be collected."""
+        context = weakref.ref(self)
+
+        def reallocate(tensor_name, memory, size, alignment):
+            me = context()
+            if me is None:
+                return 0
+            try:
+                return int(me._allocators[tensor_name].reallocate_output_async(tensor_name, memory, size, alignment,
+                                                                               me._run["stream"]) or 0)
+            except BaseException as e:  # noqa: B036 -- re-raised by execute_async_v3
+                me._run["errors"].append(e)
+                return 0
+
+        def notify(tensor_name, shape):
+            me = context()
+            if me is None:
+                return
+            try:
+                me._allocators[tensor_name].notify_shape(tensor_name, tuple(shape))
+            except BaseException as e:  # noqa: B036
+                me._run["errors"].append(e)
+
+        return _kiln.OutputAllocatorBridge(reallocate, notify)
+
     def _execute_with_allocators(self, stream):
         shapes = {}
         for name, allocator in self._allocators.items():
+            if self._ctx.is_shape_data_dependent(name):
+                bridge = self._bridges.get(name)
+                if bridge is None or bridge[0] is not allocator:  # a new allocator starts with no memory
+                    bridge = self._bridges[name] = (allocator, self._bridge_for())
+                    self._ctx.set_output_allocator(name, bridge[1])
+                continue
             shape = self._ctx.tensor_shape(name)
             size = volume(shape) * self.engine._io[name][0].dtype.itemsize
             memory = allocator.reallocate_output_async(name, self._bound.get(name, 0), size, OUTPUT_ALIGNMENT, stream)
@@ -130,9 +172,19 @@ class ExecutionContext:
                 raise _kiln.OutOfMemoryError(f"the output allocator of '{name}' returned no memory for {size} bytes")
             self.set_tensor_address(name, memory)
             shapes[name] = shape
-        self._ctx.enqueue(stream)
-        for name, allocator in self._allocators.items():
-            allocator.notify_shape(name, shapes[name])
+        self._run["stream"], self._run["errors"] = stream, []
+        try:
+            self._ctx.enqueue(stream)
+        except _kiln.KilnError as e:
+            errors, self._run["errors"] = self._run["errors"], []
+            if errors:
+                raise errors[0] from e
+            raise
+        errors, self._run["errors"] = self._run["errors"], []
+        if errors:
+            raise errors[0]
+        for name, shape in shapes.items():
+            self._allocators[name].notify_shape(name, shape)
         return True
 
     # --- kiln's additions

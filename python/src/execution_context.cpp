@@ -54,9 +54,45 @@ std::vector<ExecutionContext::LayerTiming> profile(ExecutionContext& context, ui
   return unwrap(std::move(timings));
 }
 
+// kiln's OutputAllocator over two Python callables, for outputs whose size is known only after the run. The
+// callables are the package's (kiln/context.py), which catch what the user's IOutputAllocator raises and return 0;
+// a Python exception must not unwind through the runtime, so anything that still escapes is swallowed here as "no
+// memory", which the runtime reports as an error naming the output.
+class OutputAllocatorBridge final : public OutputAllocator {
+ public:
+  OutputAllocatorBridge(nb::object reallocate, nb::object notify)
+      : reallocate_(std::move(reallocate)), notify_(std::move(notify)) {}
+
+  void* reallocateOutput(const std::string& name, void* current, uint64_t size, uint64_t alignment) override {
+    nb::gil_scoped_acquire gil;  // enqueue released it
+    try {
+      nb::object address = reallocate_(name, reinterpret_cast<uintptr_t>(current), size, alignment);
+      return address.is_none() ? nullptr : reinterpret_cast<void*>(nb::cast<uintptr_t>(address));
+    } catch (...) {
+      return nullptr;
+    }
+  }
+
+  void notifyShape(const std::string& name, const Dims& dims) override {
+    nb::gil_scoped_acquire gil;
+    try {
+      notify_(name, dims);
+    } catch (...) {
+    }
+  }
+
+ private:
+  nb::object reallocate_, notify_;
+};
+
 }  // namespace
 
 void bindExecutionContext(nb::module_& m) {
+  nb::class_<OutputAllocatorBridge>(m, "OutputAllocatorBridge",
+                                    "kiln's OutputAllocator calling reallocate(name, memory, size, alignment) -> "
+                                    "address and notify(name, dims) (used by kiln.IOutputAllocator)")
+      .def(nb::init<nb::object, nb::object>(), nb::arg("reallocate"), nb::arg("notify"));
+
   nb::class_<ExecutionContext::LayerTiming>(m, "LayerTiming")
       .def_ro("name", &ExecutionContext::LayerTiming::name)
       .def_ro("op", &ExecutionContext::LayerTiming::op)
@@ -80,6 +116,21 @@ void bindExecutionContext(nb::module_& m) {
           },
           nb::arg("name"), nb::arg("address"),
           "Binds user memory (device memory for a CUDA engine, host memory for a CPU engine); 0 unbinds.")
+      .def(
+          "set_output_allocator",
+          [](ExecutionContext& c, const std::string& name, OutputAllocatorBridge* bridge) {
+            check(c.setOutputAllocator(name, bridge));
+          },
+          nb::arg("name"), nb::arg("bridge").none(), nb::keep_alive<1, 3>(),
+          "Hands a data-dependent output to an OutputAllocatorBridge (None: back to a set address).")
+      .def(
+          "is_shape_data_dependent",
+          [](const ExecutionContext& c, const std::string& name) { return unwrap(c.isShapeDataDependent(name)); },
+          nb::arg("name"), "True when the output's size is known only after a run (NonZero, NonMaxSuppression...).")
+      .def(
+          "max_output_size",
+          [](const ExecutionContext& c, const std::string& name) { return unwrap(c.getMaxOutputSize(name)); },
+          nb::arg("name"), "Bytes of the output at its bound (its size when it does not depend on data).")
       .def("set_cuda_graphs_enabled", &ExecutionContext::setCudaGraphsEnabled, nb::arg("enabled"))
       .def("enqueue", &enqueueOn, nb::arg("stream") = 0,
            "Runs on `stream` (a cudaStream_t as an int; 0 = the legacy default stream; ignored on the CPU).")

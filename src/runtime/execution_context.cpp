@@ -239,6 +239,16 @@ Expected<size_t> ExecutionContext::getMaxOutputSize(const std::string& name) con
   return static_cast<size_t>(std::max<int64_t>(elementCount(bound.dims[id]), 0)) * dataTypeSize(bound.dtypes[id]);
 }
 
+Expected<bool> ExecutionContext::isShapeDataDependent(const std::string& name) const {
+  const ir::Graph& graph = state_->engine->state().model.graph;
+  const ir::ValueId id = graph.findValue(name);
+  if (id == ir::kNoValue || !contains(graph.outputs, id))
+    return invalidArgument("'" + name + "' is not an output of this engine");
+  if (state_->dirty) KILN_RETURN_IF_ERROR(state_->prepare());
+  const std::vector<int>& dependency = state_->dataDependent.valueDependency;
+  return static_cast<size_t>(id) < dependency.size() && dependency[id] >= 0;
+}
+
 Status ExecutionContext::setTensorAddress(const std::string& name, void* address) {
   const ir::Graph& graph = state_->engine->state().model.graph;
   const ir::ValueId id = graph.findValue(name);

@@ -81,3 +81,17 @@ def wide_matmul(seed=3, k=2048, n=4096):
     nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="matmul")]
     return _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", k])],
                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", n])], [w], "wide_matmul")
+
+
+def nonzero_positions():
+    """x [N] -> positions [1, count] int64 of x > 0.5 (NonZero: a size only the data decides) and y = 2x [N]."""
+    half = numpy_helper.from_array(np.array([0.5], np.float32), "half")
+    two = numpy_helper.from_array(np.array([2.0], np.float32), "two")
+    nodes = [
+        helper.make_node("Greater", ["x", "half"], ["mask"], name="/Greater"),
+        helper.make_node("NonZero", ["mask"], ["positions"], name="/NonZero"),
+        helper.make_node("Mul", ["x", "two"], ["y"], name="/Mul"),
+    ]
+    return _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"])],
+                  [helper.make_tensor_value_info("positions", TensorProto.INT64, [1, "count"]),
+                   helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N"])], [half, two], "nonzero_positions")

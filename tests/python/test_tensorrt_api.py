@@ -225,3 +225,66 @@ def test_flags_and_int8(small_cnn_path):
     assert info.value.code == "InvalidArgument"
     with pytest.raises(trt.UnsupportedError, match="only WORKSPACE"):
         config.set_memory_pool_limit(7, 1)
+
+
+def test_output_allocator_for_a_data_dependent_output(tmp_path, rng):
+    """Seed 002's allocator on an output whose size only the data decides (NonZero): reallocate_output is asked
+    after the run, only when the output grows; notify_shape gives the count every run."""
+    from models import nonzero_positions, save
+    path = tmp_path / "nonzero.onnx"
+    save(nonzero_positions(), path)
+    builder = trt.Builder(TRT_LOGGER)
+    network = builder.create_network(EXPLICIT_BATCH)
+    assert trt.OnnxParser(network, TRT_LOGGER).parse_from_file(str(path))
+    config = builder.create_builder_config()
+    config.device = "cpu"
+    profile = builder.create_optimization_profile()
+    profile.set_shape("x", (1,), (64,), (256,))
+    config.add_optimization_profile(profile)
+    engine = trt.Runtime(TRT_LOGGER).deserialize_cuda_engine(builder.build_serialized_network(network, config))
+    context = engine.create_execution_context()
+    allocator = OutputAllocator()
+    for name in ("positions", "y"):
+        context.set_tensor_address(name, 0)
+        context.set_output_allocator(name, allocator)
+    largest = 0
+    for n, fraction in ((40, 0.3), (200, 0.8), (200, 0.1), (7, 1.0), (256, 0.0), (255, 0.5)):
+        x = rng.random(n, dtype=np.float32)
+        x[: int(n * fraction)] += 1.0  # at least this many above 0.5
+        rng.shuffle(x)
+        context.set_input_shape("x", x.shape)
+        context.set_tensor_address("x", x.ctypes.data)
+        allocator.calls.clear()
+        assert context.execute_async_v3(0)
+        want = np.nonzero(x > 0.5)[0].astype(np.int64)
+        assert allocator.shapes["positions"] == (1, want.size)
+        got = allocator.buffers["positions"].view(np.int64)[: want.size]
+        np.testing.assert_array_equal(got, want)
+        assert_close(allocator.buffers["y"].view(np.float32)[:n], 2 * x)
+        asked = [size for name, _, size, _ in allocator.calls if name == "positions"]
+        if want.size * 8 > largest:  # grew: asked once, for at least its bytes
+            assert len(asked) == 1 and asked[0] >= want.size * 8
+            largest = asked[0]
+        else:
+            assert asked == []
+
+
+def test_an_allocator_that_raises_fails_the_run_with_its_exception(tmp_path):
+    from models import nonzero_positions, save
+    path = tmp_path / "nonzero.onnx"
+    save(nonzero_positions(), path)
+    engine = trt.build(str(path), shapes={"x": ((1,), (8,), (16,))}, device="cpu")
+
+    class Refusing(trt.IOutputAllocator):
+        def reallocate_output(self, tensor_name, memory, size, alignment):
+            raise MemoryError(f"no room for {tensor_name}")
+
+    context = engine.create_execution_context()
+    x = np.linspace(0, 1, 9, dtype=np.float32)
+    context.set_input_shape("x", x.shape)
+    context.set_tensor_address("x", x.ctypes.data)
+    y = np.zeros(9, np.float32)
+    context.set_tensor_address("y", y.ctypes.data)
+    context.set_output_allocator("positions", Refusing())
+    with pytest.raises(MemoryError, match="no room for positions"):
+        context.execute_async_v3(0)
