@@ -1,5 +1,4 @@
-// FusedAttention: attribute validation, the operands' geometry
-// (ops/attention.h) and output shape inference.
+// FusedAttention: attribute validation, the operands' geometry (ops/attention.h) and output shape inference.
 #include "ops/attention.h"
 
 #include <algorithm>
@@ -20,8 +19,7 @@ std::string maskDimName(int axis) {
   return names[axis];
 }
 
-/// Broadcasts one leading dim (batch or heads): every operand's is 1 or the
-/// common value.
+/// Broadcasts one leading dim (batch or heads): every operand's is 1 or the common value.
 Status joinDim(int64_t& common, int64_t dim, const char* operand, const std::string& what, const std::string& where) {
   if (dim == 1 || dim == common) return Status::ok();
   if (common == 1) {
@@ -52,8 +50,7 @@ AttentionStrides contiguousStrides4(const Dims& d4) {
   return s;
 }
 
-/// K/V heads against the query heads: equal, one (broadcast), or a divisor
-/// (grouped-query attention).
+/// K/V heads against the query heads: equal, one (broadcast), or a divisor (grouped-query attention).
 Expected<int64_t> headGroup(int64_t heads, int64_t kvHeads, const char* operand, const std::string& where) {
   if (kvHeads == heads) return int64_t{1};
   if (kvHeads == 1) return heads;
@@ -77,8 +74,7 @@ Status geometry4d(AttentionGeometry& g, const Dims& qd, const Dims& kd, const Di
   g.batch = q[0];
   KILN_RETURN_IF_ERROR(joinDim(g.batch, k[0], "K", "batch", where));
   KILN_RETURN_IF_ERROR(joinDim(g.batch, v[0], "V", "batch", where));
-  // Query heads lead; a broadcast Q (one head) takes K's head count, which then
-  // must match V's in the GQA sense.
+  // Query heads lead; a broadcast Q (one head) takes K's head count, which then must match V's in the GQA sense.
   g.heads = q[1] != 1 ? q[1] : std::max(k[1], v[1]);
   KILN_ASSIGN_OR_RETURN(g.kGroup, headGroup(g.heads, k[1], "K", where));
   KILN_ASSIGN_OR_RETURN(g.vGroup, headGroup(g.heads, v[1], "V", where));
@@ -94,8 +90,7 @@ Status geometry4d(AttentionGeometry& g, const Dims& qd, const Dims& kd, const Di
   return Status::ok();
 }
 
-/// 3-D mode: [B, S, heads * D] with the heads packed in the last dim (ONNX
-/// Attention with q_num_heads/kv_num_heads).
+/// 3-D mode: [B, S, heads * D] with the heads packed in the last dim (ONNX Attention with q_num_heads/kv_num_heads).
 Status geometry3d(AttentionGeometry& g, const ir::Node& node, const Dims& q, const Dims& k, const Dims& v,
                   const std::string& where) {
   const int64_t qHeads = node.attrs.getInt("q_num_heads", 0), kvHeads = node.attrs.getInt("kv_num_heads", 0);
@@ -143,8 +138,7 @@ Status geometry3d(AttentionGeometry& g, const ir::Node& node, const Dims& q, con
 Expected<AttentionGeometry> attentionGeometry(const ir::Node& node, const Dims& q, const Dims& k, const Dims& v,
                                               const Dims* mask, DataType maskType, const std::string& where) {
   AttentionGeometry g;
-  // ONNX Attention may carry the head counts with 4-D operands too; only 3-D
-  // ones are packed.
+  // ONNX Attention may carry the head counts with 4-D operands too; only 3-D ones are packed.
   const bool packed = (node.attrs.has("q_num_heads") || node.attrs.has("kv_num_heads")) && q.size() == 3;
   int64_t rank = 3;
   if (packed)

@@ -1,18 +1,12 @@
-// MatMul(Q, K^T) -> scale -> (Add mask) -> Softmax(last axis) ->
-// (Where(IsNaN(p), 0, p)) -> MatMul(., V) becomes one FusedAttention node
-// (ops/attention.h), in the forms torch's exporters write:
-//   legacy (opset 17): the scale as Div/Mul of the scores by a constant, or
-//   sqrt(scale) on Q and on K^T separately
-//     (F.scaled_dot_product_attention), K^T an explicit Transpose (perm
-//     [0,2,3,1] of a [B,S,H,D] view, or [0,1,3,2]);
-//   dynamo (opset 18+): Mul of Q and of K^T by sqrt(scale), K^T as Reshape
-//   [-1,S,D] -> Transpose [0,2,1] -> Reshape
-//     [B,H,D,S], a boolean mask as Where(m, 0, -max) added to the scores and
-//     Where(IsNaN(p), 0, p) after the softmax.
-// It fuses only what keeps the meaning: every scale a one-element finite
-// constant, the softmax over the last axis, the mask broadcastable to the
-// scores without widening their last two dims, each intermediate read only by
-// the next step. Anything else stays as it was.
+// MatMul(Q, K^T) -> scale -> (Add mask) -> Softmax(last axis) -> (Where(IsNaN(p), 0, p)) -> MatMul(., V) becomes one
+// FusedAttention node (ops/attention.h), in the forms torch's exporters write:
+//   legacy (opset 17): the scale as Div/Mul of the scores by a constant, or sqrt(scale) on Q and on K^T separately
+//     (F.scaled_dot_product_attention), K^T an explicit Transpose (perm [0,2,3,1] of a [B,S,H,D] view, or [0,1,3,2]);
+//   dynamo (opset 18+): Mul of Q and of K^T by sqrt(scale), K^T as Reshape [-1,S,D] -> Transpose [0,2,1] -> Reshape
+//     [B,H,D,S], a boolean mask as Where(m, 0, -max) added to the scores and Where(IsNaN(p), 0, p) after the softmax.
+// It fuses only what keeps the meaning: every scale a one-element finite constant, the softmax over the last axis, the
+// mask broadcastable to the scores without widening their last two dims, each intermediate read only by the next step.
+// Anything else stays as it was.
 #include <cmath>
 #include <optional>
 #include <string>
@@ -42,8 +36,7 @@ bool allStatic(const Dims& d) {
   return true;
 }
 
-/// The node that produces `v` when it is `op` with one output that only the
-/// chain reads; -1 otherwise.
+/// The node that produces `v` when it is `op` with one output that only the chain reads; -1 otherwise.
 int32_t chainProducer(const ir::Graph& g, ValueId v, OpKind op) {
   const int32_t p = valueOf(g, v).producer;
   if (p < 0 || g.nodes[p].op != op || g.nodes[p].outputs.size() != 1 || soleConsumer(g, v) < 0) return -1;
@@ -56,9 +49,8 @@ struct Rewrite {
   double scale = 1;
 };
 
-/// One Mul/Div of `v`'s producer by a one-element finite non-zero constant
-/// (x*c, c*x, x/c): its data input, with the factor multiplied into `r`;
-/// kNoValue when the producer is no such step.
+/// One Mul/Div of `v`'s producer by a one-element finite non-zero constant (x*c, c*x, x/c): its data input, with the
+/// factor multiplied into `r`; kNoValue when the producer is no such step.
 ValueId peelOneScale(const ir::Graph& g, ValueId v, Rewrite& r) {
   int32_t p = chainProducer(g, v, OpKind::kMul);
   if (p < 0) p = chainProducer(g, v, OpKind::kDiv);
@@ -70,8 +62,7 @@ ValueId peelOneScale(const ir::Graph& g, ValueId v, Rewrite& r) {
     const std::optional<float> c = scalarConstant(g, other);
     const Tensor* t = g.constantOf(other);
     const ir::Value& d = valueOf(g, data);
-    // The constant may not raise the rank (a [1,1,1] factor would broadcast a
-    // matrix up).
+    // The constant may not raise the rank (a [1,1,1] factor would broadcast a matrix up).
     if (!c || !std::isfinite(*c) || *c == 0 || !t || !d.rankKnown || t->dims().size() > d.dims.size() ||
         d.dtype != valueOf(g, v).dtype)
       continue;
@@ -96,8 +87,7 @@ bool isLastTwoSwap(const std::vector<int64_t>& perm) {
   return perm[r - 2] == static_cast<int64_t>(r - 1) && perm[r - 1] == static_cast<int64_t>(r - 2);
 }
 
-/// A Reshape that keeps its input's last two dims (static) and so only regroups
-/// the leading ones.
+/// A Reshape that keeps its input's last two dims (static) and so only regroups the leading ones.
 bool reshapeKeepsLastTwo(const ir::Graph& g, const ir::Node& n) {
   const ir::Value& in = valueOf(g, n.inputs[0]);
   const ir::Value& out = valueOf(g, n.outputs[0]);
@@ -122,8 +112,7 @@ std::optional<KeySource> findKey(const ir::Graph& g, ValueId kt, Rewrite& r) {
   const ir::Value& ktv = valueOf(g, kt);
   if (!ktv.rankKnown || ktv.dims.size() < 2 || ktv.dims.size() > 4) return std::nullopt;
   KeySource src;
-  // Dynamo: [Reshape] -> Transpose(swap last two) -> [Reshape], the reshapes
-  // regrouping only the leading dims.
+  // Dynamo: [Reshape] -> Transpose(swap last two) -> [Reshape], the reshapes regrouping only the leading dims.
   int32_t r2 = chainProducer(g, kt, OpKind::kReshape);
   if (r2 >= 0 && !reshapeKeepsLastTwo(g, g.nodes[r2])) r2 = -1;
   const ValueId beforeR2 = r2 >= 0 ? g.nodes[r2].inputs[0] : kt;
@@ -140,8 +129,7 @@ std::optional<KeySource> findKey(const ir::Graph& g, ValueId kt, Rewrite& r) {
   if (r1 >= 0 && !reshapeKeepsLastTwo(g, g.nodes[r1])) r1 = -1;
 
   if (r2 < 0 && r1 < 0) {
-    // Legacy: one Transpose. Swapping its last two perm entries makes it
-    // produce K instead of K^T.
+    // Legacy: one Transpose. Swapping its last two perm entries makes it produce K instead of K^T.
     std::swap(perm[perm.size() - 1], perm[perm.size() - 2]);
     bool identity = true;
     for (size_t i = 0; i < perm.size(); ++i) identity = identity && perm[i] == static_cast<int64_t>(i);
@@ -155,8 +143,7 @@ std::optional<KeySource> findKey(const ir::Graph& g, ValueId kt, Rewrite& r) {
     return src;
   }
   if (!isLastTwoSwap(perm) || !allStatic(ktv.dims)) return std::nullopt;
-  // K = the chain's input with K^T's leading dims: the reshapes only regroup
-  // whole [S, D] matrices.
+  // K = the chain's input with K^T's leading dims: the reshapes only regroup whole [S, D] matrices.
   const ValueId from = r1 >= 0 ? g.nodes[r1].inputs[0] : tn.inputs[0];
   const ir::Value& fromv = valueOf(g, from);
   if (!fromv.rankKnown || !allStatic(fromv.dims) || elementCount(fromv.dims) != elementCount(ktv.dims))
@@ -172,8 +159,7 @@ std::optional<KeySource> findKey(const ir::Graph& g, ValueId kt, Rewrite& r) {
   return src;
 }
 
-/// A mask dim `m` against the scores' dim `s` (the last two only): it may not
-/// widen the scores.
+/// A mask dim `m` against the scores' dim `s` (the last two only): it may not widen the scores.
 bool maskDimFits(int64_t m, int64_t s) {
   if (m == 1 || s == kDynamicDim) return true;
   return m == s || (m == kDynamicDim && s != 1);
@@ -198,8 +184,7 @@ bool matchScores(const ir::Graph& g, ValueId s, Match& m) {
   const ValueId kt = peelScale(g, n.inputs[1], m.rewrite);
   auto key = findKey(g, kt, m.rewrite);
   if (!key) return false;
-  // A scale on K before its transpose or reshapes commutes with them (a
-  // Transpose that is kept reads what it read).
+  // A scale on K before its transpose or reshapes commutes with them (a Transpose that is kept reads what it read).
   if (key->key != ir::kNoValue)
     key->key = peelScale(g, key->key, m.rewrite);
   else if (key->reshapeFrom != ir::kNoValue)
@@ -216,9 +201,8 @@ std::optional<Match> matchAt(const ir::Graph& g, size_t softmaxIndex) {
   const int64_t rank = static_cast<int64_t>(valueOf(g, x).dims.size());
   int64_t axis = sm.attrs.getInt("axis", g.opsetVersion < 13 ? 1 : -1);
   if (axis < 0) axis += rank;
-  if (axis != rank - 1)
-    return std::nullopt;  // before opset 13 this also makes the 2-D coercion a
-                          // per-row softmax
+  // Before opset 13 the last axis also makes Softmax's 2-D coercion a per-row softmax.
+  if (axis != rank - 1) return std::nullopt;
 
   Match m;
   m.rewrite.removed.push_back(static_cast<int32_t>(softmaxIndex));
@@ -287,8 +271,7 @@ std::optional<Match> matchAt(const ir::Graph& g, size_t softmaxIndex) {
   if (valueOf(g, keyRef).dtype != type || valueOf(g, g.nodes[out].outputs[0]).dtype != type) return std::nullopt;
   if (m.key.key != ir::kNoValue && !rankBetween(g, m.key.key, 2, 4)) return std::nullopt;
   if (!std::isfinite(m.rewrite.scale) || m.rewrite.scale == 0) return std::nullopt;
-  // Each replaced node once, and no operand of the fused node made by one of
-  // them (Q and K^T sharing a chain).
+  // Each replaced node once, and no operand of the fused node made by one of them (Q and K^T sharing a chain).
   std::vector<bool> seen(g.nodes.size(), false);
   for (int32_t n : m.rewrite.removed) {
     if (seen[n] || n == m.output || n == m.key.retranspose) return std::nullopt;

@@ -1,20 +1,14 @@
-// FusedAttention on CUDA (kiln issue 13): the own flash-attention kernel
-// against the CPU backend (the reference, DESIGN.md rule 8) on the same random
-// non-zero inputs, in float32, float16 and bfloat16, with no mask, additive
-// padding and full masks, boolean masks, causal, odd and unequal sequence
-// lengths, batch > 1, head sizes 8 to 256, grouped heads in the 3-D layout, and
-// the exporter patterns fused by passes::fuseAttention. The narrow variants
-// give both backends the same float16/bfloat16 inputs; the CPU computes in
-// float32 and rounds once, CUDA keeps float32 scores, statistics and sums and
-// rounds once. Tolerances, per element, with rms the output's RMS:
-//   float32:  |cuda - cpu| <= 2e-5 * (|cpu| + rms) + 1e-6 (summation order and
-//   the online rescaling differ); float16:  <= 2e-3 * (|cpu| + rms) + 1e-4 (a
-//   half ulp is 4.9e-4 relative; two roundings may fall apart),
+// FusedAttention on CUDA (kiln issue 13): the own flash-attention kernel against the CPU backend (the reference,
+// DESIGN.md rule 8) on the same random non-zero inputs, in float32, float16 and bfloat16, with no mask, additive
+// padding and full masks, boolean masks, causal, odd and unequal sequence lengths, batch > 1, head sizes 8 to 256,
+// grouped heads in the 3-D layout, and the exporter patterns fused by passes::fuseAttention. The narrow variants give
+// both backends the same float16/bfloat16 inputs; the CPU computes in float32 and rounds once, CUDA keeps float32
+// scores, statistics and sums and rounds once. Tolerances, per element, with rms the output's RMS:
+//   float32:  |cuda - cpu| <= 2e-5 * (|cpu| + rms) + 1e-6 (summation order and the online rescaling differ);
+//   float16:  <= 2e-3 * (|cpu| + rms) + 1e-4 (a half ulp is 4.9e-4 relative; two roundings may fall apart),
 //             cosine similarity >= 0.99999;
-//   bfloat16: <= 1.6e-2 * (|cpu| + rms) + 1e-3 (a bfloat16 ulp is 3.9e-3),
-//   cosine >= 0.9999.
-// NaN (a row with nothing to attend to, without zero_masked_rows) must appear
-// at the same places on both.
+//   bfloat16: <= 1.6e-2 * (|cpu| + rms) + 1e-3 (a bfloat16 ulp is 3.9e-3), cosine >= 0.9999.
+// NaN (a row with nothing to attend to, without zero_masked_rows) must appear at the same places on both.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -1,9 +1,7 @@
-// Shared by fuse_attention_test.cpp (CPU) and gpu/attention_gpu_test.cpp: the
-// attention subgraphs torch's exporters write (as seen in real exports of
-// F.scaled_dot_product_attention, nn.MultiheadAttention and a BERT-style
-// self-attention from torch 2.11, legacy opset 17 and dynamo opset 18), and an
-// independent float64 reference of softmax(scale * Q K^T + mask) V.
-// Header-only.
+// Shared by fuse_attention_test.cpp (CPU) and gpu/attention_gpu_test.cpp: the attention subgraphs torch's exporters
+// write (as seen in real exports of F.scaled_dot_product_attention, nn.MultiheadAttention and a BERT-style
+// self-attention from torch 2.11, legacy opset 17 and dynamo opset 18), and an independent float64 reference of
+// softmax(scale * Q K^T + mask) V. Header-only.
 #pragma once
 
 #include <cfloat>
@@ -43,8 +41,8 @@ inline ValueId boolInput(GraphBuilder& b, const std::string& name, Dims dims) {
   return v;
 }
 
-/// A constant causal mask [Sq, Sk]: 0 where key j <= query i, -inf above (what
-/// the dynamo exporter folds is_causal into at static shapes).
+/// A constant causal mask [Sq, Sk]: 0 where key j <= query i, -inf above (what the dynamo exporter folds is_causal into
+/// at static shapes).
 inline ValueId causalConstant(GraphBuilder& b, const Shape& s) {
   std::vector<double> m(static_cast<size_t>(s.queries * s.keys));
   for (int64_t i = 0; i < s.queries; ++i)
@@ -67,9 +65,8 @@ inline ValueId softmaxAndValues(GraphBuilder& b, ValueId scores, ValueId v) {
   return b.op(OpKind::kMatMul, {p, v}, {}, "attention_out");
 }
 
-/// Legacy exporter, BERT style: K arrives as the [B,S,H,D] view and
-/// Transpose(perm [0,2,3,1]) makes K^T; the scores are divided by sqrt(D) after
-/// the MatMul.
+/// Legacy exporter, BERT style: K arrives as the [B,S,H,D] view and Transpose(perm [0,2,3,1]) makes K^T; the scores are
+/// divided by sqrt(D) after the MatMul.
 inline GraphBuilder legacyBert(const Shape& s, Mask mask) {
   GraphBuilder b;
   const ValueId q = b.input("q", {s.batch, s.heads, s.queries, s.dim});
@@ -82,9 +79,8 @@ inline GraphBuilder legacyBert(const Shape& s, Mask mask) {
   return b;
 }
 
-/// Legacy exporter, F.scaled_dot_product_attention: sqrt(scale) multiplies Q
-/// and, after Transpose(perm [0,1,3,2]), K^T; the mask is added after the
-/// MatMul (on the left when maskLeft).
+/// Legacy exporter, F.scaled_dot_product_attention: sqrt(scale) multiplies Q and, after Transpose(perm [0,1,3,2]), K^T;
+/// the mask is added after the MatMul (on the left when maskLeft).
 inline GraphBuilder legacySdpa(const Shape& s, Mask mask, double scale, bool maskLeft = false) {
   GraphBuilder b;
   const ValueId q = b.input("q", {s.batch, s.heads, s.queries, s.dim});
@@ -99,9 +95,8 @@ inline GraphBuilder legacySdpa(const Shape& s, Mask mask, double scale, bool mas
   return b;
 }
 
-/// Dynamo exporter: K^T = Reshape(k, [-1,Sk,D]) -> Transpose [0,2,1] -> Reshape
-/// [B,H,D,Sk], then Mul by sqrt(scale) on both sides. With `boolMask`, a bool
-/// [B,1,Sq,Sk] input becomes Where(m, 0, -FLT_MAX) added to the scores, and
+/// Dynamo exporter: K^T = Reshape(k, [-1,Sk,D]) -> Transpose [0,2,1] -> Reshape [B,H,D,Sk], then Mul by sqrt(scale) on
+/// both sides. With `boolMask`, a bool [B,1,Sq,Sk] input becomes Where(m, 0, -FLT_MAX) added to the scores, and
 /// Where(IsNaN(p), 0, p) follows the softmax.
 inline GraphBuilder dynamoSdpa(const Shape& s, Mask mask, bool boolMask = false) {
   GraphBuilder b;
@@ -129,9 +124,8 @@ inline GraphBuilder dynamoSdpa(const Shape& s, Mask mask, bool boolMask = false)
   return b;
 }
 
-/// Dynamo nn.MultiheadAttention: K is a [B*H, Sk, D] tensor; Transpose [0,2,1]
-/// then Reshape [B,H,D,Sk] make K^T, so the fusion must reshape K to [B,H,Sk,D]
-/// itself.
+/// Dynamo nn.MultiheadAttention: K is a [B*H, Sk, D] tensor; Transpose [0,2,1] then Reshape [B,H,D,Sk] make K^T, so the
+/// fusion must reshape K to [B,H,Sk,D] itself.
 inline GraphBuilder dynamoMha(const Shape& s) {
   GraphBuilder b;
   const ValueId q = b.input("q", {s.batch, s.heads, s.queries, s.dim});
@@ -156,9 +150,8 @@ inline std::vector<double> asDoubles(const Tensor& t) {
   return out;
 }
 
-/// softmax(scale * q k^T + mask(b,i,j)) v for Q [B,H,Sq,D] and accessors for K
-/// (b,h,j,d) and V (b,h,j,d), in float64. `mask` returns the additive term
-/// (-inf to mask out). A row with nothing finite gives `emptyRow`.
+/// softmax(scale * q k^T + mask(b,i,j)) v for Q [B,H,Sq,D] and accessors for K (b,h,j,d) and V (b,h,j,d), in float64.
+/// `mask` returns the additive term (-inf to mask out). A row with nothing finite gives `emptyRow`.
 inline std::vector<double> referenceAttention(const Shape& s, const std::vector<double>& q,
                                               const std::function<double(int64_t, int64_t, int64_t, int64_t)>& k,
                                               const std::function<double(int64_t, int64_t, int64_t, int64_t)>& v,

@@ -1,7 +1,6 @@
-// FusedAttention on the CPU, float32 (float16/bfloat16 arrive widened by
-// float32_staging.h): per query row, the scores against every key, a softmax
-// that subtracts the row maximum before exp (stable for any scale), then the
-// weighted sum of V. Rows of all (batch, head) pairs run in parallel.
+// FusedAttention on the CPU, float32 (float16/bfloat16 arrive widened by float32_staging.h): per query row, the scores
+// against every key, a softmax that subtracts the row maximum before exp (stable for any scale), then the weighted sum
+// of V. Rows of all (batch, head) pairs run in parallel.
 #include "ops/attention.h"
 
 #include <algorithm>
@@ -70,8 +69,7 @@ Status runAttention(const KernelCall& call) {
           rowMax = std::fmax(rowMax, s);  // fmax skips NaN; a NaN score still
                                           // makes the sum (and row) NaN below
         }
-        // A row with no finite score: exp(s - max) would be exp(-inf + inf);
-        // its sum is taken as 0 instead.
+        // A row with no finite score: exp(s - max) would be exp(-inf + inf); its sum is taken as 0 instead.
         const float shift = rowMax == kMinusInf ? 0.f : rowMax;
         double sum = 0;
         for (int64_t j = 0; j < g.keys; ++j) {
@@ -86,9 +84,8 @@ Status runAttention(const KernelCall& call) {
           for (int64_t d = 0; d < g.valueDim; ++d) accum[static_cast<size_t>(d)] += p * vj[d];
         }
         float* oi = ob + i * g.out.row;
-        // Softmax of a row with nothing to attend to is 0/0 (NaN); the
-        // exporters' Where(IsNaN(p), 0, p) makes it 0. No keys at all is an
-        // empty sum: 0.
+        // Softmax of a row with nothing to attend to is 0/0 (NaN); the exporters' Where(IsNaN(p), 0, p) makes it 0. No
+        // keys at all is an empty sum: 0.
         const bool empty = !(sum > 0) && g.keys > 0;
         for (int64_t d = 0; d < g.valueDim; ++d)
           oi[d] = g.keys == 0 ? 0.f

@@ -1,7 +1,5 @@
-// Host side of FusedAttention: supports() for float32/float16/bfloat16 (the
-// precision pass may make it narrow), and a kernel that turns the node's
-// geometry (ops/attention.h) at the run's shapes into the flash kernel's
-// arguments.
+// Host side of FusedAttention: supports() for float32/float16/bfloat16 (the precision pass may make it narrow), and a
+// kernel that turns the node's geometry (ops/attention.h) at the run's shapes into the flash kernel's arguments.
 #include "backends/cuda/attention.h"
 
 #include <algorithm>
@@ -77,8 +75,7 @@ Status attentionSupports(const ir::Graph& graph, const ir::Node& node) {
   for (size_t k = 1; k < 3; ++k) KILN_RETURN_IF_ERROR(requireInputType(graph, node, k, {t}));
   if (node.inputs.size() == 4 && node.inputs[3] != ir::kNoValue)
     KILN_RETURN_IF_ERROR(requireInputType(graph, node, 3, {DataType::kBool, t}));
-  // The head sizes, where the graph knows them (the run checks them again at
-  // its shapes).
+  // The head sizes, where the graph knows them (the run checks them again at its shapes).
   const bool packed = node.attrs.has("q_num_heads") || node.attrs.has("kv_num_heads");
   for (size_t k = 0; k < 3 && !packed; ++k) {
     const ir::Value& v = graph.values[node.inputs[k]];

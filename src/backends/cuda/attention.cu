@@ -1,12 +1,9 @@
-// FusedAttention on the GPU: a flash-attention-style kernel. One block takes 32
-// query rows of one (batch, head); it walks the keys in tiles of 32, each K and
-// V tile staged in shared memory as float32, and keeps per row the running
-// maximum m, the running sum l of exp(s - m) and the output accumulator,
-// rescaled by exp(m_old - m_new) whenever the maximum grows (online softmax).
-// Every score, statistic and sum is float32 whatever the data type (DESIGN.md
-// rule 6). Each warp owns 8 rows: lane c computes the scores against key c of
-// the tile, then lane d accumulates output columns d, d+32, ... so that
-// shared-memory reads are conflict-free (K rows are padded by one float).
+// FusedAttention on the GPU: a flash-attention-style kernel. One block takes 32 query rows of one (batch, head); it
+// walks the keys in tiles of 32, each K and V tile staged in shared memory as float32, and keeps per row the running
+// maximum m, the running sum l of exp(s - m) and the output accumulator, rescaled by exp(m_old - m_new) whenever the
+// maximum grows (online softmax). Every score, statistic and sum is float32 whatever the data type (DESIGN.md rule 6).
+// Each warp owns 8 rows: lane c computes the scores against key c of the tile, then lane d accumulates output columns
+// d, d+32, ... so that shared-memory reads are conflict-free (K rows are padded by one float).
 #include <cmath>
 
 #include "backends/cuda/attention.h"
@@ -36,8 +33,8 @@ __device__ __forceinline__ float warpSum(float x) {
   return x;
 }
 
-/// kDim: the head size rounded up to 32, 64, 128 or 256 (the padding is
-/// zero-filled). kMask: 0 none, 1 bool, 2 additive of type T.
+/// kDim: the head size rounded up to 32, 64, 128 or 256 (the padding is zero-filled). kMask: 0 none, 1 bool, 2 additive
+/// of type T.
 template <typename T, int kDim, int kMask>
 __global__ void __launch_bounds__(kThreads) attentionKernel(const AttentionArgs a) {
   extern __shared__ float shared[];
@@ -111,8 +108,7 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(const AttentionArgs 
         }
         if (a.causal && j > i) s = -INFINITY;
       }
-      // fmaxf skips a NaN score; its exp below is NaN, so the row's sum and
-      // output still turn NaN, as unfused.
+      // fmaxf skips a NaN score; its exp below is NaN, so the row's sum and output still turn NaN, as unfused.
       const float mNew = fmaxf(m[rr], warpMax(s));
       const float shift = mNew == -INFINITY ? 0.f : mNew;  // a row with nothing finite yet: exp(-inf) = 0, no NaN
       const float p = expf(s - shift);
@@ -141,8 +137,8 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(const AttentionArgs 
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const int64_t i = q0 + warp * kRowsPerWarp + rr;
     if (i >= a.queries) continue;
-    // Softmax of a row with nothing to attend to is 0/0 (NaN); zeroMaskedRows
-    // makes it 0 (Where(IsNaN(p), 0, p)). No keys at all is an empty sum: 0.
+    // Softmax of a row with nothing to attend to is 0/0 (NaN); zeroMaskedRows makes it 0 (Where(IsNaN(p), 0, p)). No
+    // keys at all is an empty sum: 0.
     const bool empty = !(l[rr] > 0.f) && a.keys > 0;
     const float fill = a.zeroMaskedRows ? 0.f : NAN;
     const float inv = 1.f / l[rr];

@@ -1,8 +1,6 @@
-// ONNX Attention (opset 23) onto kiln's FusedAttention (ops/attention.h): Q, K,
-// V and the optional mask map as they are; is_causal, scale, q_num_heads and
-// kv_num_heads keep their names. What has no FusedAttention form (a KV cache,
-// softcap, the extra outputs) is refused with the reason, so the support check
-// lists it with the node's name.
+// ONNX Attention (opset 23) onto kiln's FusedAttention (ops/attention.h): Q, K, V and the optional mask map as they
+// are; is_causal, scale, q_num_heads and kv_num_heads keep their names. What has no FusedAttention form (a KV cache,
+// softcap, the extra outputs) is refused with the reason, so the support check lists it with the node's name.
 #include <algorithm>
 #include <iterator>
 #include <variant>
@@ -65,16 +63,14 @@ Status importAttention(NodeImport& import) {
   const int64_t causal = attrs.getInt("is_causal", 0);
   if (causal != 0 && causal != 1)
     return invalidModel("attribute is_causal is " + std::to_string(causal) + ", expected 0 or 1");
-  // Kiln's softmax statistics are float32 whatever softmax_precision asks,
-  // which is at least as precise; the mode only shapes the qk_matmul_output
-  // refused above.
+  // Kiln's softmax statistics are float32 whatever softmax_precision asks, which is at least as precise; the mode only
+  // shapes the qk_matmul_output refused above.
   node.attrs.erase("softmax_precision");
   node.attrs.erase("qk_matmul_output_mode");
   node.attrs.erase("softcap");
   node.attrs.erase("left_window_size");
   node.attrs.erase("right_window_size");
-  // ONNX's reference gives a row with nothing to attend to (a fully masked
-  // boolean row) zeros, not NaN.
+  // ONNX's reference gives a row with nothing to attend to (a fully masked boolean row) zeros, not NaN.
   node.attrs.set("zero_masked_rows", int64_t{1});
   return Status::ok();
 }
