@@ -171,7 +171,28 @@ struct Match {
   ValueId q = ir::kNoValue, v = ir::kNoValue, mask = ir::kNoValue;
   KeySource key;
   bool zeroMaskedRows = false;
+  bool causal = false;  // the mask was a constant causal one, dropped for is_causal
 };
+
+/// A float32 constant [1,..,1, Sq, Sk] of exactly 0 where key j <= query i and -inf above: torch's is_causal, folded
+/// (both exporters write it at static shapes). Adding it is what is_causal does, except that a NaN score above the
+/// diagonal is dropped instead of kept.
+bool isCausalConstant(const ir::Graph& g, ValueId mask, const Dims& scores) {
+  const Tensor* t = g.constantOf(mask);
+  if (!t || t->dtype() != DataType::kFloat32 || t->dims().size() < 2 || scores.size() < 2) return false;
+  const Dims& d = t->dims();
+  for (size_t i = 0; i + 2 < d.size(); ++i)
+    if (d[i] != 1) return false;
+  const int64_t rows = d[d.size() - 2], cols = d[d.size() - 1];
+  if (rows != scores[scores.size() - 2] || cols != scores[scores.size() - 1]) return false;
+  const float* v = t->dataAs<float>();
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) {
+      const float x = v[i * cols + j];
+      if (j <= i ? x != 0.f : !(std::isinf(x) && x < 0)) return false;
+    }
+  return true;
+}
 
 /// The scores' MatMul behind `s` (through scale ops), with its Q and K found.
 bool matchScores(const ir::Graph& g, ValueId s, Match& m) {
@@ -255,6 +276,10 @@ std::optional<Match> matchAt(const ir::Graph& g, size_t softmaxIndex) {
         fits = fits && maskDimFits(md[md.size() - i], sd[sd.size() - i]);
       if (!fits) continue;
       tried.mask = mask;
+      if (isCausalConstant(g, mask, sd)) {
+        tried.mask = ir::kNoValue;
+        tried.causal = true;
+      }
       m = std::move(tried);
       found = true;
     }
@@ -321,6 +346,7 @@ Status apply(ir::Graph& g, Match& m) {
   fused.attrs = ir::Attributes();
   fused.attrs.set("scale", static_cast<float>(m.rewrite.scale));
   if (m.zeroMaskedRows) fused.attrs.set("zero_masked_rows", int64_t{1});
+  if (m.causal) fused.attrs.set("is_causal", int64_t{1});
   fused.attrs.set("fused_nodes", names);
   std::vector<bool> erase(g.nodes.size(), false);
   for (int32_t n : removed) erase[n] = true;

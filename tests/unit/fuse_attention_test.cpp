@@ -146,7 +146,8 @@ TEST(FuseAttention, LegacySdpaScalesQAndKSeparatelyWithAndWithoutMask) {
       const ir::Node* n = attentionNode(p.fused);
       ASSERT_NE(n, nullptr);
       EXPECT_NEAR(n->attrs.getFloat("scale", 0), 0.37, 1e-6);
-      EXPECT_EQ(n->inputs.size(), mask == Mask::kNone ? 3u : 4u);
+      EXPECT_EQ(n->inputs.size(), mask == Mask::kFull ? 4u : 3u);  // a constant causal mask becomes is_causal
+      EXPECT_EQ(n->attrs.getInt("is_causal", 0), mask == Mask::kCausalConstant ? 1 : 0);
       auto inputs = floatInputs(p.unfused, 23);
       const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]), v = asDoubles(inputs["v"]);
       const auto m = mask == Mask::kFull ? asDoubles(inputs["mask"]) : std::vector<double>{};
@@ -173,6 +174,8 @@ TEST(FuseAttention, DynamoSdpaReshapeTransposeReshape) {
       const ir::Node* n = attentionNode(p.fused);
       ASSERT_NE(n, nullptr);
       EXPECT_EQ(p.fused.values[n->inputs[1]].name, "k");
+      EXPECT_EQ(n->inputs.size(), 3u);
+      EXPECT_EQ(n->attrs.getInt("is_causal", 0), mask == Mask::kCausalConstant ? 1 : 0);
       EXPECT_EQ(n->attrs.getStrings("fused_nodes").size(), mask == Mask::kNone ? 7u : 8u);
       auto inputs = floatInputs(p.unfused, 31);
       const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]), v = asDoubles(inputs["v"]);
@@ -258,6 +261,26 @@ TEST(FuseAttention, ThePassManagerFusesOnceShapesAreKnown) {
   ASSERT_TRUE(passes::runGraphPasses(b.g, false).isOk());
   EXPECT_EQ(countOps(b.g, OpKind::kFusedAttention), 1);
   EXPECT_EQ(countOps(b.g, OpKind::kSoftmax), 0);
+}
+
+TEST(FuseAttention, ANearlyCausalConstantStaysAMask) {
+  // -1e9 instead of -inf in one place is not is_causal (exp(-1e9 - max) is 0 in float32, but only by rounding).
+  const Shape s{1, 2, 6, 6, 8};
+  GraphBuilder b = legacySdpa(s, Mask::kCausalConstant, 0.3);
+  for (auto& [id, t] : b.g.constants)
+    if (t.dims() == Dims{s.queries, s.keys}) t.dataAs<float>()[1] = -1e9f;
+  Prepared p = prepare(std::move(b));
+  ASSERT_EQ(p.count, 1);
+  const ir::Node* n = attentionNode(p.fused);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->inputs.size(), 4u);
+  EXPECT_EQ(n->attrs.getInt("is_causal", 0), 0);
+  auto inputs = floatInputs(p.unfused, 29);
+  const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]), v = asDoubles(inputs["v"]);
+  const auto want = referenceAttention(
+      s, q, bhsd(k, s, s.keys), bhsd(v, s, s.keys),
+      [](int64_t, int64_t i, int64_t j) { return i == 0 && j == 1 ? -1e9 : j <= i ? 0.0 : -INFINITY; }, 0.3);
+  checkRuns(p, inputs, want, "nearly causal");
 }
 
 // ---- what must stay unfused
