@@ -101,6 +101,12 @@ class Backend {
 
   /// Ok when this backend can run `node` (dtypes, attributes); otherwise says why, naming the node.
   virtual Status supports(const ir::Graph& graph, const ir::Node& node) const = 0;
+  /// Ok unless this backend refuses every node of kind `op` whatever its shapes and types: the builder asks before
+  /// a pass makes such nodes (FusedAttention), so that a refused kind leaves the graph unfused instead of unbuildable.
+  virtual Status supportsKind(ir::OpKind op) const {
+    (void)op;
+    return Status::ok();
+  }
   /// Times the candidate configurations (tactics) of `node` at these shapes — data pointers are null, the backend
   /// makes its own scratch buffers — and returns the fastest as a string that the builder records in the engine
   /// and the timing cache, and that createKernel receives back. "" when there is nothing to choose.

@@ -125,7 +125,8 @@ Expected<std::vector<std::byte>> buildEngine(Network& network, const BuilderConf
 
   // Passes, then shapes; folding Shape of now-static dims can enable more passes, so go round twice.
   for (int round = 0; round < 2; ++round) {
-    KILN_RETURN_IF_ERROR(passes::runGraphPasses(graph, config.verbose));
+    KILN_RETURN_IF_ERROR(passes::runGraphPasses(
+        graph, {.fuseAttention = backend->supportsKind(ir::OpKind::kFusedAttention).isOk(), .verbose = config.verbose}));
     KILN_RETURN_IF_ERROR(builder::annotateShapes(graph, profiles));
   }
   // INT8 (builder/calibration.cpp): scales from calibration or its cache, then Q/DQ pairs in float at every

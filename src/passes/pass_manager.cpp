@@ -4,13 +4,17 @@
 
 namespace kiln::passes {
 
-Status runGraphPasses(ir::Graph& graph, bool verbose) {
+Status runGraphPasses(ir::Graph& graph, const GraphPassOptions& options) {
+  const bool verbose = options.verbose;
   for (int round = 0; round < 8; ++round) {
     int changes = removeIdentities(graph);
     KILN_ASSIGN_OR_RETURN(int folded, foldConstants(graph));
     KILN_ASSIGN_OR_RETURN(int bn, foldBatchNormIntoConv(graph));
-    // After folding, so torch's scale arithmetic is a constant; every backend runs FusedAttention.
-    KILN_ASSIGN_OR_RETURN(int attention, fuseAttention(graph));
+    // After folding, so torch's scale arithmetic is a constant.
+    int attention = 0;
+    if (options.fuseAttention) {
+      KILN_ASSIGN_OR_RETURN(attention, fuseAttention(graph));
+    }
     if (verbose && attention)
       std::fprintf(stderr, "[kiln] passes round %d: %d attention blocks fused\n", round, attention);
     changes += attention;

@@ -22,8 +22,14 @@ Expected<int> foldBatchNormIntoConv(ir::Graph& graph);
 /// leaves everything else alone. Returns the number of attention nodes made.
 Expected<int> fuseAttention(ir::Graph& graph);
 
+/// What the standard pipeline may make: kinds of node the target backend has no kernel for stay unfused.
+struct GraphPassOptions {
+  bool fuseAttention = true;
+  bool verbose = false;
+};
+
 /// The standard pipeline, repeated until nothing changes.
-Status runGraphPasses(ir::Graph& graph, bool verbose);
+Status runGraphPasses(ir::Graph& graph, const GraphPassOptions& options);
 
 }  // namespace kiln::passes
 

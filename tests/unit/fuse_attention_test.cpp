@@ -258,7 +258,7 @@ TEST(FuseAttention, DynamoMultiheadAttentionReshapesKey) {
 TEST(FuseAttention, ThePassManagerFusesOnceShapesAreKnown) {
   GraphBuilder b = dynamoSdpa({2, 2, 9, 9, 16}, Mask::kCausalConstant);
   ASSERT_TRUE(annotate(b.g).isOk());
-  ASSERT_TRUE(passes::runGraphPasses(b.g, false).isOk());
+  ASSERT_TRUE(passes::runGraphPasses(b.g, {}).isOk());
   EXPECT_EQ(countOps(b.g, OpKind::kFusedAttention), 1);
   EXPECT_EQ(countOps(b.g, OpKind::kSoftmax), 0);
 }

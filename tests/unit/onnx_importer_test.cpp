@@ -371,7 +371,7 @@ TEST(OnnxImporter, EveryUnsupportedNodeIsListed) {
   m.nodes = {
       node("Relu", {"x"}, {"a"}, "ok_relu"),
       node("FooBar", {"a"}, {"b"}, "foo"),
-      node("NonMaxSuppression", {"b", "b"}, {"c"}, "nms"),
+      node("RoiAlign", {"b", "b"}, {"c"}, "roi"),
       node("FusedConv", {"c"}, {"d"}, "ms_op", {}, "com.microsoft"),
       node("Relu", {"d"}, {"e"}, "with_graph", {attrGraph("body", Proto())}),
       node("BazQux", {"e"}, {"y"}),  // unnamed
@@ -384,7 +384,7 @@ TEST(OnnxImporter, EveryUnsupportedNodeIsListed) {
     ASSERT_FALSE(g);
     EXPECT_EQ(g.status().code(), StatusCode::kUnsupported) << g.status().message();
     const std::string msg = g.status().message();
-    for (const char* expected : {"node 'foo' (FooBar): unknown operator", "node 'nms' (NonMaxSuppression): unknown operator",
+    for (const char* expected : {"node 'foo' (FooBar): unknown operator", "node 'roi' (RoiAlign): unknown operator",
                                  "node 'ms_op' (com.microsoft::FusedConv): operators of domain 'com.microsoft'",
                                  "node 'with_graph' (Relu): attribute 'body' holds a subgraph",
                                  "node 'BazQux_5' (BazQux): unknown operator"})

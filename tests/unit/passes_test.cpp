@@ -40,7 +40,7 @@ TEST(Passes, BatchNormsFoldIntoConvs) {
   ir::Graph& g = net.graph();
   const int bns = count(g, ir::OpKind::kBatchNormalization);
   ASSERT_GT(bns, 0);
-  ASSERT_TRUE(passes::runGraphPasses(g, false).isOk());
+  ASSERT_TRUE(passes::runGraphPasses(g, {}).isOk());
   EXPECT_EQ(count(g, ir::OpKind::kBatchNormalization), 0);
   for (const auto& n : g.nodes)
     if (n.op == ir::OpKind::kConv) EXPECT_EQ(n.inputs.size(), 3u) << n.name << " should have gained a bias";
@@ -49,12 +49,12 @@ TEST(Passes, BatchNormsFoldIntoConvs) {
 TEST(Passes, ShapeOfStaticDimsFoldsTheFlattenArithmetic) {
   Network net = loadSeed();
   ir::Graph& g = net.graph();
-  ASSERT_TRUE(passes::runGraphPasses(g, false).isOk());
+  ASSERT_TRUE(passes::runGraphPasses(g, {}).isOk());
   EXPECT_EQ(count(g, ir::OpKind::kShape), 1) << "batch is dynamic: the Shape of the pooled tensor stays";
   annotate(g, 3);
   g.values[g.inputs[0]].dims[0] = 3;  // now static everywhere
   annotate(g, 3);
-  ASSERT_TRUE(passes::runGraphPasses(g, false).isOk());
+  ASSERT_TRUE(passes::runGraphPasses(g, {}).isOk());
   EXPECT_EQ(count(g, ir::OpKind::kShape), 0);
   EXPECT_EQ(count(g, ir::OpKind::kGather), 0);
   EXPECT_EQ(count(g, ir::OpKind::kConcat), 0);
@@ -63,7 +63,7 @@ TEST(Passes, ShapeOfStaticDimsFoldsTheFlattenArithmetic) {
 TEST(Passes, ConvEpiloguesFuseBiasResidualAndRelu) {
   Network net = loadSeed();
   ir::Graph& g = net.graph();
-  ASSERT_TRUE(passes::runGraphPasses(g, false).isOk());
+  ASSERT_TRUE(passes::runGraphPasses(g, {}).isOk());
   annotate(g, 2);
   const int relus = count(g, ir::OpKind::kRelu), adds = count(g, ir::OpKind::kAdd);
   auto fused = passes::fuseConvEpilogues(g);
@@ -82,7 +82,7 @@ TEST(Passes, ConvEpiloguesFuseBiasResidualAndRelu) {
 TEST(Passes, ChannelsLastKeepsTransposesAtTheEdgesOnly) {
   Network net = loadSeed();
   ir::Graph& g = net.graph();
-  ASSERT_TRUE(passes::runGraphPasses(g, false).isOk());
+  ASSERT_TRUE(passes::runGraphPasses(g, {}).isOk());
   annotate(g, 2);
   ASSERT_TRUE(passes::fuseConvEpilogues(g).hasValue());
   annotate(g, 2);

@@ -7,6 +7,7 @@
 #include "backends/backend.h"
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/data_dependent.h"
+#include "backends/cuda/unverified_kernels.h"
 #include "backends/cuda/elementwise_fused.h"
 #include "ops/families.h"
 
@@ -158,11 +159,14 @@ class CudaBackend final : public Backend {
     return std::unique_ptr<ReplayableWork>(std::make_unique<CudaGraphWork>(exec));
   }
 
+  Status supportsKind(OpKind op) const override { return refuseUnverifiedKind(op); }
+
   Status supports(const ir::Graph& graph, const ir::Node& node) const override {
     for (ir::ValueId v : node.inputs)
       if (v != ir::kNoValue && graph.values[v].rankKnown && graph.values[v].dims.size() > static_cast<size_t>(kMaxRank))
         return unsupported(graph.describe(node) + ": input '" + graph.values[v].name + "' has rank " +
                            std::to_string(graph.values[v].dims.size()) + "; the CUDA kernels handle up to 8");
+    KILN_RETURN_IF_ERROR(refuseUnverifiedKernel(graph, node));  // unverified_kernels.h
     if (isDataDependentOnCuda(graph, node)) return dataDependentSupports(graph, node);  // data_dependent.cpp
     switch (ops::familyOf(node.op)) {
       case ops::OpFamily::kElementwise:
