@@ -8,7 +8,7 @@
 
 #include "core/half.h"
 #include "core/npy.h"
-#include "engine/engine_file.h"
+#include "builder/probe_engine.h"
 #include "kiln/runtime.h"
 #include "runtime/shape_program.h"
 
@@ -65,17 +65,8 @@ Expected<std::map<std::string, Tensor>> runWithOutputs(ir::Graph graph, const st
                                                        DeviceKind device, std::map<std::string, std::string> facts,
                                                        const std::string& precisions,
                                                        const std::map<std::string, Tensor>& inputs) {
-  graph.outputs = outputs;
-  engine::EngineModel model;
-  tactics.resize(graph.nodes.size());
-  model.graph = std::move(graph);
-  model.profiles = profiles;
-  model.device = device;
-  model.tactics = std::move(tactics);
-  model.metadata = std::move(facts);
-  model.metadata["build.precisions"] = precisions;
-  KILN_ASSIGN_OR_RETURN(auto bytes, engine::writeEngine(model));
-  KILN_ASSIGN_OR_RETURN(auto engine, Engine::loadFromMemory(bytes.data(), bytes.size()));
+  KILN_ASSIGN_OR_RETURN(auto engine, makeProbeEngine(std::move(graph), outputs, std::move(tactics), profiles, device,
+                                                     std::move(facts), precisions));
   KILN_ASSIGN_OR_RETURN(auto context, engine->createContext(0));
   return context->infer(inputs);
 }

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "core/npy.h"
-#include "engine/engine_file.h"
+#include "builder/probe_engine.h"
 #include "kiln/runtime.h"
 #include "passes/insert_quantization.h"
 #include "runtime/shape_program.h"
@@ -28,25 +28,6 @@ Expected<std::vector<std::string>> batchFiles(const std::string& input, const st
   if (files.empty()) return invalidArgument("calibration data for input '" + input + "': no .npy file in '" + dir + "'");
   std::sort(files.begin(), files.end());
   return files;
-}
-
-/// The probe engine: the float32 graph with `probes` as extra outputs, built like the accuracy guard's reference
-/// (same graph, no tactics, strict FP32), loaded once for every batch.
-Expected<std::shared_ptr<Engine>> probeEngine(ir::Graph graph, const std::vector<ir::ValueId>& probes,
-                                              const std::vector<OptimizationProfile>& profiles, DeviceKind device,
-                                              std::map<std::string, std::string> facts) {
-  for (ir::ValueId v : probes)
-    if (std::find(graph.outputs.begin(), graph.outputs.end(), v) == graph.outputs.end()) graph.outputs.push_back(v);
-  engine::EngineModel model;
-  model.tactics.resize(graph.nodes.size());
-  model.graph = std::move(graph);
-  model.profiles = profiles;
-  model.device = device;
-  model.metadata = std::move(facts);
-  model.metadata["build.precisions"] = "fp32";
-  KILN_ASSIGN_OR_RETURN(auto bytes, engine::writeEngine(model));
-  KILN_ASSIGN_OR_RETURN(auto engine, Engine::loadFromMemory(bytes.data(), bytes.size()));
-  return std::shared_ptr<Engine>(std::move(engine));
 }
 
 /// max |x| of a float32 tensor (NaN ignored).
@@ -202,7 +183,12 @@ Expected<ScaleTable> calibrateActivations(const ir::Graph& graph, const std::vec
   const std::vector<ir::ValueId> probes = quantizedActivations(graph);
   ScaleTable scales;
   if (probes.empty()) return scales;
-  KILN_ASSIGN_OR_RETURN(auto engine, probeEngine(graph, probes, profiles, config.device, buildFacts));
+  // The float32 graph with the quantized activations as extra outputs, strict FP32 like the guard's reference,
+  // loaded once for every batch.
+  std::vector<ir::ValueId> outputs = graph.outputs;
+  for (ir::ValueId v : probes)
+    if (std::find(outputs.begin(), outputs.end(), v) == outputs.end()) outputs.push_back(v);
+  KILN_ASSIGN_OR_RETURN(auto engine, makeProbeEngine(graph, outputs, {}, profiles, config.device, buildFacts, "fp32"));
   KILN_ASSIGN_OR_RETURN(auto context, engine->createContext(0));
   const auto runBatch = [&](size_t k) -> Expected<std::map<std::string, Tensor>> {
     std::map<std::string, Tensor> inputs;
