@@ -12,6 +12,7 @@
 #include "engine/engine_file.h"
 #include "ir/verifier.h"
 #include "kiln/builder.h"
+#include "passes/inline_control_flow.h"
 #include "passes/passes.h"
 #include "runtime/shape_program.h"
 
@@ -129,6 +130,8 @@ Expected<std::vector<std::byte>> buildEngine(Network& network, const BuilderConf
         graph, {.fuseAttention = backend->supportsKind(ir::OpKind::kFusedAttention).isOk(), .verbose = config.verbose}));
     KILN_RETURN_IF_ERROR(builder::annotateShapes(graph, profiles));
   }
+  // An If still here decides on dims that vary within the profile (passes/inline_control_flow.cpp).
+  KILN_RETURN_IF_ERROR(passes::checkControlFlowResolved(graph));
   // INT8 (builder/calibration.cpp): scales from calibration or its cache, then Q/DQ pairs in float at every
   // Conv/Gemm/MatMul, on the optimized FP32 graph (folded BatchNorms are in the weights) before any fusion.
   if (config.allows(Precision::kINT8)) {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -29,12 +30,17 @@ struct Value {
   int32_t producer = -1;  // index into Graph::nodes, -1 for graph inputs and constants
 };
 
+class Graph;
+
 struct Node {
   std::string name;
   OpKind op = OpKind::kIdentity;
   std::vector<ValueId> inputs;
   std::vector<ValueId> outputs;
   Attributes attrs;
+  /// Control flow (If): the ONNX graph attributes ("then_branch", "else_branch"), each a graph whose inputs are the
+  /// outer-scope values it reads, in the order of this node's inputs after the condition (inputs[1..]).
+  std::map<std::string, std::shared_ptr<const Graph>> subgraphs;
 };
 
 class Graph {

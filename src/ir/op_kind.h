@@ -34,7 +34,8 @@ namespace kiln::ir {
   /* kiln-internal, made by passes and never imported from ONNX */ X(FusedElementwise)                          \
   /* data-dependent output sizes (appended) */ X(NonMaxSuppression)                                               \
   /* quantization (appended) */ X(QuantizeLinear) X(DequantizeLinear)                                           \
-  /* attention (appended; kiln-internal, ONNX Attention imports onto it) */ X(FusedAttention)
+  /* attention (appended; kiln-internal, ONNX Attention imports onto it) */ X(FusedAttention) \
+  /* control flow (appended; the subgraphs live in Node::subgraphs, passes/inline_control_flow.cpp inlines) */ X(If)
 
 enum class OpKind : int {
 #define KILN_OP_ENUM(name) k##name,

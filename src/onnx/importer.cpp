@@ -10,6 +10,7 @@
 #include "onnx/attribute_proto.h"
 #include "onnx/importer_table.h"
 #include "onnx/model_loader.h"
+#include "onnx/subgraph_import.h"
 #include "onnx/support_checker.h"
 #include "onnx/tensor_proto.h"
 #include "onnx/value_info.h"
@@ -55,6 +56,13 @@ class GraphImporter {
  public:
   GraphImporter(const ::onnx::ModelProto& model, int64_t opset, const std::string& baseDir, ImportOptions options)
       : model_(model), proto_(model.graph()), opset_(opset), baseDir_(baseDir), options_(options) {}
+  /// A subgraph (onnx/subgraph_import.h): names it does not define resolve through `outer` and become its inputs.
+  GraphImporter(const ::onnx::ModelProto& model, const ::onnx::GraphProto& proto, int64_t opset,
+                const std::string& baseDir, ImportOptions options, OuterScope outer)
+      : model_(model), proto_(proto), opset_(opset), baseDir_(baseDir), options_(options), outer_(std::move(outer)) {}
+
+  /// The outer values the imported subgraph reads, in the order of its inputs.
+  const std::vector<ir::ValueId>& outerValues() const { return outerValues_; }
 
   Expected<std::unique_ptr<ir::Graph>> run() {
     graph_->opsetVersion = opset_;
@@ -93,6 +101,31 @@ class GraphImporter {
   ir::ValueId lookup(const std::string& name) const {
     auto it = byName_.find(name);
     return it == byName_.end() ? ir::kNoValue : it->second.id;
+  }
+  // Whether `name` is defined here, or in an enclosing scope (then it becomes an input of this subgraph).
+  bool resolve(const std::string& name) {
+    if (byName_.count(name)) return true;
+    if (!outer_) return false;
+    const std::optional<OuterValue> outer = outer_(name);
+    if (!outer) return false;
+    ir::Value info = outer->info;
+    info.producer = -1;
+    const ir::ValueId id = graph_->addValue(name);
+    info.name = graph_->values[id].name;
+    graph_->values[id] = std::move(info);
+    define(name, id, "the enclosing graph");
+    graph_->inputs.push_back(id);
+    outerValues_.push_back(outer->id);
+    return true;
+  }
+  // This importer's scope as seen from a subgraph of one of its nodes.
+  OuterScope scopeForSubgraphs() {
+    return [this](const std::string& name) -> std::optional<OuterValue> {
+      if (!resolve(name)) return std::nullopt;
+      const ir::ValueId id = lookup(name);
+      if (id == ir::kNoValue) return std::nullopt;  // its definition failed and was reported
+      return OuterValue{id, graph_->values[id]};
+    };
   }
 
   void importInitializers() {
@@ -200,20 +233,23 @@ class GraphImporter {
     ir::Node node;
     node.name = nodeNames_[index];
     node.op = *kind;
-    auto attrs = convertAttributes(n, baseDir_);
-    if (!attrs) {
-      problems_.add(attrs.status(), place);
-      return;
+    if (node.op != ir::OpKind::kIf) {  // If's attributes are its branches, imported below
+      auto attrs = convertAttributes(n, baseDir_);
+      if (!attrs) {
+        problems_.add(attrs.status(), place);
+        return;
+      }
+      node.attrs = std::move(attrs).value();
     }
-    node.attrs = std::move(attrs).value();
     bool inputsOk = true;
     for (const auto& in : n.input()) {
       if (in.empty()) {
         node.inputs.push_back(ir::kNoValue);
         continue;
       }
+      const bool known = resolve(in);
       const ir::ValueId id = lookup(in);
-      if (!byName_.count(in)) {
+      if (!known) {
         problems_.add(invalidModel("input '" + in + "' is not produced by any node, graph input or initializer"), place);
         inputsOk = false;
       } else if (id == ir::kNoValue) {
@@ -231,6 +267,12 @@ class GraphImporter {
       node.outputs.push_back(id);
     }
     if (!inputsOk) return;
+    if (node.op == ir::OpKind::kIf) {
+      const Status branches = importIfBranches(model_, n, node, opset_, baseDir_, options_, scopeForSubgraphs());
+      if (!branches.isOk()) problems_.add(branches, place);
+      else graph_->nodes.push_back(std::move(node));  // passes/inline_control_flow.cpp inlines it
+      return;
+    }
     if (Status reserved = refuseKilnAttributes(node); !reserved.isOk()) {
       problems_.add(reserved, place);
       return;
@@ -264,7 +306,7 @@ class GraphImporter {
         problems_.add(invalidModel(what + " is listed twice"));
         continue;
       }
-      if (!byName_.count(info.name())) {
+      if (!resolve(info.name())) {
         problems_.add(invalidModel(what + " is not produced by any node, graph input or initializer"));
         continue;
       }
@@ -310,9 +352,19 @@ class GraphImporter {
   std::unordered_map<std::string, Definition> byName_;
   std::vector<std::string> nodeNames_;
   std::unordered_set<ir::ValueId> readIds_;
+  OuterScope outer_;
+  std::vector<ir::ValueId> outerValues_;
 };
 
 }  // namespace
+
+Expected<ImportedSubgraph> importSubgraph(const ::onnx::ModelProto& model, const ::onnx::GraphProto& proto,
+                                          int64_t opset, const std::string& baseDir, const ImportOptions& options,
+                                          const OuterScope& outer) {
+  GraphImporter importer(model, proto, opset, baseDir, options, outer);
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<ir::Graph> graph, importer.run());
+  return ImportedSubgraph{std::shared_ptr<ir::Graph>(std::move(graph)), importer.outerValues()};
+}
 
 Expected<std::unique_ptr<ir::Graph>> importModel(const void* data, size_t size, const std::string& baseDir,
                                                  const ImportOptions& options) {

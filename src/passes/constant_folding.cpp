@@ -53,7 +53,7 @@ Expected<int> foldConstants(ir::Graph& graph) {
     bool allConstant = !n.inputs.empty();
     for (ir::ValueId in : n.inputs)
       if (in != ir::kNoValue && !graph.isConstant(in)) allConstant = false;
-    if (!allConstant) continue;
+    if (!allConstant || n.op == ir::OpKind::kIf) continue;  // If is inlined (passes/inline_control_flow.cpp)
     bool outputIsGraphOutput = false;
     for (ir::ValueId out : n.outputs) outputIsGraphOutput = outputIsGraphOutput || graph.isGraphOutput(out);
     if (outputIsGraphOutput) continue;  // a graph output stays produced by a node

@@ -1,5 +1,6 @@
 #include <cstdio>
 
+#include "passes/inline_control_flow.h"
 #include "passes/passes.h"
 
 namespace kiln::passes {
@@ -7,7 +8,8 @@ namespace kiln::passes {
 Status runGraphPasses(ir::Graph& graph, const GraphPassOptions& options) {
   const bool verbose = options.verbose;
   for (int round = 0; round < 8; ++round) {
-    int changes = removeIdentities(graph);
+    KILN_ASSIGN_OR_RETURN(int inlined, inlineControlFlow(graph));  // If decided at build time, before folding
+    int changes = inlined + removeIdentities(graph);
     KILN_ASSIGN_OR_RETURN(int folded, foldConstants(graph));
     KILN_ASSIGN_OR_RETURN(int bn, foldBatchNormIntoConv(graph));
     // After folding, so torch's scale arithmetic is a constant.
