@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <optional>
 
 #include "backends/cpu/cpu_kernels.h"
 #include "ops/data_dependent.h"
@@ -32,6 +33,44 @@ Expected<Tensor> shapeAsTensor(const ir::Node& node, const ir::Value& v) {
   return t;
 }
 
+
+/// Slice or Gather (constant indices) of Shape(x) that picks only static dims of x is a constant even when other dims
+/// of x are dynamic: the head size 16 of a [?, 4, ?, 16] tensor, from which torch's exporters compute
+/// 1/sqrt(head size). Found by running the node on the dims' positions, so its own semantics pick them.
+Expected<std::optional<Tensor>> staticPartOfShape(const ir::Graph& graph, const ir::Node& n) {
+  if ((n.op != ir::OpKind::kSlice && n.op != ir::OpKind::kGather) || n.inputs.size() < 2 || n.outputs.size() != 1 ||
+      n.inputs[0] == ir::kNoValue || graph.isGraphOutput(n.outputs[0]))
+    return std::optional<Tensor>();
+  const int32_t p = graph.values[n.inputs[0]].producer;
+  if (p < 0 || graph.nodes[p].op != ir::OpKind::kShape || graph.nodes[p].inputs.size() != 1) return std::optional<Tensor>();
+  const ir::Value& x = graph.values[graph.nodes[p].inputs[0]];
+  if (!x.rankKnown) return std::optional<Tensor>();
+  for (size_t i = 1; i < n.inputs.size(); ++i)
+    if (n.inputs[i] != ir::kNoValue && !graph.isConstant(n.inputs[i])) return std::optional<Tensor>();
+  KILN_ASSIGN_OR_RETURN(Tensor dims, shapeAsTensor(graph.nodes[p], x));
+  KILN_ASSIGN_OR_RETURN(Tensor positions, Tensor::allocate(DataType::kInt64, dims.dims()));
+  for (int64_t i = 0; i < dims.elementCount(); ++i) positions.dataAs<int64_t>()[i] = i;
+  std::vector<ops::TensorInfo> infos{{DataType::kInt64, positions.dims(), &positions}};
+  std::vector<backends::DeviceTensor> ins{{DataType::kInt64, positions.dims(), positions.data()}};
+  for (size_t i = 1; i < n.inputs.size(); ++i) {
+    const Tensor* c = n.inputs[i] == ir::kNoValue ? nullptr : graph.constantOf(n.inputs[i]);
+    infos.push_back(c ? ops::TensorInfo{c->dtype(), c->dims(), c} : ops::TensorInfo{});
+    ins.push_back(c ? backends::DeviceTensor{c->dtype(), c->dims(), const_cast<void*>(c->data())}
+                    : backends::DeviceTensor{});
+  }
+  KILN_ASSIGN_OR_RETURN(auto outInfos, ops::inferOutputs(graph, n, infos));
+  if (outInfos.size() != 1 || outInfos[0].dtype != DataType::kInt64) return std::optional<Tensor>();
+  KILN_ASSIGN_OR_RETURN(Tensor picked, Tensor::allocate(DataType::kInt64, outInfos[0].dims));
+  std::vector<backends::DeviceTensor> outs{{picked.dtype(), picked.dims(), picked.data()}};
+  KILN_RETURN_IF_ERROR(backends::cpu::executeNode(graph, n, ins, outs).withContext("constant folding"));
+  for (int64_t i = 0; i < picked.elementCount(); ++i) {
+    const int64_t at = picked.dataAs<int64_t>()[i];
+    if (at < 0 || at >= dims.elementCount() || dims.dataAs<int64_t>()[at] < 0) return std::optional<Tensor>();
+    picked.dataAs<int64_t>()[i] = dims.dataAs<int64_t>()[at];
+  }
+  return std::optional<Tensor>(std::move(picked));
+}
+
 }  // namespace
 
 Expected<int> foldConstants(ir::Graph& graph) {
@@ -46,6 +85,17 @@ Expected<int> foldConstants(ir::Graph& graph) {
       graph.values[n.outputs[0]].rankKnown = true;
       graph.values[n.outputs[0]].dims = t.dims();
       graph.constants[n.outputs[0]] = std::move(t);
+      remove[i] = true;
+      ++folded;
+      continue;
+    }
+    KILN_ASSIGN_OR_RETURN(std::optional<Tensor> picked, staticPartOfShape(graph, n));
+    if (picked) {
+      ir::Value& v = graph.values[n.outputs[0]];
+      v.dtype = picked->dtype();
+      v.rankKnown = true;
+      v.dims = picked->dims();
+      graph.constants[n.outputs[0]] = std::move(*picked);
       remove[i] = true;
       ++folded;
       continue;

@@ -7,6 +7,7 @@
 // It fuses only what keeps the meaning: every scale a one-element finite constant, the softmax over the last axis, the
 // mask broadcastable to the scores without widening their last two dims, each intermediate read only by the next step.
 // Anything else stays as it was.
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -87,16 +88,124 @@ bool isLastTwoSwap(const std::vector<int64_t>& perm) {
   return perm[r - 2] == static_cast<int64_t>(r - 1) && perm[r - 1] == static_cast<int64_t>(r - 2);
 }
 
-/// A Reshape that keeps its input's last two dims (static) and so only regroups the leading ones.
-bool reshapeKeepsLastTwo(const ir::Graph& g, const ir::Node& n) {
-  const ir::Value& in = valueOf(g, n.inputs[0]);
-  const ir::Value& out = valueOf(g, n.outputs[0]);
-  if (!in.rankKnown || !out.rankKnown || in.dims.size() < 2 || out.dims.size() < 2) return false;
-  for (int i = 1; i <= 2; ++i) {
-    const int64_t a = in.dims[in.dims.size() - i], b = out.dims[out.dims.size() - i];
-    if (a == kDynamicDim || a != b) return false;
+/// One dim of a tensor as a symbol: a static size, or "dim `index` of value `of`" (the same at every run, whatever the
+/// profile). Two symbols equal in this sense are equal at every shape; anything the analysis cannot name is unknown and
+/// equals nothing.
+struct SymDim {
+  int64_t size = kDynamicDim;
+  ValueId of = ir::kNoValue;
+  int64_t index = -1;
+  bool operator==(const SymDim& o) const {
+    if (size != kDynamicDim || o.size != kDynamicDim) return size == o.size;
+    return of != ir::kNoValue && of == o.of && index == o.index;
   }
-  return true;
+};
+using SymDims = std::vector<SymDim>;
+
+SymDim dimSymbol(const ir::Graph& g, ValueId v, int64_t i) {
+  const ir::Value& x = valueOf(g, v);
+  if (x.dims[i] != kDynamicDim) return {x.dims[i], ir::kNoValue, -1};
+  return {kDynamicDim, v, i};
+}
+
+SymDims symbolsOf(const ir::Graph& g, ValueId v) {
+  SymDims d;
+  for (size_t i = 0; i < valueOf(g, v).dims.size(); ++i) d.push_back(dimSymbol(g, v, static_cast<int64_t>(i)));
+  return d;
+}
+
+std::optional<int64_t> intConstant(const ir::Graph& g, ValueId v) {
+  const Tensor* t = v == ir::kNoValue ? nullptr : g.constantOf(v);
+  if (!t || t->elementCount() != 1) return std::nullopt;
+  if (t->dtype() == DataType::kInt64) return t->dataAs<int64_t>()[0];
+  if (t->dtype() == DataType::kInt32) return t->dataAs<int32_t>()[0];
+  return std::nullopt;
+}
+
+/// The entries of a 1-D int64 shape tensor as symbols, through what torch's exporters compute shapes with: constants,
+/// Shape(x) (with start/end), Slice (constant starts/ends, axis 0, step 1), Concat, Gather of one constant index,
+/// Unsqueeze/Squeeze between a scalar and one element. Nothing otherwise.
+std::optional<SymDims> shapeSymbols(const ir::Graph& g, ValueId v, int depth = 0) {
+  if (depth > 8 || v == ir::kNoValue) return std::nullopt;
+  if (const Tensor* t = g.constantOf(v)) {
+    if (t->dtype() != DataType::kInt64 || t->dims().size() > 1) return std::nullopt;
+    SymDims d;
+    for (int64_t i = 0; i < t->elementCount(); ++i) d.push_back({t->dataAs<int64_t>()[i], ir::kNoValue, -1});
+    return d;
+  }
+  const int32_t p = valueOf(g, v).producer;
+  if (p < 0) return std::nullopt;
+  const ir::Node& n = g.nodes[p];
+  const auto rangeOf = [](int64_t start, int64_t end, int64_t rank) {
+    if (start < 0) start += rank;
+    if (end < 0) end += rank;
+    start = std::clamp<int64_t>(start, 0, rank);
+    return std::pair{start, std::clamp<int64_t>(end, start, rank)};
+  };
+  switch (n.op) {
+    case OpKind::kShape: {
+      if (n.inputs.size() != 1 || !valueOf(g, n.inputs[0]).rankKnown) return std::nullopt;
+      const SymDims all = symbolsOf(g, n.inputs[0]);
+      const int64_t rank = static_cast<int64_t>(all.size());
+      const auto [a, b] = rangeOf(n.attrs.getInt("start", 0), n.attrs.getInt("end", rank), rank);
+      return SymDims(all.begin() + a, all.begin() + b);
+    }
+    case OpKind::kSlice: {
+      if (n.inputs.size() < 3) return std::nullopt;
+      auto in = shapeSymbols(g, n.inputs[0], depth + 1);
+      const auto start = intConstant(g, n.inputs[1]), end = intConstant(g, n.inputs[2]);
+      const auto axis = n.inputs.size() > 3 ? intConstant(g, n.inputs[3]) : std::optional<int64_t>(0);
+      const auto step = n.inputs.size() > 4 ? intConstant(g, n.inputs[4]) : std::optional<int64_t>(1);
+      if (!in || !start || !end || !axis || (*axis != 0 && *axis != -1) || step != 1) return std::nullopt;
+      const auto [a, b] = rangeOf(*start, *end, static_cast<int64_t>(in->size()));
+      return SymDims(in->begin() + a, in->begin() + b);
+    }
+    case OpKind::kConcat: {
+      SymDims d;
+      for (ValueId part : n.inputs) {
+        auto s = shapeSymbols(g, part, depth + 1);
+        if (!s) return std::nullopt;
+        d.insert(d.end(), s->begin(), s->end());
+      }
+      return d;
+    }
+    case OpKind::kGather: {
+      auto in = n.inputs.size() == 2 ? shapeSymbols(g, n.inputs[0], depth + 1) : std::nullopt;
+      auto at = intConstant(g, n.inputs.size() == 2 ? n.inputs[1] : ir::kNoValue);
+      if (!in || !at || n.attrs.getInt("axis", 0) != 0) return std::nullopt;
+      const int64_t i = *at < 0 ? *at + static_cast<int64_t>(in->size()) : *at;
+      if (i < 0 || i >= static_cast<int64_t>(in->size())) return std::nullopt;
+      return SymDims{(*in)[i]};
+    }
+    case OpKind::kUnsqueeze:
+    case OpKind::kSqueeze: {
+      auto in = n.inputs.empty() ? std::nullopt : shapeSymbols(g, n.inputs[0], depth + 1);
+      if (!in || in->size() != 1) return std::nullopt;
+      return in;
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+/// The output dims of Reshape `n` as symbols, given its input's: each entry of the shape as a symbol, a 0 (without
+/// allowzero) the input dim at that place, the -1 unknown. The annotated output dims where the shape cannot be read.
+SymDims reshapeSymbols(const ir::Graph& g, const ir::Node& n, const SymDims& in) {
+  const ValueId out = n.outputs[0];
+  auto shape = n.inputs.size() == 2 ? shapeSymbols(g, n.inputs[1]) : std::nullopt;
+  if (!shape || shape->size() != valueOf(g, out).dims.size()) return symbolsOf(g, out);
+  const bool allowZero = n.attrs.getInt("allowzero", 0) != 0;
+  SymDims d = *shape;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (d[i].size == 0 && !allowZero) d[i] = i < in.size() ? in[i] : SymDim{};
+    if (d[i].size == -1 && d[i].of == ir::kNoValue) d[i] = SymDim{};  // inferred: unknown, equals nothing
+    if (valueOf(g, out).dims[i] != kDynamicDim) d[i] = {valueOf(g, out).dims[i], ir::kNoValue, -1};
+  }
+  return d;
+}
+
+bool lastTwoEqual(const SymDims& a, const SymDims& b) {
+  return a.size() >= 2 && b.size() >= 2 && a[a.size() - 1] == b[b.size() - 1] && a[a.size() - 2] == b[b.size() - 2];
 }
 
 /// How K is recovered from the K^T operand.
@@ -114,7 +223,7 @@ std::optional<KeySource> findKey(const ir::Graph& g, ValueId kt, Rewrite& r) {
   KeySource src;
   // Dynamo: [Reshape] -> Transpose(swap last two) -> [Reshape], the reshapes regrouping only the leading dims.
   int32_t r2 = chainProducer(g, kt, OpKind::kReshape);
-  if (r2 >= 0 && !reshapeKeepsLastTwo(g, g.nodes[r2])) r2 = -1;
+  if (r2 >= 0 && !valueOf(g, g.nodes[r2].inputs[0]).rankKnown) r2 = -1;
   const ValueId beforeR2 = r2 >= 0 ? g.nodes[r2].inputs[0] : kt;
   const int32_t t = chainProducer(g, beforeR2, OpKind::kTranspose);
   if (t < 0 || g.nodes[t].inputs.size() != 1) return std::nullopt;
@@ -126,7 +235,17 @@ std::optional<KeySource> findKey(const ir::Graph& g, ValueId kt, Rewrite& r) {
     for (int64_t i = static_cast<int64_t>(tin.dims.size()) - 1; i >= 0; --i) perm.push_back(i);
   if (perm.size() != tin.dims.size() || perm.size() < 2) return std::nullopt;
   int32_t r1 = chainProducer(g, tn.inputs[0], OpKind::kReshape);
-  if (r1 >= 0 && !reshapeKeepsLastTwo(g, g.nodes[r1])) r1 = -1;
+  if (r1 >= 0 && !valueOf(g, g.nodes[r1].inputs[0]).rankKnown) r1 = -1;
+  // The reshapes, followed symbolically from the chain's input: each must keep the last two dims of what it reads.
+  const ValueId from = r1 >= 0 ? g.nodes[r1].inputs[0] : tn.inputs[0];
+  SymDims fromDims = symbolsOf(g, from), chain = fromDims;
+  if (r1 >= 0) {
+    const SymDims next = reshapeSymbols(g, g.nodes[r1], chain);
+    if (lastTwoEqual(next, chain))
+      chain = next;
+    else
+      r1 = -1, chain = fromDims = symbolsOf(g, tn.inputs[0]);
+  }
 
   if (r2 < 0 && r1 < 0) {
     // Legacy: one Transpose. Swapping its last two perm entries makes it produce K instead of K^T.
@@ -142,20 +261,32 @@ std::optional<KeySource> findKey(const ir::Graph& g, ValueId kt, Rewrite& r) {
     }
     return src;
   }
-  if (!isLastTwoSwap(perm) || !allStatic(ktv.dims)) return std::nullopt;
-  // K = the chain's input with K^T's leading dims: the reshapes only regroup whole [S, D] matrices.
-  const ValueId from = r1 >= 0 ? g.nodes[r1].inputs[0] : tn.inputs[0];
+  if (!isLastTwoSwap(perm) || chain.size() != perm.size()) return std::nullopt;
+  std::swap(chain[chain.size() - 1], chain[chain.size() - 2]);
+  if (r2 >= 0) {
+    const SymDims next = reshapeSymbols(g, g.nodes[r2], chain);
+    if (!lastTwoEqual(next, chain)) return std::nullopt;
+    chain = next;
+  }
+  // K^T's dims with the last two swapped back; the reshapes only regroup whole [S, D] matrices.
+  SymDims keyDims = chain;
+  std::swap(keyDims[keyDims.size() - 1], keyDims[keyDims.size() - 2]);
   const ir::Value& fromv = valueOf(g, from);
-  if (!fromv.rankKnown || !allStatic(fromv.dims) || elementCount(fromv.dims) != elementCount(ktv.dims))
-    return std::nullopt;
-  src.keyDims = ktv.dims;
-  std::swap(src.keyDims[src.keyDims.size() - 1], src.keyDims[src.keyDims.size() - 2]);
+  if (keyDims == fromDims) {
+    src.key = from;  // the chain gives back K's own layout, at every shape
+  } else {
+    // Otherwise K is reshaped to K^T's leading dims, which needs them static.
+    if (!allStatic(ktv.dims) || !allStatic(fromv.dims) || elementCount(fromv.dims) != elementCount(ktv.dims))
+      return std::nullopt;
+    src.keyDims = ktv.dims;
+    std::swap(src.keyDims[src.keyDims.size() - 1], src.keyDims[src.keyDims.size() - 2]);
+    if (fromv.dims == src.keyDims)
+      src.key = from;
+    else
+      src.reshapeFrom = from;
+  }
   for (int32_t n : {r2, t, r1})
     if (n >= 0) r.removed.push_back(n);
-  if (fromv.dims == src.keyDims)
-    src.key = from;
-  else
-    src.reshapeFrom = from;
   return src;
 }
 

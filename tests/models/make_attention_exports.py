@@ -10,6 +10,13 @@ that exactly one FusedAttention layer was made, and compares `kiln run` against 
 Needs torch and onnx (not part of the regular test data generation, which has no torch):
   python tests/models/make_attention_exports.py --out /tmp/attn-exports --kiln build/kiln --device cpu
   python tests/models/make_attention_exports.py --out /tmp/attn-exports --kiln build/kiln --device cuda --fp16
+
+With --dynamic it instead writes the exports that tests/models/attention_exports_test.cpp runs in CI (committed under
+tests/models/attention_dynamic/, weights inline): batch and sequence dynamic in both exporters (Swin-style windowed
+attention with a relative position bias and a shift mask: the window batch dynamic), and PyTorch's output at each
+(batch, seq) of DYNAMIC_SHAPES as pytorch_<b>x<s>.npy, on inputs made by det_input (a formula the C++ test repeats
+exactly, so that no input is stored):
+  python tests/models/make_attention_exports.py --dynamic --out tests/models/attention_dynamic
 """
 import argparse
 import math
@@ -64,6 +71,126 @@ class Mha(nn.Module):
 
     def forward(self, x):
         return self.m(x, x, x, need_weights=False)[0]
+
+
+class SwinWindowAttention(nn.Module):
+    """Swin's W-MSA / SW-MSA block on windows [B*nW, N, C]: relative position bias [1,H,N,N] from a table gathered by
+    a constant index, and (shifted) a constant mask [nW,N,N] added through the [B, nW, H, N, N] view."""
+
+    def __init__(self, dim=16, window=4, heads=2, windows=4, shifted=True):
+        super().__init__()
+        self.heads, self.n, self.windows, self.shifted = heads, window * window, windows, shifted
+        self.scale = (dim // heads) ** -0.5
+        self.qkv, self.proj = nn.Linear(dim, dim * 3), nn.Linear(dim, dim)
+        self.table = nn.Parameter(torch.randn((2 * window - 1) ** 2, heads) * 0.5)
+        coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")).flatten(1)
+        rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (window - 1)
+        self.register_buffer("index", rel[:, :, 0] * (2 * window - 1) + rel[:, :, 1])
+        g = torch.Generator().manual_seed(1)
+        self.register_buffer("mask", torch.where(torch.rand(windows, self.n, self.n, generator=g) > 0.3, 0.0, -100.0))
+
+    def forward(self, x):
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0] * self.scale, qkv[1], qkv[2]
+        attn = q @ k.transpose(-2, -1)
+        bias = self.table[self.index.view(-1)].view(self.n, self.n, -1).permute(2, 0, 1)
+        attn = attn + bias.unsqueeze(0)
+        if self.shifted:
+            attn = attn.view(b // self.windows, self.windows, self.heads, n, n) + self.mask.unsqueeze(1).unsqueeze(0)
+            attn = attn.view(-1, self.heads, n, n)
+        attn = attn.softmax(dim=-1)
+        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
+
+
+# (batch, seq) pairs of the CI test: the profile's min and max and odd ones between. Swin has only a batch axis (of
+# images; its window batch is images * 4 windows of 16 tokens).
+DYNAMIC_MIN, DYNAMIC_MAX = (1, 2), (4, 24)
+DYNAMIC_SHAPES = [(1, 2), (4, 24), (3, 17), (2, 5)]
+SWIN_BATCHES = [1, 3]  # images; profile 1..4
+
+
+def det_input(shape, seed):
+    """Deterministic values in (-1, 1), none zero, exact in float32 (the C++ test computes the same)."""
+    i = np.arange(int(np.prod(shape)), dtype=np.int64)
+    return (((i * 7919 + seed * 104729) % 2001 - 1000).astype(np.float32) + np.float32(0.5)) / np.float32(1000)
+
+
+def det_padding(b, s):
+    """Attention mask [b, s] int64: row r ignores its last min(r, s - 1) tokens."""
+    m = np.ones((b, s), dtype=np.int64)
+    for r in range(b):
+        if min(r, s - 1):
+            m[r, s - min(r, s - 1):] = 0
+    return m
+
+
+def dynamic_cases():
+    torch.manual_seed(0)
+    sdpa = Sdpa(False)
+    return {
+        # name: (model, input names, make inputs (b, s) -> arrays, legacy dynamic_axes, dynamo dims per input)
+        "sdpa": (sdpa, ["q", "k", "v"],
+                 lambda b, s: [det_input((b, 2, s, 8), i).reshape(b, 2, s, 8) for i in range(3)],
+                 {n: {0: "batch", 2: "seq"} for n in "qkv"}, {n: (0, 2) for n in "qkv"}),
+        "bert": (BertSelfAttention(32, 2), ["x", "mask"],
+                 lambda b, s: [det_input((b, s, 32), 0).reshape(b, s, 32), det_padding(b, s)],
+                 {"x": {0: "batch", 1: "seq"}, "mask": {0: "batch", 1: "seq"}}, {"x": (0, 1), "mask": (0, 1)}),
+        "mha": (MhaSmall(), ["x"], lambda b, s: [det_input((b, s, 32), 0).reshape(b, s, 32)],
+                {"x": {0: "batch", 1: "seq"}}, {"x": (0, 1)}),
+        "swin": (SwinWindowAttention(), ["x"], lambda b, s: [det_input((b * 4, 16, 16), 0).reshape(b * 4, 16, 16)],
+                 {"x": {0: "windows"}}, {"x": (0,)}),
+        "swin_noshift": (SwinWindowAttention(shifted=False), ["x"],
+                         lambda b, s: [det_input((b * 4, 16, 16), 0).reshape(b * 4, 16, 16)],
+                         {"x": {0: "windows"}}, {"x": (0,)}),
+    }
+
+
+class MhaSmall(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.m = nn.MultiheadAttention(32, 2, batch_first=True)
+
+    def forward(self, x):
+        return self.m(x, x, x, need_weights=False)[0]
+
+
+def export_dynamic(out):
+    for name, (model, names, make, axes, dims) in dynamic_cases().items():
+        model.eval()
+        example = [torch.from_numpy(a) for a in make(2, 7)]
+        for exporter in ("legacy", "dynamo"):
+            if (name == "mha" or name == "swin_noshift") and exporter == "legacy":
+                # torch's legacy export of nn.MultiheadAttention bakes the traced sequence length in; unshifted Swin
+                # is the shifted graph without the mask's views (the dynamo export covers it; kept small for CI)
+                continue
+            d = os.path.join(out, f"{name}_{exporter}")
+            os.makedirs(d, exist_ok=True)
+            path = os.path.join(d, "model.onnx")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if exporter == "legacy":
+                    torch.onnx.export(model, tuple(example), path, dynamo=False, opset_version=17, input_names=names,
+                                      dynamic_axes=axes)
+                else:
+                    batch, seq = torch.export.Dim("batch", min=1, max=64), torch.export.Dim("seq", min=2, max=512)
+                    if name.startswith("swin"):
+                        batch = 4 * torch.export.Dim("images", min=1, max=16)
+                    spec = {n: {a: (batch if a == 0 else seq) for a in dims[n]} for n in names}
+                    torch.onnx.export(model, tuple(example), path, dynamo=True, opset_version=18, input_names=names,
+                                      dynamic_shapes=spec, verbose=False)
+            m = onnx.load(path)
+            for n in m.graph.node:  # the dynamo exporter's per-node stack traces: half the file
+                del n.metadata_props[:]
+                n.doc_string = ""
+            onnx.save(m, path, save_as_external_data=False)  # weights inline, one small file
+            if os.path.exists(path + ".data"):
+                os.remove(path + ".data")
+            for b, s in [(b, 0) for b in SWIN_BATCHES] if name.startswith("swin") else DYNAMIC_SHAPES:
+                with torch.no_grad():
+                    want = model(*[torch.from_numpy(a) for a in make(b, s)]).numpy()
+                np.save(os.path.join(d, f"pytorch_{b}x{s}.npy"), want)
+            print(f"wrote {d}: {os.path.getsize(path)} bytes")
 
 
 def cases():
@@ -148,7 +275,11 @@ def main():
     ap.add_argument("--kiln", help="path of the kiln CLI: build, inspect and compare each export")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--fp16", action="store_true")
+    ap.add_argument("--dynamic", action="store_true", help="write the CI test's dynamic-shape exports instead")
     a = ap.parse_args()
+    if a.dynamic:
+        export_dynamic(a.out)
+        return
     made = export_all(a.out)
     print(f"wrote {len(made)} exports under {a.out}")
     if a.kiln:
