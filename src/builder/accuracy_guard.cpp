@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <random>
 
 #include "core/half.h"
 #include "core/npy.h"
+#include "builder/calibration.h"
 #include "builder/probe_engine.h"
 #include "kiln/runtime.h"
 #include "runtime/shape_program.h"
@@ -107,13 +107,7 @@ Expected<Tensor> randomInput(DataType type, const Dims& dims, int64_t indexRows,
 
 /// The first .npy file (by name) in `dir`.
 Expected<Tensor> calibrationBatch(const std::string& input, const std::string& dir) {
-  std::error_code ec;
-  std::vector<std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
-    if (entry.path().extension() == ".npy") files.push_back(entry.path().string());
-  if (ec) return ioError("calibration data for input '" + input + "': cannot list '" + dir + "': " + ec.message());
-  if (files.empty()) return invalidArgument("calibration data for input '" + input + "': no .npy file in '" + dir + "'");
-  std::sort(files.begin(), files.end());
+  KILN_ASSIGN_OR_RETURN(auto files, calibrationBatchFiles(input, dir));
   return readNpyFile(files.front());
 }
 

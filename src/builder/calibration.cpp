@@ -18,18 +18,6 @@ namespace {
 
 using ir::OpKind;
 
-/// Every .npy file in `dir`, sorted by name.
-Expected<std::vector<std::string>> batchFiles(const std::string& input, const std::string& dir) {
-  std::error_code ec;
-  std::vector<std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
-    if (entry.path().extension() == ".npy") files.push_back(entry.path().string());
-  if (ec) return ioError("calibration data for input '" + input + "': cannot list '" + dir + "': " + ec.message());
-  if (files.empty()) return invalidArgument("calibration data for input '" + input + "': no .npy file in '" + dir + "'");
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
 /// max |x| of a float32 tensor (NaN ignored).
 double maxAbs(const Tensor& t) {
   double m = 0;
@@ -68,6 +56,17 @@ double klDivergence(const std::vector<double>& p, const std::vector<double>& q) 
 }
 
 }  // namespace
+
+Expected<std::vector<std::string>> calibrationBatchFiles(const std::string& input, const std::string& dir) {
+  std::error_code ec;
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+    if (entry.path().extension() == ".npy") files.push_back(entry.path().string());
+  if (ec) return ioError("calibration data for input '" + input + "': cannot list '" + dir + "': " + ec.message());
+  if (files.empty()) return invalidArgument("calibration data for input '" + input + "': no .npy file in '" + dir + "'");
+  std::sort(files.begin(), files.end());
+  return files;
+}
 
 std::vector<ir::ValueId> quantizedActivations(const ir::Graph& graph) {
   std::vector<ir::ValueId> out;
@@ -170,7 +169,7 @@ Expected<ScaleTable> calibrateActivations(const ir::Graph& graph, const std::vec
     const ir::ValueId id = graph.findValue(name);
     if (id < 0 || std::find(graph.inputs.begin(), graph.inputs.end(), id) == graph.inputs.end())
       return invalidArgument("--calib names '" + name + "', which is not an input of the model");
-    KILN_ASSIGN_OR_RETURN(files[name], batchFiles(name, dir));
+    KILN_ASSIGN_OR_RETURN(files[name], calibrationBatchFiles(name, dir));
     if (batches && files[name].size() != batches)
       return invalidArgument("calibration data: input '" + name + "' has " + std::to_string(files[name].size()) +
                              " .npy batches, another input has " + std::to_string(batches));

@@ -14,6 +14,10 @@
 
 namespace kiln::builder {
 
+/// Every .npy file in `dir` (calibration batches for input `input`), sorted by name; an error names both when the
+/// folder cannot be listed or holds none.
+Expected<std::vector<std::string>> calibrationBatchFiles(const std::string& input, const std::string& dir);
+
 /// Activation scale by value name.
 using ScaleTable = std::map<std::string, float>;
 

@@ -13,17 +13,6 @@ using ir::OpKind;
 
 bool present(const InferenceCall& call, size_t i) { return call.inputs.size() > i && call.inputs[i].present(); }
 
-Status requireInputs(const InferenceCall& call, size_t minCount, size_t maxCount) {
-  const size_t n = call.inputs.size();
-  if (n < minCount || n > maxCount)
-    return invalidModel(call.where() + "expected " + std::to_string(minCount) + " to " + std::to_string(maxCount) +
-                        " inputs, found " + std::to_string(n));
-  for (size_t i = 0; i < minCount; ++i)
-    if (!call.inputs[i].present())
-      return invalidModel(call.where() + "input " + std::to_string(i) + " is required but omitted");
-  return Status::ok();
-}
-
 Status requireOutputs(const InferenceCall& call, size_t minCount, size_t maxCount) {
   const size_t n = call.node.outputs.size();
   if (n < minCount || n > maxCount)

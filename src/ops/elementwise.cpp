@@ -88,19 +88,6 @@ bool castTypeSupported(DataType t) {
   }
 }
 
-Status requireInputs(const InferenceCall& call, size_t minCount, size_t maxCount) {
-  const size_t n = call.inputs.size();
-  if (n < minCount || n > maxCount)
-    return invalidModel(call.where() + "expected " +
-                        (minCount == maxCount ? std::to_string(minCount)
-                                              : std::to_string(minCount) + " to " + std::to_string(maxCount)) +
-                        " inputs, found " + std::to_string(n));
-  for (size_t i = 0; i < minCount; ++i)
-    if (!call.inputs[i].present())
-      return invalidModel(call.where() + "input " + std::to_string(i) + " is required but omitted");
-  return Status::ok();
-}
-
 Status requireDtype(const InferenceCall& call, size_t index, DataType t) {
   if (!dtypeAllowed(call.node.op, t))
     return unsupported(call.where() + "input " + std::to_string(index) + " has dtype " + dataTypeName(t) +

@@ -12,19 +12,6 @@ namespace {
 
 using ir::OpKind;
 
-bool isFloat(DataType t) { return t == DataType::kFloat32 || t == DataType::kFloat64; }
-
-Status requireInputs(const InferenceCall& call, size_t minCount, size_t maxCount) {
-  const size_t n = call.inputs.size();
-  if (n < minCount || n > maxCount)
-    return invalidModel(call.where() + "expected " + std::to_string(minCount) + " to " + std::to_string(maxCount) +
-                        " inputs, found " + std::to_string(n));
-  for (size_t i = 0; i < minCount; ++i)
-    if (!call.inputs[i].present())
-      return invalidModel(call.where() + "input " + std::to_string(i) + " is required but omitted");
-  return Status::ok();
-}
-
 bool present(const InferenceCall& call, size_t i) { return call.inputs.size() > i && call.inputs[i].present(); }
 
 /// float32, float16 and bfloat16 (computed in float32 on both backends), and float64 where `allowDouble`.

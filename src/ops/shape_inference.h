@@ -28,6 +28,9 @@ struct InferenceCall {
   std::string where() const { return graph.describe(node) + ": "; }
 };
 
+/// Ok when the node has minCount..maxCount inputs and the first minCount are present; else an error naming the node.
+Status requireInputs(const InferenceCall& call, size_t minCount, size_t maxCount);
+
 /// Output dtypes and concrete dims of `node`. Validates attributes and input ranks/dtypes; errors name the node,
 /// the input and what was expected.
 Expected<std::vector<TensorInfo>> inferOutputs(const ir::Graph& graph, const ir::Node& node,
