@@ -303,7 +303,71 @@ struct Match {
   KeySource key;
   bool zeroMaskedRows = false;
   bool causal = false;  // the mask was a constant causal one, dropped for is_causal
+  // Swin's shifted windows: scores [B*nW, H, N, N] -> Reshape [B, nW, H, N, N] -> Add windowMask -> Reshape back.
+  ValueId windowMask = ir::kNoValue;
+  int64_t windows = 0;
 };
+
+/// Where dim `i` of `v` comes from, followed up through Gather of one index, Transpose and elementwise steps with a
+/// constant (Swin's Q, K and V are Gathers of one permuted QKV tensor): equal symbols are equal at every shape.
+SymDim traceDim(const ir::Graph& g, ValueId v, int64_t i) {
+  for (int step = 0; step < 16; ++step) {
+    const ir::Value& x = valueOf(g, v);
+    if (!x.rankKnown || i >= static_cast<int64_t>(x.dims.size())) return {};
+    if (x.dims[i] != kDynamicDim) return {x.dims[i], ir::kNoValue, -1};
+    const int32_t p = x.producer;
+    if (p < 0) break;
+    const ir::Node& n = g.nodes[p];
+    const Tensor* other = n.inputs.size() == 2 ? g.constantOf(n.inputs[1]) : nullptr;
+    if (n.op == OpKind::kGather && other && other->dims().empty() && valueOf(g, n.inputs[0]).rankKnown) {
+      int64_t axis = n.attrs.getInt("axis", 0);
+      if (axis < 0) axis += static_cast<int64_t>(valueOf(g, n.inputs[0]).dims.size());
+      v = n.inputs[0], i = i < axis ? i : i + 1;
+    } else if (n.op == OpKind::kTranspose && n.attrs.has("perm")) {
+      const std::vector<int64_t> perm = n.attrs.getInts("perm");
+      if (i >= static_cast<int64_t>(perm.size())) break;
+      v = n.inputs[0], i = perm[i];
+    } else if ((n.op == OpKind::kMul || n.op == OpKind::kDiv) && other && other->elementCount() == 1 &&
+               other->dims().size() <= x.dims.size()) {
+      v = n.inputs[0];
+    } else {
+      break;
+    }
+  }
+  return {kDynamicDim, v, i};
+}
+
+/// Swin's shifted-window mask around the softmax input `x`: Reshape [B*nW,H,N,N] -> [B,nW,H,N,N], Add a mask that does
+/// not vary with B, Reshape back. Returns what feeds the first Reshape (the scores, maybe plus a bias), recording the
+/// mask and nW in `m`; kNoValue when `x` is not made so.
+ValueId peelWindowMask(const ir::Graph& g, ValueId x, Match& m) {
+  const int32_t r2 = chainProducer(g, x, OpKind::kReshape);
+  const int32_t add = r2 < 0 ? -1 : chainProducer(g, g.nodes[r2].inputs[0], OpKind::kAdd);
+  if (add < 0 || g.nodes[add].inputs.size() != 2) return ir::kNoValue;
+  for (int side = 0; side < 2; ++side) {
+    const ValueId five = g.nodes[add].inputs[side], mask = g.nodes[add].inputs[1 - side];
+    const int32_t r1 = chainProducer(g, five, OpKind::kReshape);
+    if (r1 < 0 || !rankBetween(g, mask, 0, 5) || !allStatic(valueOf(g, mask).dims) ||
+        valueOf(g, mask).dtype != valueOf(g, x).dtype)
+      continue;
+    const ValueId in = g.nodes[r1].inputs[0];
+    const Dims &d4 = valueOf(g, in).dims, &d5 = valueOf(g, five).dims, &out = valueOf(g, x).dims, &md = valueOf(g, mask).dims;
+    if (!rankBetween(g, in, 4, 4) || !rankBetween(g, five, 5, 5) || !rankBetween(g, x, 4, 4)) continue;
+    bool ok = d5[1] > 0;
+    for (int k = 1; k < 4; ++k) ok = ok && d4[k] != kDynamicDim && d4[k] == d5[k + 1] && d4[k] == out[k];
+    // The mask, right-aligned to [B, nW, H, N, N]: each dim 1 or the full one, and 1 over the images B.
+    for (size_t k = 0; k < md.size() && ok; ++k) {
+      const int64_t full = d5[5 - md.size() + k];
+      ok = md[k] == 1 || (md[k] == full && 5 - md.size() + k > 0);
+    }
+    if (!ok) continue;
+    m.rewrite.removed.insert(m.rewrite.removed.end(), {r2, add, r1});
+    m.windowMask = mask;
+    m.windows = d5[1];
+    return in;
+  }
+  return ir::kNoValue;
+}
 
 /// A float32 constant [1,..,1, Sq, Sk] of exactly 0 where key j <= query i and -inf above: torch's is_causal, folded
 /// (both exporters write it at static shapes). Adding it is what is_causal does, except that a NaN score above the
@@ -343,6 +407,23 @@ bool matchScores(const ir::Graph& g, ValueId s, Match& m) {
     key->reshapeFrom = peelScale(g, key->reshapeFrom, m.rewrite);
   m.key = *key;
   return true;
+}
+
+/// Swin: Q, K and V [B*nW, H, N, D] (static but for the batch, which is one symbol for all three), K read directly,
+/// and a bias that does not vary with the batch: then heads and windows regroup as [B, nW*H, N, D] with one mask.
+bool windowOperandsFit(const ir::Graph& g, const Match& m) {
+  if (m.key.key == ir::kNoValue) return false;
+  const SymDim batch = traceDim(g, m.q, 0);
+  const int64_t heads = valueOf(g, m.q).rankKnown && valueOf(g, m.q).dims.size() == 4 ? valueOf(g, m.q).dims[1] : -1;
+  for (ValueId t : {m.q, m.key.key, m.v}) {
+    const ir::Value& x = valueOf(g, t);
+    if (!x.rankKnown || x.dims.size() != 4 || x.dims[1] != heads || !(traceDim(g, t, 0) == batch)) return false;
+    for (int k = 1; k < 4; ++k)
+      if (x.dims[k] == kDynamicDim) return false;
+  }
+  if (m.mask == ir::kNoValue) return true;
+  const Dims& bd = valueOf(g, m.mask).dims;
+  return allStatic(bd) && (bd.size() < 4 || bd[0] == 1);
 }
 
 std::optional<Match> matchAt(const ir::Graph& g, size_t softmaxIndex) {
@@ -389,9 +470,11 @@ std::optional<Match> matchAt(const ir::Graph& g, size_t softmaxIndex) {
   m.output = out;
   m.v = g.nodes[out].inputs[1];
 
-  // Before the softmax: scores, or scores + mask.
+  // Before the softmax: scores, or scores + mask, maybe inside Swin's window views.
+  const ValueId windowed = peelWindowMask(g, x, m);
+  const ValueId preSoftmax = windowed != ir::kNoValue ? windowed : x;
   bool found = false;
-  const int32_t add = chainProducer(g, x, OpKind::kAdd);
+  const int32_t add = chainProducer(g, preSoftmax, OpKind::kAdd);
   if (add >= 0 && g.nodes[add].inputs.size() == 2) {
     for (int side = 0; side < 2 && !found; ++side) {
       Match tried = m;
@@ -407,7 +490,7 @@ std::optional<Match> matchAt(const ir::Graph& g, size_t softmaxIndex) {
         fits = fits && maskDimFits(md[md.size() - i], sd[sd.size() - i]);
       if (!fits) continue;
       tried.mask = mask;
-      if (isCausalConstant(g, mask, sd)) {
+      if (windowed == ir::kNoValue && isCausalConstant(g, mask, sd)) {
         tried.mask = ir::kNoValue;
         tried.causal = true;
       }
@@ -415,7 +498,8 @@ std::optional<Match> matchAt(const ir::Graph& g, size_t softmaxIndex) {
       found = true;
     }
   }
-  if (!found && !matchScores(g, x, m)) return std::nullopt;
+  if (!found && !matchScores(g, preSoftmax, m)) return std::nullopt;
+  if (m.windowMask != ir::kNoValue && !windowOperandsFit(g, m)) return std::nullopt;
 
   // The operands: 2- to 4-D tensors of one float type.
   const DataType type = valueOf(g, x).dtype;
@@ -433,10 +517,82 @@ std::optional<Match> matchAt(const ir::Graph& g, size_t softmaxIndex) {
     if (seen[n] || n == m.output || n == m.key.retranspose) return std::nullopt;
     seen[n] = true;
   }
-  for (ValueId operand : {m.q, keyRef, m.v, m.mask})
+  for (ValueId operand : {m.q, keyRef, m.v, m.mask, m.windowMask})
     if (operand != ir::kNoValue && valueOf(g, operand).producer >= 0 && seen[valueOf(g, operand).producer])
       return std::nullopt;
   return m;
+}
+
+/// A new node `op(inputs)` named `name`, with one output of `type` and `dims`; returns the output.
+ValueId addNode(ir::Graph& g, OpKind op, std::vector<ValueId> inputs, const std::string& name, DataType type, Dims dims) {
+  const ValueId out = g.addValue(name, type);
+  g.values[out].rankKnown = true;
+  g.values[out].dims = std::move(dims);
+  ir::Node n;
+  n.name = name;
+  n.op = op;
+  n.inputs = std::move(inputs);
+  n.outputs = {out};
+  g.nodes.push_back(std::move(n));
+  return out;
+}
+
+Expected<ValueId> int64Vector(ir::Graph& g, const std::string& name, const std::vector<int64_t>& v) {
+  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(DataType::kInt64, {static_cast<int64_t>(v.size())}));
+  std::copy(v.begin(), v.end(), t.dataAs<int64_t>());
+  return g.addConstant(name, std::move(t));
+}
+
+/// Reshape `v` [B*nW, H, N, D] (any D) to `dims` with -1 for the batch, a view of the same memory.
+Expected<ValueId> regroup(ir::Graph& g, ValueId v, const std::string& name, std::vector<int64_t> dims) {
+  KILN_ASSIGN_OR_RETURN(ValueId shape, int64Vector(g, name + "_shape", dims));
+  dims[0] = kDynamicDim;
+  const int64_t batch = valueOf(g, v).dims[0];
+  if (batch != kDynamicDim) dims[0] = batch * valueOf(g, v).dims[1] / dims[1];
+  return addNode(g, OpKind::kReshape, {v, shape}, name, valueOf(g, v).dtype, dims);
+}
+
+/// Swin: window w of image b is batch b*nW + w, so [B*nW, H, N, D] is [B, nW*H, N, D] in the same memory, and the
+/// window mask (plus the bias) becomes one additive mask [1, nW*H, N, N]. Rewires Q, K, V and the mask of `m` and
+/// returns the value the fused node writes, which a Reshape turns back into `y`.
+Expected<ValueId> regroupWindows(ir::Graph& g, Match& m, ValueId& key, ValueId y) {
+  const Dims qd = valueOf(g, m.q).dims;
+  const int64_t nW = m.windows, heads = qd[1], n = qd[2], nk = valueOf(g, key).dims[2];
+  const DataType type = valueOf(g, m.q).dtype;
+  const std::string base = g.nodes[m.output].name + "_windows";
+  ValueId mask = m.windowMask;
+  if (m.mask != ir::kNoValue) {  // the bias [.., H, N, N] as [1, 1, H, N, N], added to the window mask
+    Dims bd = valueOf(g, m.mask).dims;
+    while (bd.size() < 4) bd.insert(bd.begin(), 1);
+    bd.insert(bd.begin(), 1);
+    KILN_ASSIGN_OR_RETURN(ValueId shape, int64Vector(g, base + "_bias_shape", bd));
+    const ValueId bias5 = addNode(g, OpKind::kReshape, {m.mask, shape}, base + "_bias", type, bd);
+    Dims sum(5);
+    Dims wd = valueOf(g, mask).dims;
+    while (wd.size() < 5) wd.insert(wd.begin(), 1);
+    for (int k = 0; k < 5; ++k) sum[k] = std::max(bd[k], wd[k]);
+    mask = addNode(g, OpKind::kAdd, {bias5, mask}, base + "_mask_sum", type, sum);
+  }
+  KILN_ASSIGN_OR_RETURN(ValueId full, int64Vector(g, base + "_mask_full_shape", {1, nW, heads, n, nk}));
+  mask = addNode(g, OpKind::kExpand, {mask, full}, base + "_mask_full", type, {1, nW, heads, n, nk});
+  KILN_ASSIGN_OR_RETURN(ValueId flat, int64Vector(g, base + "_mask_shape", {1, nW * heads, n, nk}));
+  m.mask = addNode(g, OpKind::kReshape, {mask, flat}, base + "_mask", type, {1, nW * heads, n, nk});
+  KILN_ASSIGN_OR_RETURN(m.q, regroup(g, m.q, base + "_q", {-1, nW * heads, n, qd[3]}));
+  KILN_ASSIGN_OR_RETURN(key, regroup(g, key, base + "_k", {-1, nW * heads, nk, valueOf(g, key).dims[3]}));
+  KILN_ASSIGN_OR_RETURN(m.v, regroup(g, m.v, base + "_v", {-1, nW * heads, nk, valueOf(g, m.v).dims[3]}));
+  Dims od = valueOf(g, m.q).dims;
+  od[3] = valueOf(g, m.v).dims[3];
+  const ValueId grouped = g.addValue(base + "_out", type);
+  g.values[grouped].rankKnown = true;
+  g.values[grouped].dims = od;
+  KILN_ASSIGN_OR_RETURN(ValueId back, int64Vector(g, base + "_out_shape", {-1, heads, n, od[3]}));
+  ir::Node r;
+  r.name = base + "_out_reshape";
+  r.op = OpKind::kReshape;
+  r.inputs = {grouped, back};
+  r.outputs = {y};
+  g.nodes.push_back(std::move(r));
+  return grouped;
 }
 
 Status apply(ir::Graph& g, Match& m) {
@@ -468,8 +624,11 @@ Status apply(ir::Graph& g, Match& m) {
     reshape.outputs = {key};
     g.nodes.push_back(std::move(reshape));
   }
+  ValueId y = g.nodes[m.output].outputs[0];
+  if (m.windowMask != ir::kNoValue) {
+    KILN_ASSIGN_OR_RETURN(y, regroupWindows(g, m, key, y));
+  }
   ir::Node& fused = g.nodes[m.output];
-  const ValueId y = fused.outputs[0];
   fused.op = OpKind::kFusedAttention;
   fused.inputs = {m.q, key, m.v};
   if (m.mask != ir::kNoValue) fused.inputs.push_back(m.mask);

@@ -21,7 +21,7 @@
 namespace kiln::test {
 namespace {
 
-const std::string kDir = (std::filesystem::path(__FILE__).parent_path() / "attention_dynamic").string();
+const std::string kDir = std::string(KILN_SOURCE_DIR) + "/tests/models/attention_dynamic";
 
 /// ((i * 7919 + seed * 104729) mod 2001 - 1000 + 0.5) / 1000 in float32, as make_attention_exports.py's det_input.
 Tensor detInput(const Dims& dims, int64_t seed) {
@@ -110,7 +110,8 @@ TEST_P(AttentionExports, FuseAndMatchPyTorchAtEveryShapeOfTheProfile) {
 INSTANTIATE_TEST_SUITE_P(DynamicBatchAndSequence, AttentionExports,
                          ::testing::Values(Case{"sdpa_legacy", Family::kSdpa}, Case{"sdpa_dynamo", Family::kSdpa},
                                            Case{"bert_legacy", Family::kBert}, Case{"bert_dynamo", Family::kBert},
-                                           Case{"mha_dynamo", Family::kMha},
+                                           Case{"mha_dynamo", Family::kMha}, Case{"swin_legacy", Family::kSwin},
+                                           Case{"swin_dynamo", Family::kSwin},
                                            Case{"swin_noshift_dynamo", Family::kSwin}),
                          [](const auto& info) { return info.param.name; });
 
