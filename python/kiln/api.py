@@ -28,13 +28,14 @@ def build(model, shapes=None, *, profiles=None, fp16=False, bf16=False, tf32=Tru
 
     shapes: {"input": (min, opt, max)} or {"input": shape} (fixed) for one profile; `profiles` takes a list of such
     dicts for several. Inputs with only fixed dims need none.
-    fp16 / bf16 / tf32 / int8: precisions the builder may use (FP32 always; TF32 on unless tf32=False; int8 raises
-    kiln.InvalidArgumentError: it needs calibration data, which only `kiln build --int8 --calib` passes so far).
+    fp16 / bf16 / tf32 / int8: precisions the builder may use (FP32 always; TF32 on unless tf32=False; int8
+    calibrates on `calibration_data`, and is simulated with Q/DQ in float for now).
     device: "cuda" or "cpu"; default CUDA when a GPU is visible, else kiln's CPU backend.
     workspace: per-kernel scratch limit in bytes (0 = none). timing_cache: a file read and updated by the build.
     builder_optimization_level: 0 = no tactic timing (fast builds), 1-5 time tactics (kiln's default 3).
     layer_precisions: {"pattern*": "fp32" | "fp16" | "bf16"}; obey_precision_constraints keeps such pins strictly.
-    accuracy_guard / calibration_data: the FP16/BF16 build check against FP32 ({input: folder of .npy}).
+    accuracy_guard: the FP16/BF16 build check against FP32. calibration_data: {input: folder of .npy batches}, the
+    inputs of INT8 calibration and of the guard (random ones without it).
     verbose: every pass and tuned layer to stderr; progress: tuning progress to stderr.
     """
     severity = Severity.VERBOSE if verbose else Severity.INFO if progress else Severity.WARNING

@@ -8,8 +8,9 @@ Where kiln differs:
 - MemoryPoolType.WORKSPACE limits each kernel's scratch memory (kiln's workspaceLimitBytes), not one shared pool.
 - A timing cache is a kiln text file: create_timing_cache(bytes) keeps it in a temporary file that builds read and
   update, serialize() returns its bytes. ``config.timing_cache_path = "file"`` uses a file of your own.
-- INT8 and FP8 flags are accepted. INT8 needs calibration data, which this layer does not pass yet (use `kiln build
-  --int8 --calib=input:DIR`): building with it raises kiln.InvalidArgumentError; FP8 raises kiln.UnsupportedError.
+- INT8 and FP8 flags are accepted. INT8 calibrates on ``config.calibration_data = {"input": "folder of .npy
+  batches"}`` (kiln's --calib; there is no IInt8Calibrator class yet): without it the build raises
+  kiln.InvalidArgumentError saying so. INT8 is simulated with Q/DQ in float for now. FP8 raises UnsupportedError.
 """
 import enum
 import os

@@ -77,3 +77,12 @@ def test_int8_differs_from_fp32_and_the_cache_round_trips(digits):
     err = np.abs(a - ref).max() / np.abs(ref).max()
     print(f"\nINT8 (entropy) logits vs FP32 on 64 images: max abs error {err:.4f} of max |logit|")
     assert 1e-4 < err < 0.1, err
+
+
+def test_python_build_calibrates_int8_on_calibration_data(digits):
+    """kiln.build(int8=True, calibration_data=...) is the CLI's --int8 --calib: the same engine, bit for bit."""
+    engine = kiln.build(MODEL, shapes={"input": ((1, 1, 8, 8), (50, 1, 8, 8), (600, 1, 8, 8))}, int8=True,
+                        calibration_data={"input": digits["calib_dir"]}, device="cpu")
+    cli_engine, _ = build(digits, "entropy_for_python", "--int8", f"--calib=input:{digits['calib_dir']}")
+    x = digits["test"][:64]
+    np.testing.assert_array_equal(engine.create_execution_context().infer(x)["logits"], logits(cli_engine, x))
