@@ -46,7 +46,8 @@ Expected<ir::AttributeValue> convertAttribute(const ::onnx::AttributeProto& a, c
     }
     case ::onnx::AttributeProto::GRAPH:
     case ::onnx::AttributeProto::GRAPHS:
-      return unsupported(what + " holds a subgraph; control flow (If, Loop, Scan) is not supported");
+      return unsupported(what + " holds a subgraph; kiln imports subgraphs only as If's then_branch and "
+                                "else_branch (Loop and Scan are not supported)");
     case ::onnx::AttributeProto::SPARSE_TENSOR:
     case ::onnx::AttributeProto::SPARSE_TENSORS:
       return unsupported(what + " holds a sparse tensor, which is not supported");

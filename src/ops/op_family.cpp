@@ -162,7 +162,7 @@ OpFamily familyOf(OpKind kind) {
       return OpFamily::kQuantization;
     case OpKind::kFusedAttention:
       return OpFamily::kAttention;
-    case OpKind::kIf:  // never runs: passes/inline_control_flow.cpp inlines it; ops/control_flow.cpp infers it
+    case OpKind::kIf:  // never runs: passes/inline_control_flow.cpp inlines it; runtime/control_flow_shapes.cpp infers it
       return OpFamily::kMisc;
   }
   return OpFamily::kElementwise;  // unreachable for valid enum values

@@ -1,6 +1,5 @@
 #include "ops/shape_inference.h"
 
-#include "ops/control_flow.h"
 #include "ops/data_dependent.h"
 #include "ops/families.h"
 
@@ -9,7 +8,6 @@ namespace kiln::ops {
 Expected<std::vector<TensorInfo>> inferOutputs(const ir::Graph& graph, const ir::Node& node,
                                                std::span<const TensorInfo> inputs) {
   const InferenceCall call{graph, node, inputs};
-  if (node.op == ir::OpKind::kIf) return inferIf(call);  // the chosen branch's outputs (ops/control_flow.cpp)
   if (!isImplemented(node.op)) return unsupported(call.where() + "operator is not implemented by kiln");
   if (isDataDependent(call)) return inferDataDependent(call);  // outputs at their bound (ops/data_dependent.cpp)
   switch (familyOf(node.op)) {

@@ -1,5 +1,6 @@
 #include "passes/inline_control_flow.h"
 
+#include <map>
 #include <set>
 
 #include "runtime/shape_program.h"
@@ -18,10 +19,17 @@ const char* branchFor(const Tensor& cond) {
   return value ? "then_branch" : "else_branch";
 }
 
-// The shapes a host-computed condition reads: "the shape of 'x' [?,3]" per Shape/Size node in its cone.
+// Which dims a host-computed condition reads: "dim 1 of 'x'" where a Gather with constant indices picks them out of
+// Shape(x) (as torch writes x.shape[1]), otherwise every dim of each Shape/Size input in its cone.
 std::string shapeDependencies(const ir::Graph& graph, ir::ValueId cond) {
-  std::set<ir::ValueId> seen, shaped;
+  std::map<ir::ValueId, std::set<int64_t>> read;  // value -> dims; -1 for all of them
+  std::set<ir::ValueId> seen;
   std::vector<ir::ValueId> stack{cond};
+  auto shapeInput = [&](ir::ValueId v) -> ir::ValueId {
+    const int32_t p = v == ir::kNoValue ? -1 : graph.values[v].producer;
+    if (p < 0 || graph.nodes[p].op != ir::OpKind::kShape || graph.nodes[p].inputs.empty()) return ir::kNoValue;
+    return graph.nodes[p].inputs[0];
+  };
   while (!stack.empty()) {
     const ir::ValueId v = stack.back();
     stack.pop_back();
@@ -30,20 +38,39 @@ std::string shapeDependencies(const ir::Graph& graph, ir::ValueId cond) {
     if (p < 0) continue;
     const ir::Node& n = graph.nodes[p];
     if ((n.op == ir::OpKind::kShape || n.op == ir::OpKind::kSize) && !n.inputs.empty()) {
-      shaped.insert(n.inputs[0]);
+      read[n.inputs[0]].insert(-1);
       continue;
+    }
+    if (n.op == ir::OpKind::kGather && n.inputs.size() == 2 && n.attrs.getInt("axis", 0) == 0) {
+      const ir::ValueId x = shapeInput(n.inputs[0]);
+      const Tensor* indices = graph.constantOf(n.inputs[1]);
+      if (x != ir::kNoValue && indices && indices->dtype() == DataType::kInt64 && graph.values[x].rankKnown) {
+        const auto rank = static_cast<int64_t>(graph.values[x].dims.size());
+        for (int64_t i = 0; i < indices->elementCount(); ++i) {
+          const int64_t d = indices->dataAs<int64_t>()[i];
+          read[x].insert(d < 0 ? d + rank : d);
+        }
+        continue;
+      }
     }
     for (ir::ValueId in : n.inputs) stack.push_back(in);
   }
   std::string text;
-  for (ir::ValueId v : shaped) {
+  for (const auto& [v, dims] : read) {
     const ir::Value& value = graph.values[v];
-    std::string dynamic;
-    for (size_t i = 0; i < value.dims.size(); ++i)
-      if (value.dims[i] < 0) dynamic += (dynamic.empty() ? "" : ",") + std::to_string(i);
-    text += (text.empty() ? "" : "; ") + std::string("the shape of '") + value.name + "' " +
-            (value.rankKnown ? dimsToString(value.dims) + (dynamic.empty() ? "" : " (dims " + dynamic + " vary)")
-                             : "(rank unknown)");
+    std::string list;
+    if (dims.count(-1) || !value.rankKnown) {
+      for (size_t i = 0; i < value.dims.size(); ++i)
+        if (value.dims[i] < 0) list += (list.empty() ? "" : ",") + std::to_string(i);
+    } else {
+      for (int64_t d : dims)
+        if (d >= 0 && d < static_cast<int64_t>(value.dims.size()) && value.dims[d] < 0)
+          list += (list.empty() ? "" : ",") + std::to_string(d);
+    }
+    if (list.empty() && value.rankKnown) continue;
+    text += (text.empty() ? "" : "; ") + std::string(list.find(',') == std::string::npos ? "dim " : "dims ") +
+            (list.empty() ? "?" : list) + " of '" + value.name + "' " +
+            (value.rankKnown ? dimsToString(value.dims) : std::string("(rank unknown)"));
   }
   return text.empty() ? "values computed on the host" : text;
 }
@@ -152,9 +179,9 @@ Status checkControlFlowResolved(const ir::Graph& graph) {
   for (const ir::Node& n : graph.nodes) {
     if (n.op != ir::OpKind::kIf || n.inputs.empty()) continue;
     return unsupported(graph.describe(n) + ": the condition '" + graph.valueName(n.inputs[0]) +
-                       "' depends on dims that vary within the optimization profile (" +
+                       "' depends on dims that vary within the optimization profile: " +
                        shapeDependencies(graph, n.inputs[0]) +
-                       "); kiln inlines If only where its condition is fixed for the whole profile: fix those dims "
+                       "; kiln inlines If only where its condition is fixed for the whole profile: fix those dims "
                        "(min = max) or build one profile per branch");
   }
   return Status::ok();

@@ -1,6 +1,7 @@
 #include "runtime/shape_program.h"
 
 #include "backends/cpu/cpu_kernels.h"
+#include "runtime/control_flow_shapes.h"
 #include "ops/shape_inference.h"
 
 #include <cstring>
@@ -57,6 +58,10 @@ Expected<ResolvedShapes> resolveShapes(const ir::Graph& graph, const ShapeProgra
         else if (auto h = r.hostValues.find(in); h != r.hostValues.end()) info.value = &h->second;
       }
       infos.push_back(std::move(info));
+    }
+    if (n.op == ir::OpKind::kIf) {  // its chosen branch, host values included (runtime/control_flow_shapes.cpp)
+      KILN_RETURN_IF_ERROR(resolveIf(graph, n, infos, r));
+      continue;
     }
     KILN_ASSIGN_OR_RETURN(auto outInfos, ops::inferOutputs(graph, n, infos));
     if (outInfos.size() != n.outputs.size())
