@@ -140,6 +140,30 @@ inline GraphBuilder dynamoMha(const Shape& s) {
   return b;
 }
 
+/// Swin window attention: Q/K/V [B*nW, H, N, D] (s.batch = B*nW, queries = keys = N), scores scaled on Q, plus a
+/// relative position bias [1,H,N,N] (`bias`), then with `windowMask` [mb, nW, 1, N, N] (mb 1, or B to vary with the
+/// image): Reshape [B, nW, H, N, N] -> Add -> Reshape [B*nW, H, N, N], as both torch exporters write Swin's SW-MSA.
+inline GraphBuilder swinWindows(const Shape& s, int64_t windows, const std::vector<double>& bias,
+                                const std::vector<double>* windowMask, int64_t maskImages = 1) {
+  GraphBuilder b;
+  const ValueId q = b.input("q", {s.batch, s.heads, s.queries, s.dim});
+  const ValueId k = b.input("k", {s.batch, s.heads, s.keys, s.dim});
+  const ValueId v = b.input("v", {s.batch, s.heads, s.keys, s.dim});
+  const ValueId qs = b.op(OpKind::kMul, {q, b.scalar(1 / std::sqrt(static_cast<double>(s.dim)))}, {}, "q_scale");
+  const ValueId kt = b.op(OpKind::kTranspose, {k}, attrs({{"perm", std::vector<int64_t>{0, 1, 3, 2}}}), "k_transpose");
+  ValueId scores = b.op(OpKind::kMatMul, {qs, kt}, {}, "scores");
+  scores = b.op(OpKind::kAdd, {scores, b.constant(bias, {1, s.heads, s.queries, s.keys})}, {}, "bias_add");
+  if (windowMask) {
+    const ValueId five = b.op(OpKind::kReshape,
+                              {scores, int64Constant(b, {-1, windows, s.heads, s.queries, s.keys})}, {}, "view");
+    const ValueId masked =
+        b.op(OpKind::kAdd, {five, b.constant(*windowMask, {maskImages, windows, 1, s.queries, s.keys})}, {}, "mask_add");
+    scores = b.op(OpKind::kReshape, {masked, int64Constant(b, {-1, s.heads, s.queries, s.keys})}, {}, "view_back");
+  }
+  b.output(softmaxAndValues(b, scores, v));
+  return b;
+}
+
 // ---- the float64 reference
 
 /// Contents of a float32 (or bool) tensor as doubles.
@@ -150,13 +174,12 @@ inline std::vector<double> asDoubles(const Tensor& t) {
   return out;
 }
 
-/// softmax(scale * q k^T + mask(b,i,j)) v for Q [B,H,Sq,D] and accessors for K (b,h,j,d) and V (b,h,j,d), in float64.
-/// `mask` returns the additive term (-inf to mask out). A row with nothing finite gives `emptyRow`.
-inline std::vector<double> referenceAttention(const Shape& s, const std::vector<double>& q,
-                                              const std::function<double(int64_t, int64_t, int64_t, int64_t)>& k,
-                                              const std::function<double(int64_t, int64_t, int64_t, int64_t)>& v,
-                                              const std::function<double(int64_t, int64_t, int64_t)>& mask,
-                                              double scale, double emptyRow = std::nan("")) {
+/// softmax(scale * q k^T + mask(b,h,i,j)) v for Q [B,H,Sq,D] and accessors for K (b,h,j,d) and V (b,h,j,d), in
+/// float64. `mask` returns the additive term (-inf to mask out). A row with nothing finite gives `emptyRow`.
+inline std::vector<double> referenceAttentionPerHead(
+    const Shape& s, const std::vector<double>& q, const std::function<double(int64_t, int64_t, int64_t, int64_t)>& k,
+    const std::function<double(int64_t, int64_t, int64_t, int64_t)>& v,
+    const std::function<double(int64_t, int64_t, int64_t, int64_t)>& mask, double scale, double emptyRow) {
   std::vector<double> out(static_cast<size_t>(s.batch * s.heads * s.queries * s.dim));
   std::vector<double> p(static_cast<size_t>(s.keys));
   for (int64_t b = 0; b < s.batch; ++b)
@@ -166,7 +189,7 @@ inline std::vector<double> referenceAttention(const Shape& s, const std::vector<
         for (int64_t j = 0; j < s.keys; ++j) {
           double dot = 0;
           for (int64_t d = 0; d < s.dim; ++d) dot += q[((b * s.heads + h) * s.queries + i) * s.dim + d] * k(b, h, j, d);
-          p[j] = scale * dot + (mask ? mask(b, i, j) : 0.0);
+          p[j] = scale * dot + (mask ? mask(b, h, i, j) : 0.0);
           top = std::max(top, p[j]);
         }
         double sum = 0;
@@ -178,6 +201,17 @@ inline std::vector<double> referenceAttention(const Shape& s, const std::vector<
         }
       }
   return out;
+}
+
+/// The same with a mask that does not vary with the head: mask(b, i, j).
+inline std::vector<double> referenceAttention(const Shape& s, const std::vector<double>& q,
+                                              const std::function<double(int64_t, int64_t, int64_t, int64_t)>& k,
+                                              const std::function<double(int64_t, int64_t, int64_t, int64_t)>& v,
+                                              const std::function<double(int64_t, int64_t, int64_t)>& mask,
+                                              double scale, double emptyRow = std::nan("")) {
+  std::function<double(int64_t, int64_t, int64_t, int64_t)> perHead;
+  if (mask) perHead = [&mask](int64_t b, int64_t, int64_t i, int64_t j) { return mask(b, i, j); };
+  return referenceAttentionPerHead(s, q, k, v, perHead, scale, emptyRow);
 }
 
 /// A [B,H,S,D] tensor's element accessor.

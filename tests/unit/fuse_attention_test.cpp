@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "backends/backend.h"
+#include "builder/shape_annotation.h"
 #include "onnx/importer.h"
 #include "onnx/testing/onnx_model_writer.h"
 #include "passes/passes.h"
@@ -281,6 +282,102 @@ TEST(FuseAttention, ANearlyCausalConstantStaysAMask) {
       s, q, bhsd(k, s, s.keys), bhsd(v, s, s.keys),
       [](int64_t, int64_t i, int64_t j) { return i == 0 && j == 1 ? -1e9 : j <= i ? 0.0 : -INFINITY; }, 0.3);
   checkRuns(p, inputs, want, "nearly causal");
+}
+
+std::vector<double> randomValues(size_t n, uint32_t seed, double lo, double hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(lo, hi);
+  std::vector<double> v(n);
+  for (double& x : v) x = u(rng);
+  return v;
+}
+
+TEST(FuseAttention, SwinWindowsWithRelativeBiasAndShiftMask) {
+  // 2 images x 4 windows of 16 (and of 9) tokens, 3 heads: bias [1,H,N,N], shift mask [1,nW,1,N,N] of 0 / -100.
+  for (const Shape& s : {Shape{8, 3, 16, 16, 8}, Shape{4, 2, 9, 9, 16}}) {
+    const int64_t nW = 4, n = s.queries;
+    const auto bias = randomValues(static_cast<size_t>(s.heads * n * n), 3, -2, 2);
+    std::vector<double> shift = randomValues(static_cast<size_t>(nW * n * n), 4, 0, 1);
+    for (double& x : shift) x = x > 0.3 ? 0.0 : -100.0;
+    for (bool shifted : {false, true}) {
+      Prepared p = prepare(swinWindows(s, nW, bias, shifted ? &shift : nullptr));
+      ASSERT_EQ(p.count, 1);
+      const ir::Node* node = attentionNode(p.fused);
+      ASSERT_NE(node, nullptr);
+      ASSERT_EQ(node->inputs.size(), 4u);  // one additive mask
+      EXPECT_EQ(countOps(p.fused, OpKind::kSoftmax), 0);
+      // Shifted: the fused node sees [B, nW*H, N, D] views and one mask [1, nW*H, N, N].
+      const Dims& qd = p.fused.values[node->inputs[0]].dims;
+      EXPECT_EQ(qd, shifted ? (Dims{s.batch / nW, nW * s.heads, n, s.dim}) : (Dims{s.batch, s.heads, n, s.dim}));
+      auto inputs = floatInputs(p.unfused, 81);
+      const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]), v = asDoubles(inputs["v"]);
+      const auto want = referenceAttentionPerHead(
+          s, q, bhsd(k, s, n), bhsd(v, s, n),
+          [&](int64_t b, int64_t h, int64_t i, int64_t j) {
+            return bias[(h * n + i) * n + j] + (shifted ? shift[((b % nW) * n + i) * n + j] : 0.0);
+          },
+          1 / std::sqrt(static_cast<double>(s.dim)), std::nan(""));
+      checkRuns(p, inputs, want, std::string("Swin ") + (shifted ? "shifted" : "plain") + " N " + std::to_string(n));
+    }
+  }
+}
+
+TEST(FuseAttention, SwinMaskThatVariesWithTheImageStaysUnfused) {
+  // A window mask [B, nW, 1, N, N] differs per image: it cannot become one mask over [B, nW*H, N, D].
+  const Shape s{8, 2, 4, 4, 8};
+  const auto bias = randomValues(2 * 4 * 4, 5, -1, 1);
+  const auto mask = randomValues(2 * 4 * 4 * 4, 6, -1, 0);
+  EXPECT_EQ(prepare(swinWindows(s, 4, bias, &mask, /*maskImages=*/2)).count, 0);
+}
+
+/// Dynamo SDPA's K^T chain with its shapes computed from Shape(`shapeOf`), as the exporter writes at dynamic dims:
+/// Reshape(k, [-1, S, D]) -> Transpose -> Reshape(., [B, H, D, S]) with B, H, S, D sliced from the shape.
+GraphBuilder dynamoShapeChain(const Shape& s, bool shapeOfValues) {
+  GraphBuilder b;
+  const Dims dyn{kDynamicDim, s.heads, kDynamicDim, s.dim};
+  const ValueId q = b.input("q", dyn), k = b.input("k", dyn), v = b.input("v", dyn);
+  ir::Attributes noAttrs;
+  const ValueId shape = b.op(OpKind::kShape, {shapeOfValues ? v : k}, {}, "shape");
+  const auto slice = [&](int64_t from, int64_t to) {
+    return b.op(OpKind::kSlice, {shape, int64Constant(b, {from}), int64Constant(b, {to})});
+  };
+  const ValueId last = slice(-1, INT64_MAX), second = slice(-2, -1), lead = slice(INT64_MIN, -2);
+  const ValueId r1 =
+      b.op(OpKind::kReshape, {k, b.op(OpKind::kConcat, {int64Constant(b, {-1}), second, last}, attrs({{"axis", int64_t{0}}}))});
+  const ValueId t = b.op(OpKind::kTranspose, {r1}, attrs({{"perm", std::vector<int64_t>{0, 2, 1}}}));
+  const ValueId kt =
+      b.op(OpKind::kReshape, {t, b.op(OpKind::kConcat, {lead, last, second}, attrs({{"axis", int64_t{0}}}))});
+  const ValueId root = b.constant({std::sqrt(1.0 / std::sqrt(static_cast<double>(s.dim)))}, {1});
+  const ValueId scores = b.op(OpKind::kMatMul, {b.op(OpKind::kMul, {q, root}), b.op(OpKind::kMul, {kt, root})});
+  b.output(softmaxAndValues(b, scores, v));
+  return b;
+}
+
+TEST(FuseAttention, DynamicKeyChainFusesOnlyWhenItsShapesAreKsOwn) {
+  for (bool shapeOfValues : {false, true}) {
+    GraphBuilder b = dynamoShapeChain({1, 2, 1, 1, 8}, shapeOfValues);
+    const Dims lo{1, 2, 2, 8}, hi{3, 2, 19, 8};
+    ASSERT_TRUE(builder::annotateShapes(b.g, {{{{"q", lo, hi, hi}, {"k", lo, hi, hi}, {"v", lo, hi, hi}}}}).isOk());
+    ir::Graph fused = b.g;
+    auto n = passes::fuseAttention(fused);
+    ASSERT_TRUE(n.hasValue()) << n.status().toString();
+    // Shape(v) equals Shape(k) only when the caller makes them so: with dynamic dims that is not proven.
+    EXPECT_EQ(*n, shapeOfValues ? 0 : 1);
+    if (shapeOfValues) continue;
+    for (const Shape& s : {Shape{1, 2, 2, 2, 8}, Shape{3, 2, 19, 19, 8}, Shape{2, 2, 7, 7, 8}}) {
+      ir::Graph atShape = fused, unfusedAtShape = b.g;
+      for (ir::Graph* g : {&atShape, &unfusedAtShape})
+        for (ValueId in : g->inputs) g->values[in].dims = {s.batch, s.heads, s.keys, s.dim};
+      Prepared p;
+      p.unfused = unfusedAtShape;
+      p.fused = atShape;
+      auto inputs = floatInputs(p.unfused, 91);
+      const auto q = asDoubles(inputs["q"]), k = asDoubles(inputs["k"]), v = asDoubles(inputs["v"]);
+      const auto want = referenceAttention(s, q, bhsd(k, s, s.keys), bhsd(v, s, s.keys), nullptr,
+                                           1 / std::sqrt(static_cast<double>(s.dim)));
+      checkRuns(p, inputs, want, "dynamic chain S " + std::to_string(s.keys));
+    }
+  }
 }
 
 // ---- what must stay unfused
