@@ -33,7 +33,6 @@ Expected<Tensor> shapeAsTensor(const ir::Node& node, const ir::Value& v) {
   return t;
 }
 
-
 /// Slice or Gather (constant indices) of Shape(x) that picks only static dims of x is a constant even when other dims
 /// of x are dynamic: the head size 16 of a [?, 4, ?, 16] tensor, from which torch's exporters compute
 /// 1/sqrt(head size). Found by running the node on the dims' positions, so its own semantics pick them.
@@ -42,7 +41,8 @@ Expected<std::optional<Tensor>> staticPartOfShape(const ir::Graph& graph, const 
       n.inputs[0] == ir::kNoValue || graph.isGraphOutput(n.outputs[0]))
     return std::optional<Tensor>();
   const int32_t p = graph.values[n.inputs[0]].producer;
-  if (p < 0 || graph.nodes[p].op != ir::OpKind::kShape || graph.nodes[p].inputs.size() != 1) return std::optional<Tensor>();
+  if (p < 0 || graph.nodes[p].op != ir::OpKind::kShape || graph.nodes[p].inputs.size() != 1)
+    return std::optional<Tensor>();
   const ir::Value& x = graph.values[graph.nodes[p].inputs[0]];
   if (!x.rankKnown) return std::optional<Tensor>();
   for (size_t i = 1; i < n.inputs.size(); ++i)

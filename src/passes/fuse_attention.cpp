@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "passes/graph_patterns.h"
-#include "passes/shape_symbols.h"
 #include "passes/passes.h"
+#include "passes/shape_symbols.h"
 
 namespace kiln::passes {
 namespace {
@@ -207,7 +207,8 @@ ValueId peelWindowMask(const ir::Graph& g, ValueId x, Match& m) {
         valueOf(g, mask).dtype != valueOf(g, x).dtype)
       continue;
     const ValueId in = g.nodes[r1].inputs[0];
-    const Dims &d4 = valueOf(g, in).dims, &d5 = valueOf(g, five).dims, &out = valueOf(g, x).dims, &md = valueOf(g, mask).dims;
+    const Dims &d4 = valueOf(g, in).dims, &d5 = valueOf(g, five).dims, &out = valueOf(g, x).dims,
+               &md = valueOf(g, mask).dims;
     if (!rankBetween(g, in, 4, 4) || !rankBetween(g, five, 5, 5) || !rankBetween(g, x, 4, 4)) continue;
     bool ok = d5[1] > 0;
     for (int k = 1; k < 4; ++k) ok = ok && d4[k] != kDynamicDim && d4[k] == d5[k + 1] && d4[k] == out[k];
@@ -380,7 +381,8 @@ std::optional<Match> matchAt(const ir::Graph& g, size_t softmaxIndex) {
 }
 
 /// A new node `op(inputs)` named `name`, with one output of `type` and `dims`; returns the output.
-ValueId addNode(ir::Graph& g, OpKind op, std::vector<ValueId> inputs, const std::string& name, DataType type, Dims dims) {
+ValueId addNode(ir::Graph& g, OpKind op, std::vector<ValueId> inputs, const std::string& name, DataType type,
+                Dims dims) {
   const ValueId out = g.addValue(name, type);
   g.values[out].rankKnown = true;
   g.values[out].dims = std::move(dims);

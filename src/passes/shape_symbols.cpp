@@ -137,5 +137,4 @@ SymDim traceDim(const ir::Graph& g, ValueId v, int64_t i) {
   return {kDynamicDim, v, i};
 }
 
-
 }  // namespace kiln::passes

@@ -45,9 +45,12 @@ std::map<std::string, Tensor> inputsFor(Family f, int64_t b, int64_t s) {
   switch (f) {
     case Family::kSdpa:
       return {{"q", detInput({b, 2, s, 8}, 0)}, {"k", detInput({b, 2, s, 8}, 1)}, {"v", detInput({b, 2, s, 8}, 2)}};
-    case Family::kBert: return {{"x", detInput({b, s, 32}, 0)}, {"mask", detPadding(b, s)}};
-    case Family::kMha: return {{"x", detInput({b, s, 32}, 0)}};
-    case Family::kSwin: return {{"x", detInput({b * 4, 16, 16}, 0)}};
+    case Family::kBert:
+      return {{"x", detInput({b, s, 32}, 0)}, {"mask", detPadding(b, s)}};
+    case Family::kMha:
+      return {{"x", detInput({b, s, 32}, 0)}};
+    case Family::kSwin:
+      return {{"x", detInput({b * 4, 16, 16}, 0)}};
   }
   return {};
 }

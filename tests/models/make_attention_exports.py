@@ -17,6 +17,11 @@ attention with a relative position bias and a shift mask: the window batch dynam
 (batch, seq) of DYNAMIC_SHAPES as pytorch_<b>x<s>.npy, on inputs made by det_input (a formula the C++ test repeats
 exactly, so that no input is stored):
   python tests/models/make_attention_exports.py --dynamic --out tests/models/attention_dynamic
+
+With --hf-bert (needs transformers): a tiny random HuggingFace BertModel (2 layers, hidden 64, 4 heads) with a padding
+attention_mask, eager and sdpa attention, both exporters, batch and sequence dynamic; with --kiln each is built with a
+profile 1x2 .. 8x64, must make 2 FusedAttention layers, and runs against PyTorch at (batch, seq) in HF_BERT_SHAPES:
+  python tests/models/make_attention_exports.py --hf-bert --out /tmp/hf-bert --kiln build/kiln --device cpu
 """
 import argparse
 import math
@@ -193,6 +198,87 @@ def export_dynamic(out):
             print(f"wrote {d}: {os.path.getsize(path)} bytes")
 
 
+HF_BERT_SHAPES = [(1, 2), (8, 64), (3, 17), (2, 33), (4, 64)]
+
+
+def export_hf_bert(out):
+    from transformers import BertConfig, BertModel
+
+    class Wrap(nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, ids, mask):
+            return self.m(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    made = []
+    for impl in ("eager", "sdpa"):
+        torch.manual_seed(0)
+        cfg = BertConfig(vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=128, max_position_embeddings=64, attn_implementation=impl)
+        model = Wrap(BertModel(cfg)).eval()
+        ids, mask = torch.randint(0, 100, (2, 7)), torch.from_numpy(det_padding(2, 7))
+        for exporter in ("legacy", "dynamo"):
+            d = os.path.join(out, f"bert_{impl}_{exporter}")
+            os.makedirs(d, exist_ok=True)
+            path = os.path.join(d, "model.onnx")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if exporter == "legacy":
+                    torch.onnx.export(model, (ids, mask), path, dynamo=False, opset_version=17,
+                                      input_names=["ids", "mask"],
+                                      dynamic_axes={"ids": {0: "batch", 1: "seq"}, "mask": {0: "batch", 1: "seq"}})
+                else:
+                    batch, seq = torch.export.Dim("batch", min=1, max=64), torch.export.Dim("seq", min=2, max=64)
+                    torch.onnx.export(model, (ids, mask), path, dynamo=True, opset_version=18,
+                                      input_names=["ids", "mask"],
+                                      dynamic_shapes={"ids": {0: batch, 1: seq}, "mask": {0: batch, 1: seq}})
+            onnx.save(onnx.load(path), path, save_as_external_data=False)
+            if os.path.exists(path + ".data"):
+                os.remove(path + ".data")
+            output = onnx.load(path).graph.output[0].name
+            sets = []
+            for b, s in HF_BERT_SHAPES:
+                sd = os.path.join(d, f"set_{b}x{s}")
+                os.makedirs(sd, exist_ok=True)
+                i = torch.randint(0, 100, (b, s), generator=torch.Generator().manual_seed(b * 100 + s))
+                m = torch.from_numpy(det_padding(b, s))
+                np.save(os.path.join(sd, "ids.npy"), i.numpy())
+                np.save(os.path.join(sd, "mask.npy"), m.numpy())
+                with torch.no_grad():
+                    np.save(os.path.join(sd, output.replace("/", "_") + ".npy"), model(i, m).numpy())
+                sets.append((sd, f"ids:{sd}/ids.npy,mask:{sd}/mask.npy"))
+            made.append((d, sets))
+    return made
+
+
+def check_hf_bert(made, kiln, device):
+    failures = 0
+    for d, sets in made:
+        engine = os.path.join(d, "model.kiln")
+        res = subprocess.run([kiln, "build", os.path.join(d, "model.onnx"), "-o", engine, f"--device={device}",
+                              "--minShapes=ids:1x2,mask:1x2", "--optShapes=ids:4x64,mask:4x64",
+                              "--maxShapes=ids:8x64,mask:8x64"], capture_output=True, text=True)
+        if res.returncode != 0:
+            print(f"FAIL {d}: build: {res.stderr.strip()[-300:]}")
+            failures += 1
+            continue
+        layers = subprocess.run([kiln, "inspect", engine], capture_output=True, text=True).stdout
+        fused = sum(1 for line in layers.splitlines() if " FusedAttention " in line)
+        softmax = sum(1 for line in layers.splitlines() if " Softmax " in line)
+        print(f"{'PASS' if fused == 2 and softmax == 0 else 'FAIL'} {os.path.basename(d)}: {fused} FusedAttention, "
+              f"{softmax} Softmax layer(s) left")
+        failures += 0 if fused == 2 and softmax == 0 else 1
+        for sd, spec in sets:
+            run = subprocess.run([kiln, "run", engine, f"--loadInputs={spec}", f"--compareOutputs={sd}"],
+                                 capture_output=True, text=True)
+            last = (run.stdout.strip().splitlines() or [""])[-1] if run.returncode == 0 else run.stderr.strip()[-200:]
+            print(f"  {'PASS' if run.returncode == 0 else 'FAIL'} {os.path.basename(sd)}: {last}")
+            failures += 0 if run.returncode == 0 else 1
+    return failures
+
+
 def cases():
     g = torch.Generator().manual_seed(0)
     b, h, s, d = 2, 4, 7, 16
@@ -276,7 +362,11 @@ def main():
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--fp16", action="store_true")
     ap.add_argument("--dynamic", action="store_true", help="write the CI test's dynamic-shape exports instead")
+    ap.add_argument("--hf-bert", action="store_true", help="a tiny HuggingFace BertModel instead (needs transformers)")
     a = ap.parse_args()
+    if a.hf_bert:
+        made = export_hf_bert(a.out)
+        sys.exit(1 if a.kiln and check_hf_bert(made, a.kiln, a.device) else 0)
     if a.dynamic:
         export_dynamic(a.out)
         return

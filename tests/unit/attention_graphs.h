@@ -154,10 +154,10 @@ inline GraphBuilder swinWindows(const Shape& s, int64_t windows, const std::vect
   ValueId scores = b.op(OpKind::kMatMul, {qs, kt}, {}, "scores");
   scores = b.op(OpKind::kAdd, {scores, b.constant(bias, {1, s.heads, s.queries, s.keys})}, {}, "bias_add");
   if (windowMask) {
-    const ValueId five = b.op(OpKind::kReshape,
-                              {scores, int64Constant(b, {-1, windows, s.heads, s.queries, s.keys})}, {}, "view");
-    const ValueId masked =
-        b.op(OpKind::kAdd, {five, b.constant(*windowMask, {maskImages, windows, 1, s.queries, s.keys})}, {}, "mask_add");
+    const ValueId five =
+        b.op(OpKind::kReshape, {scores, int64Constant(b, {-1, windows, s.heads, s.queries, s.keys})}, {}, "view");
+    const ValueId masked = b.op(
+        OpKind::kAdd, {five, b.constant(*windowMask, {maskImages, windows, 1, s.queries, s.keys})}, {}, "mask_add");
     scores = b.op(OpKind::kReshape, {masked, int64Constant(b, {-1, s.heads, s.queries, s.keys})}, {}, "view_back");
   }
   b.output(softmaxAndValues(b, scores, v));

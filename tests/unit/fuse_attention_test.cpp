@@ -343,7 +343,8 @@ GraphBuilder dynamoShapeChain(const Shape& s, bool shapeOfValues) {
   };
   const ValueId last = slice(-1, INT64_MAX), second = slice(-2, -1), lead = slice(INT64_MIN, -2);
   const ValueId r1 =
-      b.op(OpKind::kReshape, {k, b.op(OpKind::kConcat, {int64Constant(b, {-1}), second, last}, attrs({{"axis", int64_t{0}}}))});
+      b.op(OpKind::kReshape,
+           {k, b.op(OpKind::kConcat, {int64Constant(b, {-1}), second, last}, attrs({{"axis", int64_t{0}}}))});
   const ValueId t = b.op(OpKind::kTranspose, {r1}, attrs({{"perm", std::vector<int64_t>{0, 2, 1}}}));
   const ValueId kt =
       b.op(OpKind::kReshape, {t, b.op(OpKind::kConcat, {lead, last, second}, attrs({{"axis", int64_t{0}}}))});
