@@ -19,6 +19,8 @@ from ._kiln import (DeviceError, InternalError, InvalidArgumentError, InvalidEng
 from . import cuda
 from .api import build, load
 from .builder import Builder, BuilderConfig, BuilderFlag, MemoryPoolType, OptimizationProfile, TimingCache
+from .calibrator import (CalibrationAlgoType, IInt8Calibrator, IInt8EntropyCalibrator, IInt8EntropyCalibrator2,
+                         IInt8LegacyCalibrator, IInt8MinMaxCalibrator)
 from .context import ExecutionContext, IOutputAllocator
 from .dtypes import DataType, bfloat16, float16, float32, int8, int32, int64, nptype, uint8, volume
 from .dtypes import bool  # noqa: A004 (trt.bool)
@@ -40,7 +42,8 @@ IParserError = ParserError
 
 __all__ = [
     "build", "load", "Builder", "BuilderConfig", "BuilderFlag", "MemoryPoolType", "OptimizationProfile",
-    "TimingCache", "ExecutionContext", "IOutputAllocator", "DataType", "nptype", "volume", "ILogger", "Logger",
+    "TimingCache", "ExecutionContext", "IOutputAllocator", "CalibrationAlgoType", "IInt8Calibrator",
+    "IInt8EntropyCalibrator", "IInt8EntropyCalibrator2", "IInt8LegacyCalibrator", "IInt8MinMaxCalibrator", "DataType", "nptype", "volume", "ILogger", "Logger",
     "NetworkDefinition", "NetworkDefinitionCreationFlag", "OnnxParser", "ParserError", "TensorInfo", "Engine",
     "Runtime", "TensorIOMode", "KilnError", "InvalidArgumentError", "InvalidModelError", "UnsupportedError",
     "InvalidEngineError", "IoError", "OutOfMemoryError", "DeviceError", "InternalError", "cuda",

@@ -8,9 +8,10 @@ Where kiln differs:
 - MemoryPoolType.WORKSPACE limits each kernel's scratch memory (kiln's workspaceLimitBytes), not one shared pool.
 - A timing cache is a kiln text file: create_timing_cache(bytes) keeps it in a temporary file that builds read and
   update, serialize() returns its bytes. ``config.timing_cache_path = "file"`` uses a file of your own.
-- INT8 and FP8 flags are accepted. INT8 calibrates on ``config.calibration_data = {"input": "folder of .npy
-  batches"}`` (kiln's --calib; there is no IInt8Calibrator class yet): without it the build raises
-  kiln.InvalidArgumentError saying so. INT8 is simulated with Q/DQ in float for now. FP8 raises UnsupportedError.
+- INT8 and FP8 flags are accepted. INT8 calibrates on ``config.int8_calibrator`` (an IInt8EntropyCalibrator2,
+  IInt8MinMaxCalibrator... subclass, kiln/calibrator.py) or ``config.calibration_data = {"input": "folder of .npy
+  batches"}`` (kiln's --calib): without either the build raises kiln.InvalidArgumentError saying so. INT8 is
+  simulated with Q/DQ in float for now. FP8 raises UnsupportedError.
 """
 import enum
 import os
@@ -18,6 +19,7 @@ import tempfile
 import weakref
 
 from . import _kiln
+from .calibrator import CalibrationSession
 from .dtypes import DataType
 from .logger import Severity, severity_of
 from .network import NetworkDefinition
@@ -139,6 +141,17 @@ class BuilderConfig:
         self.accuracy_guard = None
         self.calibration_data = {}
         self.keep_nchw = False
+        self.int8_calibrator = None  # an IInt8Calibrator (kiln/calibrator.py) for INT8 builds
+        self._calibration_profile = None
+
+    # --- INT8 calibration
+    def set_calibration_profile(self, profile):
+        """The shapes of the calibrator's batches (its opt shape, batch = get_batch_size()); default: profile 0."""
+        self._calibration_profile = profile
+        return True
+
+    def get_calibration_profile(self):
+        return self._calibration_profile
 
     # --- flags
     def set_flag(self, flag):
@@ -243,7 +256,16 @@ class Builder:
     def build_serialized_network(self, network, config):
         """The engine file's bytes. Raises kiln's error (naming node, input or dimension) when the build fails."""
         kiln_config = config._to_kiln(self.logger)
-        return _kiln.build_engine(network._take_for_build(), kiln_config)
+        session = None
+        if BuilderFlag.INT8 in config._flags and config.int8_calibrator is not None:
+            profile = config._calibration_profile or (config._profiles[0] if config._profiles else None)
+            session = CalibrationSession(config.int8_calibrator, network._inputs, profile,
+                                         "cuda" if kiln_config.device == _kiln.DeviceKind.cuda else "cpu", kiln_config)
+        try:
+            return _kiln.build_engine(network._take_for_build(), kiln_config)
+        finally:
+            if session is not None:
+                session.finish()
 
     def build_engine(self, network, config):
         """TensorRT 8's build_engine: builds and loads in one step."""

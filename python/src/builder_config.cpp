@@ -64,6 +64,11 @@ void bindBuilderConfig(nb::module_& m) {
       .def_rw("pattern", &LayerPrecision::pattern)
       .def_rw("precision", &LayerPrecision::precision);
 
+  nb::enum_<CalibrationMethod>(m, "CalibrationMethod", nb::is_arithmetic())
+      .value("ENTROPY", CalibrationMethod::kEntropy)
+      .value("MINMAX", CalibrationMethod::kMinMax)
+      .value("PERCENTILE", CalibrationMethod::kPercentile);
+
   nb::enum_<PrecisionConstraints>(m, "PrecisionConstraints", nb::is_arithmetic())
       .value("PREFER", PrecisionConstraints::kPrefer)
       .value("OBEY", PrecisionConstraints::kObey);
@@ -86,7 +91,11 @@ void bindBuilderConfig(nb::module_& m) {
       .def_rw("accuracy_guard", &BuilderConfig::accuracyGuard,
               "FP16/BF16 builds: check against the FP32 path at build time and keep failing layers in FP32.")
       .def_rw("calibration_data", &BuilderConfig::calibrationData,
-              "Input name -> folder of .npy batches for the accuracy guard.")
+              "Input name -> folder of .npy batches: INT8 calibration and the accuracy guard.")
+      .def_rw("calibration_method", &BuilderConfig::calibrationMethod)
+      .def_rw("calibration_percentile", &BuilderConfig::calibrationPercentile)
+      .def_rw("calibration_cache_path", &BuilderConfig::calibrationCachePath,
+              "INT8 scales: read when the file exists, else written after calibration ('' = none).")
       .def_rw("builder_optimization_level", &BuilderConfig::builderOptimizationLevel,
               "0: no tactic timing (heuristics); 1 to 5: time tactics (default 3).")
       .def_rw("verbose", &BuilderConfig::verbose)

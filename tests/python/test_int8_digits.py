@@ -86,3 +86,57 @@ def test_python_build_calibrates_int8_on_calibration_data(digits):
     cli_engine, _ = build(digits, "entropy_for_python", "--int8", f"--calib=input:{digits['calib_dir']}")
     x = digits["test"][:64]
     np.testing.assert_array_equal(engine.create_execution_context().infer(x)["logits"], logits(cli_engine, x))
+
+
+class DigitsCalibrator(kiln.IInt8EntropyCalibrator2):
+    """TensorRT's calibrator shape: batches by host pointer (a CPU build), then the cache handed back."""
+
+    def __init__(self, images, batch, cache=None):
+        super().__init__()
+        self.images, self.batch, self.next, self.cache, self.written = images, batch, 0, cache, None
+        self.current = None
+
+    def get_batch_size(self):
+        return self.batch
+
+    def get_batch(self, names):
+        if self.next + self.batch > len(self.images):
+            return None
+        assert names == ["input"]
+        self.current = np.ascontiguousarray(self.images[self.next:self.next + self.batch])
+        self.next += self.batch
+        return [self.current.ctypes.data]
+
+    def read_calibration_cache(self):
+        return self.cache
+
+    def write_calibration_cache(self, cache):
+        self.written = bytes(cache)
+
+
+def test_tensorrt_calibrator_gives_the_cli_engine_and_its_cache_rebuilds_it(digits):
+    calib = np.concatenate([np.load(os.path.join(digits["calib_dir"], f"batch{k}.npy")) for k in range(4)])
+
+    def build_with(calibrator):
+        builder = kiln.Builder()
+        network = builder.create_network(0)
+        assert kiln.OnnxParser(network).parse_from_file(MODEL)
+        config = builder.create_builder_config()
+        config.device = "cpu"
+        config.set_flag(kiln.BuilderFlag.INT8)
+        profile = builder.create_optimization_profile()
+        profile.set_shape("input", (1, 1, 8, 8), (50, 1, 8, 8), (600, 1, 8, 8))
+        config.add_optimization_profile(profile)
+        config.int8_calibrator = calibrator
+        return kiln.Runtime().deserialize_cuda_engine(builder.build_serialized_network(network, config))
+
+    first = DigitsCalibrator(calib, 50)
+    engine = build_with(first)
+    assert first.next == 200 and first.written.startswith(b"# kiln calibration cache 1 method=entropy")
+    cli_engine, _ = build(digits, "entropy_for_calibrator", "--int8", f"--calib=input:{digits['calib_dir']}")
+    x = digits["test"][:64]
+    got = engine.create_execution_context().infer(x)["logits"]
+    np.testing.assert_array_equal(got, logits(cli_engine, x))
+    again = DigitsCalibrator(calib, 50, cache=first.written)
+    np.testing.assert_array_equal(build_with(again).create_execution_context().infer(x)["logits"], got)
+    assert again.next == 0 and again.written is None  # the cache served: no batch read, nothing written back
