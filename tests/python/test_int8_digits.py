@@ -140,3 +140,13 @@ def test_tensorrt_calibrator_gives_the_cli_engine_and_its_cache_rebuilds_it(digi
     again = DigitsCalibrator(calib, 50, cache=first.written)
     np.testing.assert_array_equal(build_with(again).create_execution_context().infer(x)["logits"], got)
     assert again.next == 0 and again.written is None  # the cache served: no batch read, nothing written back
+
+
+def test_inspect_shows_each_quantized_tensor_and_its_scale(digits):
+    engine, _ = build(digits, "inspected", "--int8", f"--calib=input:{digits['calib_dir']}")
+    shown = run_cli("inspect", str(engine))
+    assert shown.returncode == 0, shown.stderr
+    rows = [line for line in shown.stdout.splitlines() if " QuantizeLinear " in line]
+    assert len(rows) == 4 and all(" int8 " in r for r in rows), shown.stdout
+    scales = [float(line.split()[1]) for line in shown.stdout.splitlines() if line.strip().startswith("scale ")]
+    assert len(scales) == 8 and all(0 < s < 1 for s in scales), shown.stdout  # each Q and DQ, positive

@@ -1,5 +1,6 @@
 // kiln inspect: describe an engine file (metadata, I/O, profiles, layers with tactics, weights) or an ONNX model
 // (I/O with symbolic dims, opset, node count per op type). The kind is told by the magic bytes, not the extension.
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -43,6 +44,29 @@ size_t weightBytes(const ir::Graph& g) {
   size_t total = 0;
   for (const auto& [id, t] : g.constants) total += t.byteSize();
   return total;
+}
+
+/// "scale 0.0123 zero point 0" of a QuantizeLinear/DequantizeLinear with a constant float32 scale, "scales per
+/// axis 1 (16): 0.0021 to 0.0350" for a vector; "" otherwise.
+std::string quantizationText(const ir::Graph& g, const ir::Node& n) {
+  if ((n.op != ir::OpKind::kQuantizeLinear && n.op != ir::OpKind::kDequantizeLinear) || n.inputs.size() < 2) return "";
+  const Tensor* scale = g.constantOf(n.inputs[1]);
+  if (!scale || scale->dtype() != DataType::kFloat32 || scale->elementCount() == 0) return "";
+  const float* s = scale->dataAs<float>();
+  char text[160];
+  if (scale->elementCount() == 1) {
+    const Tensor* zero = n.inputs.size() > 2 && n.inputs[2] != ir::kNoValue ? g.constantOf(n.inputs[2]) : nullptr;
+    long long zp = 0;
+    if (zero && zero->elementCount() == 1 && zero->dtype() == DataType::kInt8) zp = zero->dataAs<int8_t>()[0];
+    if (zero && zero->elementCount() == 1 && zero->dtype() == DataType::kUInt8) zp = zero->dataAs<uint8_t>()[0];
+    std::snprintf(text, sizeof(text), "scale %.6g zero point %lld", s[0], zp);
+  } else {
+    const auto [lo, hi] = std::minmax_element(s, s + scale->elementCount());
+    std::snprintf(text, sizeof(text), "scales per axis %lld (%lld): %.4g to %.4g",
+                  static_cast<long long>(n.attrs.getInt("axis", 1)), static_cast<long long>(scale->elementCount()), *lo,
+                  *hi);
+  }
+  return text;
 }
 
 std::string mib(size_t bytes) {
@@ -134,9 +158,11 @@ class InspectCommand : public Command {
         const DataType t = id >= 0 && static_cast<size_t>(id) < g.values.size() ? g.values[id].dtype : DataType::kUndefined;
         if (t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16) precision = dataTypeName(t);
       }
+      if (n.op == ir::OpKind::kQuantizeLinear && !n.outputs.empty())  // its precision is the integer type
+        precision = dataTypeName(g.values[n.outputs[0]].dtype);
       const auto reason = fp32Reasons.find(n.name);
       layers.push_back({{"name", n.name}, {"op", std::string(ir::opKindName(n.op))}, {"tactic", tactic},
-                        {"precision", precision},
+                        {"precision", precision}, {"quantization", quantizationText(g, n)},
                         {"precision_reason", reason == fp32Reasons.end() ? "" : reason->second},
                         {"layout", n.attrs.getString("data_format", "")}, {"fused", fused}, {"inputs", ins},
                         {"outputs", outs}});
@@ -211,6 +237,8 @@ class InspectCommand : public Command {
                     l["tactic"].get<std::string>().c_str(), outs.c_str());
         if (!l["precision_reason"].get<std::string>().empty())
           std::printf("        kept in FP32: %s\n", l["precision_reason"].get<std::string>().c_str());
+        if (!l["quantization"].get<std::string>().empty())
+          std::printf("        %s\n", l["quantization"].get<std::string>().c_str());
         std::string fused;
         for (const json& f : l["fused"]) fused += (fused.empty() ? "" : ", ") + f.get<std::string>();
         if (!fused.empty()) std::printf("        fuses %s\n", fused.c_str());
