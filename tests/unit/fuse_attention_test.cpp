@@ -381,6 +381,37 @@ TEST(FuseAttention, DynamicKeyChainFusesOnlyWhenItsShapesAreKsOwn) {
   }
 }
 
+/// Legacy SDPA at dynamic shapes: the scale is computed from the head size, sqrt(1 / sqrt(Shape(q)[-1])) on Q and K^T.
+GraphBuilder legacySdpaScaleFromShape(int64_t heads, int64_t dim) {
+  GraphBuilder b;
+  const Dims dyn{kDynamicDim, heads, kDynamicDim, dim};
+  const ValueId q = b.input("q", dyn), k = b.input("k", dyn), v = b.input("v", dyn);
+  const ValueId size =
+      b.op(OpKind::kSlice, {b.op(OpKind::kShape, {q}), int64Constant(b, {-1}), int64Constant(b, {INT64_MAX})});
+  const ValueId asFloat = b.op(OpKind::kCast, {size}, attrs({{"to", int64_t{1}}}));
+  const ValueId scale = b.op(OpKind::kDiv, {b.constant({1.0}, {}), b.op(OpKind::kSqrt, {asFloat})});
+  const ValueId root = b.op(OpKind::kSqrt, {scale});
+  const ValueId kt = b.op(OpKind::kTranspose, {k}, attrs({{"perm", std::vector<int64_t>{0, 1, 3, 2}}}));
+  const ValueId scores = b.op(OpKind::kMatMul, {b.op(OpKind::kMul, {q, root}), b.op(OpKind::kMul, {kt, root})});
+  b.output(softmaxAndValues(b, scores, v));
+  return b;
+}
+
+TEST(FuseAttention, ScaleFromAStaticHeadSizeFoldsAtDynamicBatchAndSequence) {
+  for (bool staticHead : {true, false}) {
+    GraphBuilder b = legacySdpaScaleFromShape(2, staticHead ? 16 : kDynamicDim);
+    const Dims lo{1, 2, 2, 16}, hi{3, 2, 30, staticHead ? 16 : 32};
+    ASSERT_TRUE(builder::annotateShapes(b.g, {{{{"q", lo, hi, hi}, {"k", lo, hi, hi}, {"v", lo, hi, hi}}}}).isOk());
+    ASSERT_TRUE(passes::runGraphPasses(b.g, {}).isOk());
+    // A head size that varies within the profile leaves the scale a computation, and the attention unfused.
+    EXPECT_EQ(countOps(b.g, OpKind::kFusedAttention), staticHead ? 1 : 0);
+    if (!staticHead) continue;
+    const ir::Node* n = attentionNode(b.g);
+    ASSERT_NE(n, nullptr);
+    EXPECT_NEAR(n->attrs.getFloat("scale", 0), 0.25, 1e-7);
+  }
+}
+
 // ---- what must stay unfused
 
 TEST(FuseAttention, LeavesOtherPatternsAlone) {
