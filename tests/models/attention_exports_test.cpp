@@ -2,8 +2,9 @@
 // by `make_attention_exports.py --dynamic`, both exporters): F.scaled_dot_product_attention, a BERT-style
 // self-attention with a padding mask, nn.MultiheadAttention (dynamo only: the legacy export bakes the sequence length
 // in), Swin window attention with a relative position bias, with and without the shift mask (window batch dynamic).
-// Each is built once on the CPU with one profile spanning all its shapes, must make exactly one FusedAttention layer,
-// and runs in one context at the profile's min, max and odd shapes between, against PyTorch's float32 output there.
+// Each is built on every backend present (the CPU always; CUDA with TF32 off where a GPU is) with one profile spanning
+// all its shapes, must make exactly one FusedAttention layer, and runs in one context at the profile's min, max and odd
+// shapes between, against PyTorch's float32 output there.
 //
 // Inputs are not stored: det_input/det_padding in the script and detInput/detPadding here compute the same exact
 // float32 values. Tolerance kStrictFp32 (max |kiln - torch| <= 1e-4 x max|torch|, cosine >= 0.9999): both sum float32
@@ -17,6 +18,7 @@
 #include "kiln/builder.h"
 #include "kiln/runtime.h"
 #include "test_util/compare.h"
+#include "test_util/engine_runner.h"
 
 namespace kiln::test {
 namespace {
@@ -81,32 +83,35 @@ TEST_P(AttentionExports, FuseAndMatchPyTorchAtEveryShapeOfTheProfile) {
   const std::vector<std::pair<int64_t, int64_t>> shapes =
       swin ? std::vector<std::pair<int64_t, int64_t>>{{1, 0}, {3, 0}}
            : std::vector<std::pair<int64_t, int64_t>>{{1, 2}, {4, 24}, {3, 17}, {2, 5}};
-  BuilderConfig config;
-  config.device = DeviceKind::kCpu;
-  config.disallow(Precision::kTF32);
-  config.addProfile(swin ? profileFor(c.family, {1, 0}, {4, 0}) : profileFor(c.family, {1, 2}, {4, 24}));
-  auto plan = buildEngine(*network, config);
-  ASSERT_TRUE(plan.hasValue()) << plan.status().toString();
-  auto engine = Engine::loadFromMemory(plan->data(), plan->size());
-  ASSERT_TRUE(engine.hasValue()) << engine.status().toString();
-  int fused = 0, softmax = 0;
-  for (const std::string& line : (*engine)->layerDescriptions()) {
-    fused += line.find(" [FusedAttention] ") != std::string::npos;
-    softmax += line.find(" [Softmax] ") != std::string::npos;
-  }
-  EXPECT_EQ(fused, 1) << c.name;
-  EXPECT_EQ(softmax, 0) << c.name;
-  auto context = (*engine)->createContext(0);
-  ASSERT_TRUE(context.hasValue()) << context.status().toString();
-  for (const auto& [b, s] : shapes) {
-    SCOPED_TRACE(c.name + " batch " + std::to_string(b) + " seq " + std::to_string(s));
-    auto want = readNpyFile(dir + "/pytorch_" + std::to_string(b) + "x" + std::to_string(s) + ".npy");
-    ASSERT_TRUE(want.hasValue()) << want.status().toString();
-    auto out = (*context)->infer(inputsFor(c.family, b, s));
-    ASSERT_TRUE(out.hasValue()) << out.status().toString();
-    ASSERT_EQ(out->size(), 1u);
-    const CompareResult r = compareToScale(out->begin()->second, *want, kStrictFp32);
-    EXPECT_TRUE(r.ok) << r.message;
+  for (DeviceKind device : devicesToTest()) {
+    SCOPED_TRACE(c.name + " on " + deviceKindName(device));
+    BuilderConfig config;
+    config.device = device;
+    config.disallow(Precision::kTF32);
+    config.addProfile(swin ? profileFor(c.family, {1, 0}, {4, 0}) : profileFor(c.family, {1, 2}, {4, 24}));
+    auto plan = buildEngine(*network, config);
+    ASSERT_TRUE(plan.hasValue()) << plan.status().toString();
+    auto engine = Engine::loadFromMemory(plan->data(), plan->size());
+    ASSERT_TRUE(engine.hasValue()) << engine.status().toString();
+    int fused = 0, softmax = 0;
+    for (const std::string& line : (*engine)->layerDescriptions()) {
+      fused += line.find(" [FusedAttention] ") != std::string::npos;
+      softmax += line.find(" [Softmax] ") != std::string::npos;
+    }
+    EXPECT_EQ(fused, 1);
+    EXPECT_EQ(softmax, 0);
+    auto context = (*engine)->createContext(0);
+    ASSERT_TRUE(context.hasValue()) << context.status().toString();
+    for (const auto& [b, s] : shapes) {
+      SCOPED_TRACE("batch " + std::to_string(b) + " seq " + std::to_string(s));
+      auto want = readNpyFile(dir + "/pytorch_" + std::to_string(b) + "x" + std::to_string(s) + ".npy");
+      ASSERT_TRUE(want.hasValue()) << want.status().toString();
+      auto out = (*context)->infer(inputsFor(c.family, b, s));
+      ASSERT_TRUE(out.hasValue()) << out.status().toString();
+      ASSERT_EQ(out->size(), 1u);
+      const CompareResult r = compareToScale(out->begin()->second, *want, kStrictFp32);
+      EXPECT_TRUE(r.ok) << r.message;
+    }
   }
 }
 
