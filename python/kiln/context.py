@@ -19,7 +19,7 @@ import weakref
 
 from . import _kiln
 from .dtypes import volume
-from .interop import as_torch, describe, empty_like_kind, host_array, stream_handle
+from .interop import as_torch, describe, empty_like_kind, host_array, leading_view, stream_handle
 from .runtime import TensorIOMode
 
 OUTPUT_ALIGNMENT = 256  # bytes; what reallocate_output is asked to honour
@@ -207,6 +207,8 @@ class ExecutionContext:
           unless `outputs` (a dict by name) gives arrays to write into. On CUDA the run is enqueued on `stream`
           (any stream object or int; default: torch's current stream for torch tensors, else the legacy default
           stream, which is then synchronized); with torch tensors it is not synchronized, as torch is not.
+        - an output whose size depends on the data (NonZero...) is allocated at its bound and returned cut to the
+          run's size (it cannot be given in `outputs`); the run then synchronizes the stream.
         - host arrays for a CUDA engine take kiln's copy path: copied in through page-locked memory on the
           context's own stream, run, copied out, synchronized (`stream` is not used); outputs are NumPy arrays
           (torch CPU tensors for torch inputs).
@@ -295,7 +297,17 @@ class ExecutionContext:
         first = next(iter(refs.values()))
         device = self.engine.device
         result = collections.OrderedDict()
+        counted = {}  # data-dependent outputs: flat buffers at the bound, cut to the run's shape afterwards
         for t in self.engine.outputs:
+            if self._ctx.is_shape_data_dependent(t.name):
+                if t.name in outputs:
+                    raise _kiln.InvalidArgumentError(
+                        f"output '{t.name}' has a size that depends on the data: infer() allocates it (or use "
+                        f"set_output_allocator with execute_async_v3)")
+                elements = self._ctx.max_output_size(t.name) // t.dtype.itemsize
+                counted[t.name] = empty_like_kind(first, [elements], t.dtype, device)
+                self.set_tensor_address(t.name, describe(counted[t.name]).ptr)
+                continue
             shape = self._ctx.tensor_shape(t.name)
             given = outputs.get(t.name)
             array = empty_like_kind(first, shape, t.dtype, device) if given is None else given
@@ -310,9 +322,13 @@ class ExecutionContext:
             handle = torch.cuda.current_stream(first.obj.device).cuda_stream
         else:
             handle = _stream_handle(stream)
-        self._ctx.enqueue(handle)
+        self._ctx.enqueue(handle)  # synchronizes `handle` when an output's size depends on the data
         if stream is None and device == "cuda" and first.kind != "torch":
             _kiln.cuda.stream_synchronize(0)
+        for name, flat in counted.items():
+            result[name] = leading_view(flat, self._ctx.tensor_shape(name))
+        if counted:  # in engine order
+            result = collections.OrderedDict((t.name, result[t.name]) for t in self.engine.outputs)
         return result
 
     def __enter__(self):

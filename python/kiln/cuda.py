@@ -35,6 +35,16 @@ class DeviceArray:
         self._allocation = _cuda.DeviceAllocation(self.nbytes)
         self.ptr = self._allocation.ptr
 
+    def view(self, shape):
+        """The first volume(shape) elements as an array of `shape`, sharing this memory (no copy)."""
+        shape = tuple(int(d) for d in shape)
+        if volume(shape) * self.dtype.itemsize > self.nbytes:
+            raise _kiln.InvalidArgumentError(f"a view of shape {shape} does not fit {self.nbytes} bytes")
+        out = object.__new__(DeviceArray)
+        out.shape, out.dtype, out.nbytes = shape, self.dtype, volume(shape) * self.dtype.itemsize
+        out._allocation, out.ptr = self._allocation, self.ptr
+        return out
+
     @classmethod
     def from_host(cls, array, stream=0):
         """A device copy of a host array (asynchronous on `stream`)."""

@@ -71,6 +71,18 @@ def empty_like_kind(ref, shape, dtype, device):
     return np.empty(shape, dtype=nptype(dtype) or np.uint16)  # bfloat16 comes back as its bits
 
 
+def leading_view(array, shape):
+    """The first volume(shape) elements of a flat array from empty_like_kind, as `shape`, without a copy."""
+    from .cuda import DeviceArray
+
+    if isinstance(array, DeviceArray):
+        return array.view(shape)
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return array[:n].reshape(tuple(shape))  # NumPy or torch
+
+
 def as_torch(array, dtype):
     """A torch CPU tensor over a NumPy output (no copy)."""
     import torch

@@ -110,3 +110,20 @@ def test_several_profiles(small_cnn_path, rng):
     assert_close(big.infer(x)["logits"], onnxruntime_outputs(small_cnn_path, {"input": x})["logits"])
     with pytest.raises(kiln.InvalidArgumentError, match=r"dimension 0 \('N'\) is 20, outside profile 0's range \[1, 4\]"):
         engine.create_execution_context(profile_index=0).infer(x)
+
+
+def test_infer_returns_data_dependent_outputs_at_their_size(tmp_path, rng):
+    """infer() on a NonZero engine: the output comes back at the run's count (a view of memory at the bound)."""
+    from models import nonzero_positions, save
+    path = tmp_path / "nonzero.onnx"
+    save(nonzero_positions(), path)
+    engine = kiln.build(str(path), shapes={"x": ((1,), (8,), (32,))}, device="cpu")
+    context = engine.create_execution_context()
+    for n in (5, 32, 1, 17):
+        x = rng.random(n, dtype=np.float32)
+        out = context.infer(x)
+        assert list(out) == ["positions", "y"]
+        np.testing.assert_array_equal(out["positions"], np.nonzero(x > 0.5)[0][None, :])
+        np.testing.assert_allclose(out["y"], 2 * x)
+    with pytest.raises(kiln.InvalidArgumentError, match="depends on the data"):
+        context.infer(x, outputs={"positions": np.zeros((1, 1), np.int64)})
