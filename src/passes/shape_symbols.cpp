@@ -128,7 +128,8 @@ SymDim traceDim(const ir::Graph& g, ValueId v, int64_t i) {
       if (i >= static_cast<int64_t>(perm.size())) break;
       v = n.inputs[0], i = perm[i];
     } else if ((n.op == OpKind::kMul || n.op == OpKind::kDiv) && other && other->elementCount() == 1 &&
-               other->dims().size() <= x.dims.size()) {
+               value(g, n.inputs[0]).rankKnown && value(g, n.inputs[0]).dims.size() == x.dims.size()) {
+      // The factor does not raise the rank, so dim i is the data's dim i.
       v = n.inputs[0];
     } else {
       break;
