@@ -122,15 +122,12 @@ std::optional<KeySource> findKey(const ir::Graph& g, ValueId kt, Rewrite& r) {
   int32_t r1 = chainProducer(g, tn.inputs[0], OpKind::kReshape);
   if (r1 >= 0 && !valueOf(g, g.nodes[r1].inputs[0]).rankKnown) r1 = -1;
   // The reshapes, followed symbolically from the chain's input: each must keep the last two dims of what it reads.
+  if (r1 >= 0 && !lastTwoEqual(reshapeSymbols(g, g.nodes[r1], symbolsOf(g, g.nodes[r1].inputs[0])),
+                               symbolsOf(g, g.nodes[r1].inputs[0])))
+    r1 = -1;  // K is then the Transpose's input
   const ValueId from = r1 >= 0 ? g.nodes[r1].inputs[0] : tn.inputs[0];
-  SymDims fromDims = symbolsOf(g, from), chain = fromDims;
-  if (r1 >= 0) {
-    const SymDims next = reshapeSymbols(g, g.nodes[r1], chain);
-    if (lastTwoEqual(next, chain))
-      chain = next;
-    else
-      r1 = -1, chain = fromDims = symbolsOf(g, tn.inputs[0]);
-  }
+  const SymDims fromDims = symbolsOf(g, from);
+  SymDims chain = r1 >= 0 ? reshapeSymbols(g, g.nodes[r1], fromDims) : fromDims;
 
   if (r2 < 0 && r1 < 0) {
     // Legacy: one Transpose. Swapping its last two perm entries makes it produce K instead of K^T.

@@ -412,6 +412,27 @@ TEST(FuseAttention, ScaleFromAStaticHeadSizeFoldsAtDynamicBatchAndSequence) {
   }
 }
 
+TEST(FuseAttention, AReshapeThatReinterpretsKBeforeTheChainMakesItsOutputTheKey) {
+  // k [2,2,8,5] viewed as [2,2,5,8] (not a regrouping of whole matrices), then Transpose and a no-op Reshape: K is the
+  // view, never k itself.
+  GraphBuilder b;
+  const ValueId q = b.input("q", {2, 2, 5, 8}), k = b.input("k", {2, 2, 8, 5}), v = b.input("v", {2, 2, 5, 8});
+  const ValueId view = b.op(OpKind::kReshape, {k, int64Constant(b, {2, 2, 5, 8})}, {}, "k_view");
+  const ValueId t = b.op(OpKind::kTranspose, {view}, attrs({{"perm", std::vector<int64_t>{0, 1, 3, 2}}}));
+  const ValueId kt = b.op(OpKind::kReshape, {t, int64Constant(b, {2, 2, 8, 5})});
+  b.output(softmaxAndValues(b, b.op(OpKind::kMul, {b.op(OpKind::kMatMul, {q, kt}), b.scalar(0.3)}), v));
+  Prepared p = prepare(std::move(b));
+  ASSERT_EQ(p.count, 1);
+  const ir::Node* n = attentionNode(p.fused);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(p.fused.values[n->inputs[1]].dims, (Dims{2, 2, 5, 8}));
+  auto inputs = floatInputs(p.unfused, 97);
+  const auto q64 = asDoubles(inputs["q"]), k64 = asDoubles(inputs["k"]), v64 = asDoubles(inputs["v"]);
+  const Shape s{2, 2, 5, 5, 8};
+  // The view keeps k's memory order: K(b,h,j,d) is element ((b*2+h)*5+j)*8+d of k.
+  checkRuns(p, inputs, referenceAttention(s, q64, bhsd(k64, s, 5), bhsd(v64, s, 5), nullptr, 0.3), "k view");
+}
+
 // ---- what must stay unfused
 
 TEST(FuseAttention, LeavesOtherPatternsAlone) {
