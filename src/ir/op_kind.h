@@ -35,7 +35,7 @@ namespace kiln::ir {
   /* data-dependent output sizes (appended) */ X(NonMaxSuppression)                                               \
   /* quantization (appended) */ X(QuantizeLinear) X(DequantizeLinear)                                           \
   /* attention (appended; kiln-internal, ONNX Attention imports onto it) */ X(FusedAttention) \
-  /* control flow (appended; the subgraphs live in Node::subgraphs, passes/inline_control_flow.cpp inlines) */ X(If)
+  /* control flow (appended; the subgraphs live in Node::subgraphs, passes/inline_control_flow.cpp inlines) */ X(If) X(Loop)
 
 enum class OpKind : int {
 #define KILN_OP_ENUM(name) k##name,

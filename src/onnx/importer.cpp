@@ -166,7 +166,8 @@ class GraphImporter {
       if (byName_.count(info.name())) continue;  // an initializer: a constant, not an input (ONNX IR < 4 style)
       const ir::ValueId id = graph_->addValue(info.name());
       define(info.name(), id, what);
-      const Status typed = applyValueInfo(info, graph_->values[id], /*typeRequired=*/true, what);
+      // A Loop body's inputs may leave their types to the Loop's inputs (ONNX's expanded functions do).
+      const Status typed = applyValueInfo(info, graph_->values[id], /*typeRequired=*/!outer_, what);
       if (!typed.isOk()) {
         problems_.add(typed);
         continue;
@@ -233,7 +234,8 @@ class GraphImporter {
     ir::Node node;
     node.name = nodeNames_[index];
     node.op = *kind;
-    if (node.op != ir::OpKind::kIf) {  // If's attributes are its branches, imported below
+    const bool controlFlow = node.op == ir::OpKind::kIf || node.op == ir::OpKind::kLoop;
+    if (!controlFlow) {  // If's and Loop's attributes are their subgraphs, imported below
       auto attrs = convertAttributes(n, baseDir_);
       if (!attrs) {
         problems_.add(attrs.status(), place);
@@ -267,8 +269,10 @@ class GraphImporter {
       node.outputs.push_back(id);
     }
     if (!inputsOk) return;
-    if (node.op == ir::OpKind::kIf) {
-      const Status branches = importIfBranches(model_, n, node, opset_, baseDir_, options_, scopeForSubgraphs());
+    if (controlFlow) {
+      const Status branches = node.op == ir::OpKind::kIf
+                                  ? importIfBranches(model_, n, node, opset_, baseDir_, options_, scopeForSubgraphs())
+                                  : importLoopBody(model_, n, node, opset_, baseDir_, options_, scopeForSubgraphs());
       if (!branches.isOk()) problems_.add(branches, place);
       else graph_->nodes.push_back(std::move(node));  // passes/inline_control_flow.cpp inlines it
       return;

@@ -64,7 +64,7 @@ ImportFn importerFor(OpKind kind) {
       return &importAttention;
     case OpKind::kQuantizeLinear: case OpKind::kDequantizeLinear:  // attributes checked in ops/quantization.cpp
       return &importAsIs;
-    case OpKind::kIf:  // its branches were imported by onnx/subgraph_import.cpp
+    case OpKind::kIf: case OpKind::kLoop:  // their subgraphs were imported by onnx/subgraph_import.cpp
       return &importAsIs;
   }
   return &importAsIs;

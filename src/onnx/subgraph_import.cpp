@@ -3,6 +3,17 @@
 #include <algorithm>
 
 namespace kiln::onnx {
+namespace {
+
+// "the model cannot be imported (...)" would read as if the whole model were listed; say which subgraph.
+Status subgraphProblem(const Status& status, const std::string& attribute) {
+  std::string message = status.message();
+  const std::string prefix = "the model cannot be imported";
+  if (message.rfind(prefix, 0) == 0) message = "its " + attribute + " cannot be imported" + message.substr(prefix.size());
+  return Status(status.code(), message);
+}
+
+}  // namespace
 
 Status importIfBranches(const ::onnx::ModelProto& model, const ::onnx::NodeProto& proto, ir::Node& node,
                         int64_t opset, const std::string& baseDir, const ImportOptions& options,
@@ -22,15 +33,11 @@ Status importIfBranches(const ::onnx::ModelProto& model, const ::onnx::NodeProto
   ImportedSubgraph imported[2];
   for (int k = 0; k < 2; ++k) {
     if (!branches[k]) return invalidModel(std::string("the required attribute '") + kNames[k] + "' is missing");
+    if (branches[k]->input_size() != 0)
+      return invalidModel(std::string(kNames[k]) + " declares " + std::to_string(branches[k]->input_size()) +
+                          " inputs; If's branches take none (they read outer-scope values by name)");
     auto sub = importSubgraph(model, *branches[k], opset, baseDir, options, scope);
-    if (!sub) {
-      // "the model cannot be imported (...)" would read as if the whole model were listed; say which branch.
-      std::string message = sub.status().message();
-      const std::string prefix = "the model cannot be imported";
-      if (message.rfind(prefix, 0) == 0) message = std::string("its ") + kNames[k] + " cannot be imported" +
-                                                   message.substr(prefix.size());
-      return Status(sub.status().code(), message);
-    }
+    if (!sub) return subgraphProblem(sub.status(), kNames[k]);
     imported[k] = std::move(sub).value();
   }
   if (imported[0].graph->outputs.size() != imported[1].graph->outputs.size())
@@ -61,6 +68,40 @@ Status importIfBranches(const ::onnx::ModelProto& model, const ::onnx::NodeProto
     node.subgraphs[kNames[k]] = std::move(imported[k].graph);
   }
   node.inputs.insert(node.inputs.end(), outer.begin(), outer.end());
+  return Status::ok();
+}
+
+Status importLoopBody(const ::onnx::ModelProto& model, const ::onnx::NodeProto& proto, ir::Node& node, int64_t opset,
+                      const std::string& baseDir, const ImportOptions& options, const OuterScope& scope) {
+  if (node.inputs.size() < 2)
+    return invalidModel("Loop takes inputs M, cond and the initial loop-carried values (M and cond may be empty); "
+                        "found " + std::to_string(node.inputs.size()));
+  const ::onnx::GraphProto* body = nullptr;
+  for (const auto& a : proto.attribute()) {
+    if (a.name() != "body") return invalidModel("attribute '" + a.name() + "' is not an attribute of Loop");
+    if (!a.has_g()) return invalidModel("attribute 'body' must hold a graph");
+    if (body) return invalidModel("attribute 'body' appears twice");
+    body = &a.g();
+  }
+  if (!body) return invalidModel("the required attribute 'body' is missing");
+  const size_t carried = node.inputs.size() - 2;
+  if (static_cast<size_t>(body->input_size()) != carried + 2)
+    return invalidModel("the body has " + std::to_string(body->input_size()) + " inputs; it needs " +
+                        std::to_string(carried + 2) + " (iteration number, condition, " + std::to_string(carried) +
+                        " loop-carried values)");
+  if (static_cast<size_t>(body->output_size()) < carried + 1 ||
+      static_cast<size_t>(body->output_size()) - carried - 1 + carried < static_cast<size_t>(proto.output_size()))
+    return invalidModel("the body has " + std::to_string(body->output_size()) + " outputs; it needs the condition, " +
+                        std::to_string(carried) + " loop-carried values and one per scan output of the node (" +
+                        std::to_string(proto.output_size()) + " node outputs in all)");
+  auto sub = importSubgraph(model, *body, opset, baseDir, options, scope);
+  if (!sub) return subgraphProblem(sub.status(), "body");
+  if (sub->graph->inputs.size() != carried + 2 + sub->outerValues.size())
+    return invalidModel("the body's inputs could not all be imported");
+  node.inputs.insert(node.inputs.end(), sub->outerValues.begin(), sub->outerValues.end());
+  // Which body inputs after (iteration, cond) are loop-carried; the outer values follow them.
+  node.attrs.set("carried_count", static_cast<int64_t>(carried));
+  node.subgraphs["body"] = std::move(sub->graph);
   return Status::ok();
 }
 

@@ -41,4 +41,10 @@ Status importIfBranches(const ::onnx::ModelProto& model, const ::onnx::NodeProto
                         int64_t opset, const std::string& baseDir, const ImportOptions& options,
                         const OuterScope& scope);
 
+/// Imports a Loop node's body into `node` (its inputs M, cond and the initial loop-carried values are resolved):
+/// node.subgraphs gets "body", whose inputs are (iteration, cond, carried values..., outer values...), and
+/// node.inputs gains the same outer values after the carried ones.
+Status importLoopBody(const ::onnx::ModelProto& model, const ::onnx::NodeProto& proto, ir::Node& node, int64_t opset,
+                      const std::string& baseDir, const ImportOptions& options, const OuterScope& scope);
+
 }  // namespace kiln::onnx

@@ -162,7 +162,8 @@ OpFamily familyOf(OpKind kind) {
       return OpFamily::kQuantization;
     case OpKind::kFusedAttention:
       return OpFamily::kAttention;
-    case OpKind::kIf:  // never runs: passes/inline_control_flow.cpp inlines it; runtime/control_flow_shapes.cpp infers it
+    case OpKind::kIf:
+    case OpKind::kLoop:  // never runs: passes/inline_control_flow.cpp inlines it; runtime/control_flow_shapes.cpp infers it
       return OpFamily::kMisc;
   }
   return OpFamily::kElementwise;  // unreachable for valid enum values

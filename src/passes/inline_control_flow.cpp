@@ -1,5 +1,6 @@
 #include "passes/inline_control_flow.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -75,6 +76,32 @@ std::string shapeDependencies(const ir::Graph& graph, ir::ValueId cond) {
   return text.empty() ? "values computed on the host" : text;
 }
 
+// Appends copies of `sub`'s constants and nodes to the graph ("<prefix><name>"). `map` (sub value -> graph value)
+// comes seeded with the sub's inputs and any values to write into directly; the rest get new values.
+void cloneSubgraph(ir::Graph& graph, const ir::Graph& sub, const std::string& prefix, std::vector<ir::ValueId>& map,
+                   std::vector<ir::Node>& added) {
+  for (const auto& [id, tensor] : sub.constants)
+    if (map[id] == ir::kNoValue) map[id] = graph.addConstant(prefix + sub.values[id].name, tensor);
+  for (const ir::Node& sn : sub.nodes) {
+    ir::Node node = sn;
+    node.name = prefix + sn.name;
+    for (ir::ValueId& in : node.inputs)
+      if (in != ir::kNoValue) in = map[in];
+    for (ir::ValueId& out : node.outputs) {
+      if (map[out] == ir::kNoValue) {
+        ir::Value value = sub.values[out];
+        const ir::ValueId id = graph.addValue(prefix + value.name, value.dtype);
+        value.name = graph.values[id].name;
+        value.producer = -1;
+        graph.values[id] = std::move(value);
+        map[out] = id;
+      }
+      out = map[out];
+    }
+    added.push_back(std::move(node));
+  }
+}
+
 // Appends the chosen branch's nodes to `graph`, wired to the If's inputs and outputs.
 Status inlineBranch(ir::Graph& graph, const ir::Node& ifNode, const ir::Graph& branch, const char* branchName,
                     std::vector<ir::Node>& added) {
@@ -88,7 +115,6 @@ Status inlineBranch(ir::Graph& graph, const ir::Node& ifNode, const ir::Graph& b
   const std::string prefix = ifNode.name + "/";
   std::vector<ir::ValueId> map(branch.values.size(), ir::kNoValue);
   for (size_t k = 0; k < branch.inputs.size(); ++k) map[branch.inputs[k]] = ifNode.inputs[k + 1];
-  for (const auto& [id, tensor] : branch.constants) map[id] = graph.addConstant(prefix + branch.values[id].name, tensor);
   // A branch output made by a branch node is written straight into the If's output (which keeps its name: it may be
   // a graph output); outer values, constants and repeated outputs are copied in by an Identity.
   std::vector<bool> copied(ifNode.outputs.size(), false);
@@ -97,24 +123,7 @@ Status inlineBranch(ir::Graph& graph, const ir::Node& ifNode, const ir::Graph& b
     if (branch.values[b].producer >= 0 && map[b] == ir::kNoValue) map[b] = ifNode.outputs[i];
     else copied[i] = true;
   }
-  for (const ir::Node& bn : branch.nodes) {
-    ir::Node node = bn;
-    node.name = prefix + bn.name;
-    for (ir::ValueId& in : node.inputs)
-      if (in != ir::kNoValue) in = map[in];
-    for (ir::ValueId& out : node.outputs) {
-      if (map[out] == ir::kNoValue) {
-        ir::Value value = branch.values[out];
-        const ir::ValueId id = graph.addValue(prefix + value.name, value.dtype);
-        value.name = graph.values[id].name;
-        value.producer = -1;
-        graph.values[id] = std::move(value);
-        map[out] = id;
-      }
-      out = map[out];
-    }
-    added.push_back(std::move(node));
-  }
+  cloneSubgraph(graph, branch, prefix, map, added);
   for (size_t i = 0; i < ifNode.outputs.size(); ++i) {
     ir::Value& target = graph.values[ifNode.outputs[i]];
     const ir::Value& source = branch.values[branch.outputs[i]];
@@ -130,6 +139,110 @@ Status inlineBranch(ir::Graph& graph, const ir::Node& ifNode, const ir::Graph& b
   return Status::ok();
 }
 
+// Loops are unrolled only when that is small: torch's `for i in range(3)` and ONNX's expanded functions.
+constexpr int64_t kMaxUnrolledIterations = 64;
+
+bool isTrue(const Tensor& t) { return t.elementCount() == 1 && branchFor(t) == std::string("then_branch"); }
+
+// The body's condition output is its condition input passed on (through Identity) or a constant true, so a Loop
+// that starts runs all M iterations.
+bool conditionStaysTrue(const ir::Graph& body) {
+  ir::ValueId v = body.outputs[0];
+  for (size_t hops = 0; hops <= body.nodes.size(); ++hops) {
+    if (v == body.inputs[1]) return true;
+    if (const Tensor* t = body.constantOf(v)) return isTrue(*t);
+    const int32_t p = body.values[v].producer;
+    if (p < 0 || body.nodes[p].op != ir::OpKind::kIdentity || body.nodes[p].inputs.empty()) return false;
+    v = body.nodes[p].inputs[0];
+  }
+  return false;
+}
+
+ir::ValueId scalarConstant(ir::Graph& graph, const std::string& name, DataType type, int64_t value) {
+  Tensor t = Tensor::allocate(type, {}).value();  // one element: cannot fail
+  if (type == DataType::kBool) t.dataAs<uint8_t>()[0] = value != 0;
+  else t.dataAs<int64_t>()[0] = value;
+  return graph.addConstant(name, std::move(t));
+}
+
+// Unrolls `loop` when its trip count and condition are constants. Returns false (nothing done) when they are computed
+// on the host from dims that are still dynamic; refuses what kiln cannot unroll, naming the node.
+Expected<bool> unrollLoop(ir::Graph& graph, const ir::Node& loop, const runtime::ShapeProgram& program,
+                          std::vector<ir::Node>& added) {
+  const std::string where = graph.describe(loop) + ": ";
+  const auto found = loop.subgraphs.find("body");
+  if (found == loop.subgraphs.end() || !found->second) return invalidModel(where + "the node has no body subgraph");
+  const ir::Graph& body = *found->second;
+  const int64_t carried = loop.attrs.getInt("carried_count", -1);
+  if (loop.inputs.size() < 2 || carried < 0 || body.inputs.size() != loop.inputs.size() ||
+      body.outputs.size() < static_cast<size_t>(1 + carried))
+    return internalError(where + "the node and its body do not line up");
+  const ir::ValueId tripCount = loop.inputs[0], condition = loop.inputs[1];
+  if (tripCount == ir::kNoValue)
+    return unsupported(where + "the Loop has no trip count M (a while loop); kiln unrolls only Loops whose trip count "
+                       "is known at build time");
+  for (ir::ValueId v : {tripCount, condition})
+    if (v != ir::kNoValue && !program.hostValue[v])
+      return unsupported(where + "input '" + graph.valueName(v) + "' depends on tensor data, not only on shapes; "
+                         "kiln unrolls a Loop only when its trip count and condition are known at build time (Loop "
+                         "on the device is not implemented yet)");
+  const Tensor* m = graph.constantOf(tripCount);
+  const Tensor* c = condition == ir::kNoValue ? nullptr : graph.constantOf(condition);
+  if (!m || (condition != ir::kNoValue && !c)) return false;  // computed from dims the profile may still fix
+  if (m->elementCount() != 1 || m->dtype() != DataType::kInt64)
+    return invalidModel(where + "the trip count must be one int64; it is " + dataTypeName(m->dtype()) + " " +
+                        dimsToString(m->dims()));
+  int64_t trips = std::max<int64_t>(m->dataAs<int64_t>()[0], 0);
+  if (c && !isTrue(*c)) trips = 0;
+  if (trips > kMaxUnrolledIterations)
+    return unsupported(where + "the trip count is " + std::to_string(trips) + "; kiln unrolls Loops of at most " +
+                       std::to_string(kMaxUnrolledIterations) + " iterations");
+  if (trips > 0 && !conditionStaysTrue(body))
+    return unsupported(where + "the body computes its condition output '" + body.valueName(body.outputs[0]) +
+                       "'; kiln unrolls a Loop only when it runs all its iterations (the body passes its condition on "
+                       "or returns true)");
+  const size_t scans = loop.outputs.size() > static_cast<size_t>(carried) ? loop.outputs.size() - carried : 0;
+  if (trips == 0 && scans > 0)
+    return unsupported(where + "the Loop runs no iteration but has scan outputs, whose shape kiln cannot tell");
+
+  std::vector<ir::ValueId> current(loop.inputs.begin() + 2, loop.inputs.begin() + 2 + carried);
+  std::vector<std::vector<ir::ValueId>> scanned(scans);
+  ir::ValueId cond = condition;
+  for (int64_t it = 0; it < trips; ++it) {
+    const std::string prefix = loop.name + "/" + std::to_string(it) + "/";
+    std::vector<ir::ValueId> map(body.values.size(), ir::kNoValue);
+    map[body.inputs[0]] = scalarConstant(graph, prefix + "iteration", DataType::kInt64, it);
+    if (cond == ir::kNoValue) cond = scalarConstant(graph, loop.name + "/condition", DataType::kBool, 1);
+    map[body.inputs[1]] = cond;
+    for (size_t k = 2; k < body.inputs.size(); ++k)
+      map[body.inputs[k]] = k < 2 + static_cast<size_t>(carried) ? current[k - 2] : loop.inputs[k];
+    cloneSubgraph(graph, body, prefix, map, added);
+    for (int64_t k = 0; k < carried; ++k) current[k] = map[body.outputs[1 + k]];
+    for (size_t j = 0; j < scans; ++j) scanned[j].push_back(map[body.outputs[1 + carried + j]]);
+  }
+  for (int64_t k = 0; k < carried && static_cast<size_t>(k) < loop.outputs.size(); ++k)
+    added.push_back(ir::Node{loop.name + "/final_" + std::to_string(k), ir::OpKind::kIdentity, {current[k]},
+                             {loop.outputs[k]}, {}, {}});
+  // Scan outputs: the per-iteration values stacked on a new axis 0.
+  for (size_t j = 0; j < scans; ++j) {
+    const std::string name = loop.name + "/scan_" + std::to_string(j);
+    Tensor axes = Tensor::allocate(DataType::kInt64, {1}).value();
+    axes.dataAs<int64_t>()[0] = 0;
+    const ir::ValueId axesId = graph.addConstant(name + "_axes", std::move(axes));
+    ir::Node concat{name, ir::OpKind::kConcat, {}, {loop.outputs[carried + j]}, {}, {}};
+    concat.attrs.set("axis", int64_t{0});
+    for (size_t it = 0; it < scanned[j].size(); ++it) {
+      const ir::ValueId v = scanned[j][it];
+      const ir::ValueId row = graph.addValue(name + "_" + std::to_string(it), graph.values[v].dtype);
+      added.push_back(ir::Node{name + "_unsqueeze_" + std::to_string(it), ir::OpKind::kUnsqueeze, {v, axesId}, {row},
+                               {}, {}});
+      concat.inputs.push_back(row);
+    }
+    added.push_back(std::move(concat));
+  }
+  return true;
+}
+
 }  // namespace
 
 Expected<int> inlineControlFlow(ir::Graph& graph) {
@@ -142,6 +255,14 @@ Expected<int> inlineControlFlow(ir::Graph& graph) {
     std::vector<bool> erase(graph.nodes.size(), false);
     for (size_t i = 0; i < graph.nodes.size(); ++i) {
       const ir::Node& n = graph.nodes[i];
+      if (n.op == ir::OpKind::kLoop) {
+        KILN_ASSIGN_OR_RETURN(bool unrolled, unrollLoop(graph, n, program, added));
+        if (!unrolled) continue;
+        erase[i] = true;
+        ++inlined;
+        again = true;
+        continue;
+      }
       if (n.op != ir::OpKind::kIf) continue;
       if (n.inputs.empty() || n.inputs[0] == ir::kNoValue)
         return invalidModel(graph.describe(n) + ": input 'cond' is missing");
@@ -177,6 +298,9 @@ Expected<int> inlineControlFlow(ir::Graph& graph) {
 
 Status checkControlFlowResolved(const ir::Graph& graph) {
   for (const ir::Node& n : graph.nodes) {
+    if (n.op == ir::OpKind::kLoop)
+      return unsupported(graph.describe(n) + ": its trip count or condition depends on dims that vary within the "
+                         "optimization profile; kiln unrolls a Loop only where both are fixed for the whole profile");
     if (n.op != ir::OpKind::kIf || n.inputs.empty()) continue;
     return unsupported(graph.describe(n) + ": the condition '" + graph.valueName(n.inputs[0]) +
                        "' depends on dims that vary within the optimization profile: " +

@@ -26,6 +26,11 @@ Expected<bool> conditionOf(const ir::Graph& graph, const ir::Node& node, const o
 Status resolveIf(const ir::Graph& graph, const ir::Node& node, std::span<const ops::TensorInfo> inputs,
                  ResolvedShapes& resolved) {
   const std::string where = graph.describe(node);
+  // passes/inline_control_flow.cpp unrolls every Loop whose trip count and condition are constants; one still here
+  // computes them from dims that the model leaves dynamic.
+  if (node.op == ir::OpKind::kLoop)
+    return unsupported(where + ": its trip count or condition is computed from dims the model leaves dynamic; kiln "
+                       "unrolls a Loop only when both are constants in the model or after folding static dims");
   if (inputs.empty()) return invalidModel(where + ": input 'cond' is missing");
   KILN_ASSIGN_OR_RETURN(bool cond, conditionOf(graph, node, inputs[0]));
   const char* name = cond ? "then_branch" : "else_branch";

@@ -9,6 +9,7 @@
 
 namespace kiln::runtime {
 
+/// A Loop here (one whose trip count the passes could not fold) is refused, naming the node.
 /// Sets the dtypes, dims and (where the branch computes them on the host) contents of the outputs of If `node` in
 /// `resolved`, from `inputs` (its condition and outer values, as resolveShapes sees them). A condition not known on
 /// the host is refused, naming the node: kiln has no If on the device yet.

@@ -59,7 +59,7 @@ Expected<ResolvedShapes> resolveShapes(const ir::Graph& graph, const ShapeProgra
       }
       infos.push_back(std::move(info));
     }
-    if (n.op == ir::OpKind::kIf) {  // its chosen branch, host values included (runtime/control_flow_shapes.cpp)
+    if (n.op == ir::OpKind::kIf || n.op == ir::OpKind::kLoop) {  // If: its chosen branch, host values included (runtime/control_flow_shapes.cpp)
       KILN_RETURN_IF_ERROR(resolveIf(graph, n, infos, r));
       continue;
     }

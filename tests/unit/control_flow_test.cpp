@@ -304,5 +304,89 @@ TEST(InlineControlFlow, BranchOutputThatIsAnOuterValueOrAConstant) {
   expectRuns(*plan, 4, {5}, [](float x, int64_t) { return x * 2.5f; }, "scaled");
 }
 
+// Loop(M, cond) with body (i, cond_in, acc) -> (cond_in, acc * w + x * i, the same as a scan output), as torch writes
+// `for i in range(M)`; acc starts at x. `bodyCond` replaces the body's condition output, `tripCount` the constant M.
+ModelBuilder loopModel(int64_t tripCount, bool computedCondition = false, bool tripCountFromData = false) {
+  ModelBuilder m;
+  m.inputs = {valueInfo("x", kFloat, {"N", 4})};
+  m.initializers = {floatDataTensor("w", {4}, kW), int64DataTensor("two", {}, {2})};
+  if (!tripCountFromData) m.initializers.push_back(int64DataTensor("M", {}, {tripCount}));
+  std::vector<Proto> nodes = {node("Cast", {"i"}, {"i_float"}, "to_float", {attrInt("to", kFloat)}),
+                              node("Mul", {"acc_in", "w"}, {"scaled"}, "scale"),
+                              node("Mul", {"x", "i_float"}, {"step"}, "step"),
+                              node("Add", {"scaled", "step"}, {"acc_out"}, "accumulate"),
+                              node("Identity", {"acc_out"}, {"row"}, "row")};
+  nodes.push_back(computedCondition ? node("Less", {"i", "two"}, {"cond_out"}, "keep_going")
+                                    : node("Identity", {"cond_in"}, {"cond_out"}, "keep_going"));
+  Proto body;
+  for (const auto& n : nodes) body.message(1, n);
+  body.bytes(2, "body");
+  for (const auto& in : {valueInfo("i", kInt64, {}), valueInfo("cond_in", kBool, {}), valueInfo("acc_in", kFloat, {}, false)})
+    body.message(11, in);
+  for (const auto& out : {valueInfo("cond_out", kBool, {}), valueInfo("acc_out", kFloat, {}, false),
+                          valueInfo("row", kFloat, {}, false)})
+    body.message(12, out);
+  std::vector<Proto> pre;
+  if (tripCountFromData) {
+    pre.push_back(node("ReduceMax", {"x"}, {"top"}, "top", {attrInt("keepdims", 0)}));
+    pre.push_back(node("Cast", {"top"}, {"M"}, "trips", {attrInt("to", kInt64)}));
+  }
+  m.nodes = pre;
+  m.nodes.push_back(node("Loop", {"M", "", "x"}, {"acc", "rows"}, "repeat", {attrGraph("body", body)}));
+  m.outputs = {valueInfo("acc", kFloat, {"N", 4}), valueInfo("rows", kFloat, {tripCount, "N", 4})};
+  return m;
+}
+
+TEST(InlineControlFlow, LoopWithAConstantTripCountUnrolls) {
+  for (int64_t trips : {1, 3}) {
+    auto plan = build(loopModel(trips), batchProfile(4, 4));
+    ASSERT_TRUE(plan) << plan.status().toString();
+    auto engine = Engine::loadFromMemory(plan->data(), plan->size());
+    ASSERT_TRUE(engine) << engine.status().toString();
+    auto context = (*engine)->createContext(0);
+    ASSERT_TRUE(context);
+    for (int64_t n : {1, 5}) {
+      const Tensor x = randomInput({n, 4}, static_cast<uint32_t>(n + 100 * trips));
+      auto outputs = (*context)->infer({{"x", x}});
+      ASSERT_TRUE(outputs) << outputs.status().toString();
+      const Tensor& acc = outputs->at("acc");
+      const Tensor& rows = outputs->at("rows");
+      ASSERT_EQ(acc.dims(), (Dims{n, 4}));
+      ASSERT_EQ(rows.dims(), (Dims{trips, n, 4}));
+      for (int64_t e = 0; e < n * 4; ++e) {
+        const float xe = x.dataAs<float>()[e];
+        float want = xe;
+        for (int64_t i = 0; i < trips; ++i) {
+          want = want * kW[e % 4] + xe * static_cast<float>(i);
+          EXPECT_NEAR(rows.dataAs<float>()[i * n * 4 + e], want, 1e-5f * std::fabs(want) + 1e-6f) << "row " << i;
+        }
+        EXPECT_NEAR(acc.dataAs<float>()[e], want, 1e-5f * std::fabs(want) + 1e-6f) << "trips " << trips;
+      }
+    }
+  }
+}
+
+TEST(InlineControlFlow, LoopsKilnCannotUnrollAreRefused) {
+  struct Case {
+    ModelBuilder model;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {loopModel(3, /*computedCondition=*/true),
+       "node 'repeat' (Loop): the body computes its condition output 'cond_out'; kiln unrolls a Loop only when it "
+       "runs all its iterations"},
+      {loopModel(65), "node 'repeat' (Loop): the trip count is 65; kiln unrolls Loops of at most 64 iterations"},
+      {loopModel(3, false, /*tripCountFromData=*/true),
+       "node 'repeat' (Loop): input 'M' depends on tensor data, not only on shapes"},
+  };
+  for (const auto& c : cases) {
+    auto plan = build(c.model, batchProfile(4, 4));
+    ASSERT_FALSE(plan);
+    EXPECT_EQ(plan.status().code(), StatusCode::kUnsupported);
+    EXPECT_NE(plan.status().message().find(c.message), std::string::npos)
+        << "missing '" << c.message << "' in:\n" << plan.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace kiln
