@@ -144,13 +144,18 @@ constexpr int64_t kMaxUnrolledIterations = 64;
 
 bool isTrue(const Tensor& t) { return t.elementCount() == 1 && branchFor(t) == std::string("then_branch"); }
 
-// The body's condition output is its condition input passed on (through Identity) or a constant true, so a Loop
-// that starts runs all M iterations.
-bool conditionStaysTrue(const ir::Graph& body) {
+// The body's condition output is its condition input passed on (through Identity) or a constant true (its own, or
+// an outer one as torch writes it), so a Loop that starts runs all M iterations.
+bool conditionStaysTrue(const ir::Graph& graph, const ir::Node& loop, const ir::Graph& body, int64_t carried) {
   ir::ValueId v = body.outputs[0];
   for (size_t hops = 0; hops <= body.nodes.size(); ++hops) {
     if (v == body.inputs[1]) return true;
     if (const Tensor* t = body.constantOf(v)) return isTrue(*t);
+    for (size_t k = 2 + static_cast<size_t>(carried); k < body.inputs.size(); ++k)
+      if (v == body.inputs[k]) {
+        const Tensor* outer = graph.constantOf(loop.inputs[k]);
+        return outer && isTrue(*outer);
+      }
     const int32_t p = body.values[v].producer;
     if (p < 0 || body.nodes[p].op != ir::OpKind::kIdentity || body.nodes[p].inputs.empty()) return false;
     v = body.nodes[p].inputs[0];
@@ -197,7 +202,7 @@ Expected<bool> unrollLoop(ir::Graph& graph, const ir::Node& loop, const runtime:
   if (trips > kMaxUnrolledIterations)
     return unsupported(where + "the trip count is " + std::to_string(trips) + "; kiln unrolls Loops of at most " +
                        std::to_string(kMaxUnrolledIterations) + " iterations");
-  if (trips > 0 && !conditionStaysTrue(body))
+  if (trips > 0 && !conditionStaysTrue(graph, loop, body, carried))
     return unsupported(where + "the body computes its condition output '" + body.valueName(body.outputs[0]) +
                        "'; kiln unrolls a Loop only when it runs all its iterations (the body passes its condition on "
                        "or returns true)");

@@ -1,6 +1,6 @@
 // Real torch 2.11 exports with ONNX If (committed under tests/models/if_exports/ by make_if_exports.py):
 // torch.jit.script's `if x.shape[1] > 3:` through the legacy exporter (N and C dynamic), and torch.cond on the batch
-// size through the dynamo exporter. Each builds on the CPU with profiles that fix the dims the condition reads, so
+// size through the dynamo exporter, and a scripted `for i in range(x.shape[1] - 1)` (a Loop, unrolled). Each builds on the CPU with profiles that fix the dims the condition reads, so
 // passes/inline_control_flow.cpp inlines one branch, and runs against PyTorch's float32 output at the stored inputs
 // (several batch sizes in one context where the profile lets the batch vary). A profile under which the condition
 // changes is refused with a message naming the node and the dim.
@@ -85,6 +85,13 @@ TEST(TorchIfExports, DynamoCondOnTheBatchSize) {
                                             "within the optimization profile: dim 0 of 'x'"),
             std::string::npos)
       << varying.status().message();
+}
+
+TEST(TorchIfExports, ScriptedLoopOverAStaticDimUnrolls) {
+  // range(x.shape[1] - 1) with C = 4: three iterations, the batch free in 1..8.
+  auto plan = build("script_loop", {1, 4}, {3, 4}, {8, 4});
+  ASSERT_TRUE(plan) << plan.status().toString();
+  expectMatchesTorch("script_loop", *plan, {"1x4", "3x4", "8x4"});
 }
 
 }  // namespace

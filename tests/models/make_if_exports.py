@@ -5,6 +5,8 @@ Writes, under --out (committed as tests/models/if_exports/):
   script_shape_check/  torch.jit.script of `if x.shape[1] > 3:` (then: x * w[:C] + 1, else: relu(x) - x), legacy
                        TorchScript exporter, opset 17, N and C dynamic: the If reads x, w and the Gather of C from
                        the outer graph.
+  script_loop/         torch.jit.script of `for i in range(x.shape[1] - 1): acc = acc * w + x * i`, legacy exporter:
+                       a Loop whose trip count comes from the static dim 4 and whose condition is an outer constant.
   dynamo_cond/         torch.cond(x.shape[0] > 4, linear+relu, x*2-1) with the dynamo exporter (opset 18+), batch dynamic.
 and, per case and shape, x_<N>x<C>.npy (the input) and y_<N>x<C>.npy (PyTorch's float32 output).
 
@@ -30,6 +32,18 @@ class ShapeCheck(torch.nn.Module):
         else:
             y = torch.relu(x) - x
         return y
+
+
+class LoopOverColumns(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.linspace(-0.5, 0.75, 4))
+
+    def forward(self, x):
+        acc = x
+        for i in range(x.shape[1] - 1):
+            acc = acc * self.w + x * float(i)
+        return acc
 
 
 class CondOnBatch(torch.nn.Module):
@@ -72,6 +86,16 @@ def main():
                           input_names=["x"], output_names=["y"], opset_version=17,
                           dynamic_axes={"x": {0: "N", 1: "C"}, "y": {0: "N", 1: "C"}})
     save_runs(m, folder, [(1, 5), (4, 5), (7, 5), (2, 3), (5, 3)], seed=1)
+
+    folder = os.path.join(a.out, "script_loop")
+    os.makedirs(folder, exist_ok=True)
+    m = LoopOverColumns().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(torch.jit.script(m), (torch.randn(2, 4),), os.path.join(folder, "model.onnx"), dynamo=False,
+                          input_names=["x"], output_names=["y"], opset_version=17,
+                          dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+    save_runs(m, folder, [(1, 4), (3, 4), (8, 4)], seed=3)
 
     folder = os.path.join(a.out, "dynamo_cond")
     os.makedirs(folder, exist_ok=True)
