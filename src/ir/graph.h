@@ -38,8 +38,9 @@ struct Node {
   std::vector<ValueId> inputs;
   std::vector<ValueId> outputs;
   Attributes attrs;
-  /// Control flow (If): the ONNX graph attributes ("then_branch", "else_branch"), each a graph whose inputs are the
-  /// outer-scope values it reads, in the order of this node's inputs after the condition (inputs[1..]).
+  /// Control flow: the ONNX graph attributes (If's "then_branch" and "else_branch", Loop's "body"). A subgraph's
+  /// inputs are its own ONNX inputs (a Loop body's iteration, condition and carried values; none for If) followed by
+  /// the outer-scope values it reads, which are also this node's last inputs, in the same order.
   std::map<std::string, std::shared_ptr<const Graph>> subgraphs;
 };
 
