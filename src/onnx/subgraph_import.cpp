@@ -9,7 +9,8 @@ namespace {
 Status subgraphProblem(const Status& status, const std::string& attribute) {
   std::string message = status.message();
   const std::string prefix = "the model cannot be imported";
-  if (message.rfind(prefix, 0) == 0) message = "its " + attribute + " cannot be imported" + message.substr(prefix.size());
+  if (message.rfind(prefix, 0) == 0)
+    message = "its " + attribute + " cannot be imported" + message.substr(prefix.size());
   return Status(status.code(), message);
 }
 

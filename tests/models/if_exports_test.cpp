@@ -1,9 +1,10 @@
 // Real torch 2.11 exports with ONNX If (committed under tests/models/if_exports/ by make_if_exports.py):
-// torch.jit.script's `if x.shape[1] > 3:` through the legacy exporter (N and C dynamic), and torch.cond on the batch
-// size through the dynamo exporter, and a scripted `for i in range(x.shape[1] - 1)` (a Loop, unrolled). Each builds on the CPU with profiles that fix the dims the condition reads, so
-// passes/inline_control_flow.cpp inlines one branch, and runs against PyTorch's float32 output at the stored inputs
-// (several batch sizes in one context where the profile lets the batch vary). A profile under which the condition
-// changes is refused with a message naming the node and the dim.
+// torch.jit.script's `if x.shape[1] > 3:` through the legacy exporter (N and C dynamic), torch.cond on the batch size
+// through the dynamo exporter, and a scripted `for i in range(x.shape[1] - 1)` (a Loop, unrolled). Each builds on the
+// CPU with profiles that fix the dims the condition reads, so passes/inline_control_flow.cpp inlines one branch (or
+// unrolls the Loop), and runs against PyTorch's float32 output at the stored inputs (several batch sizes in one context
+// where the profile lets the batch vary). A profile under which the condition changes is refused with a message
+// naming the node and the dim.
 //
 // Tolerance: |kiln - torch| <= 1e-5 * max(1, |torch|): the then/else math is one multiply-add per element, or a
 // 4-term dot product (nn.Linear), in float32 on both sides; the other branch would differ by more than 0.1.
@@ -31,7 +32,8 @@ Expected<std::vector<std::byte>> build(const std::string& model, const Dims& min
 }
 
 // Runs the engine at each stored shape ("4x5") in one context and compares with PyTorch's y.
-void expectMatchesTorch(const std::string& model, const std::vector<std::byte>& plan, const std::vector<std::string>& shapes) {
+void expectMatchesTorch(const std::string& model, const std::vector<std::byte>& plan,
+                        const std::vector<std::string>& shapes) {
   auto engine = Engine::loadFromMemory(plan.data(), plan.size());
   ASSERT_TRUE(engine) << engine.status().toString();
   auto context = (*engine)->createContext(0);

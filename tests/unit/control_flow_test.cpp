@@ -32,7 +32,8 @@ Proto branch(const std::string& name, const std::vector<Proto>& nodes, const std
 
 Proto ifNode(const std::string& name, const std::string& cond, const std::vector<std::string>& outputs,
              const Proto& thenBranch, const Proto& elseBranch) {
-  return node("If", {cond}, outputs, name, {attrGraph("then_branch", thenBranch), attrGraph("else_branch", elseBranch)});
+  return node("If", {cond}, outputs, name,
+              {attrGraph("then_branch", thenBranch), attrGraph("else_branch", elseBranch)});
 }
 
 Proto boolScalar(const std::string& name, bool v) { return int32DataTensor(name, kBool, {}, {v ? 1 : 0}); }
@@ -127,7 +128,8 @@ TEST(ControlFlowImport, BranchesBecomeSubgraphsWithOuterValuesAsInputs) {
 
 TEST(ControlFlowImport, ProblemsInsideABranchNameTheIfAndTheBranch) {
   ModelBuilder m = constantConditionModel(true);
-  Proto bad = branch("then", {node("FooBar", {"x"}, {"t_out"}, "foo"), node("Relu", {"nowhere"}, {"r"}, "reads_nothing")},
+  Proto bad = branch("then",
+                     {node("FooBar", {"x"}, {"t_out"}, "foo"), node("Relu", {"nowhere"}, {"r"}, "reads_nothing")},
                      {valueInfo("t_out", kFloat, {}, false)});
   m.nodes = {ifNode("choose", "cond", {"y"}, bad, outerScopeBranches()[1])};
   const std::string bytes = m.serialize();
@@ -217,8 +219,8 @@ TEST(InlineControlFlow, ConditionOnADimThatVariesWithinTheProfileIsRefused) {
   const std::string msg = plan.status().message();
   for (const char* expected : {"node 'choose' (If): the condition 'cond' depends on dims that vary within the "
                                "optimization profile",
-                               "optimization profile: dim 1 of 'x' ?x?; kiln inlines If only where its condition is fixed for the "
-                               "whole profile"})
+                               "optimization profile: dim 1 of 'x' ?x?; kiln inlines If only where its condition is "
+                               "fixed for the whole profile"})
     EXPECT_NE(msg.find(expected), std::string::npos) << "missing '" << expected << "' in:\n" << msg;
 }
 
@@ -252,7 +254,8 @@ ModelBuilder nestedModel(Dim columns, bool outerCond) {
   Proto outerThen = branch(
       "outer_then",
       {node("Shape", {"x"}, {"s"}, "shape"), node("Gather", {"s", "one_index"}, {"c"}, "dim1"),
-       node("Greater", {"c", "three"}, {"inner_cond"}, "check"), ifNode("inner", "inner_cond", {"z"}, inner[0], inner[1]),
+       node("Greater", {"c", "three"}, {"inner_cond"}, "check"),
+       ifNode("inner", "inner_cond", {"z"}, inner[0], inner[1]),
        node("Identity", {"z"}, {"then_y"}, "copy")},
       {valueInfo("then_y", kFloat, {}, false), valueInfo("z", kFloat, {}, false)});
   Proto outerElse = branch("outer_else", {node("Neg", {"x"}, {"neg"}, "neg"), node("Neg", {"neg"}, {"again"}, "neg2")},
@@ -305,7 +308,8 @@ TEST(InlineControlFlow, BranchOutputThatIsAnOuterValueOrAConstant) {
 }
 
 // Loop(M, cond) with body (i, cond_in, acc) -> (cond_in, acc * w + x * i, the same as a scan output), as torch writes
-// `for i in range(M)`; acc starts at x. `bodyCond` replaces the body's condition output, `tripCount` the constant M.
+// `for i in range(M)`; acc starts at x. `computedCondition` makes the body's condition output i < 2 instead;
+// `tripCountFromData` makes M int64(max(x)) instead of the constant `tripCount`.
 ModelBuilder loopModel(int64_t tripCount, bool computedCondition = false, bool tripCountFromData = false) {
   ModelBuilder m;
   m.inputs = {valueInfo("x", kFloat, {"N", 4})};
@@ -321,7 +325,8 @@ ModelBuilder loopModel(int64_t tripCount, bool computedCondition = false, bool t
   Proto body;
   for (const auto& n : nodes) body.message(1, n);
   body.bytes(2, "body");
-  for (const auto& in : {valueInfo("i", kInt64, {}), valueInfo("cond_in", kBool, {}), valueInfo("acc_in", kFloat, {}, false)})
+  for (const auto& in :
+       {valueInfo("i", kInt64, {}), valueInfo("cond_in", kBool, {}), valueInfo("acc_in", kFloat, {}, false)})
     body.message(11, in);
   for (const auto& out : {valueInfo("cond_out", kBool, {}), valueInfo("acc_out", kFloat, {}, false),
                           valueInfo("row", kFloat, {}, false)})
