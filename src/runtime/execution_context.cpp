@@ -68,8 +68,9 @@ Status ContextState::prepare() {
       continue;
     } else {
       placement[v] = Placement::kArena;
-      // Host values are uploaded before any input arrives: alive from the start, so nothing overwrites them.
-      if (es.program.hostValue[v]) first[v] = -1;
+      // Host values are uploaded once per shape (here), before any input arrives, and read by every run: alive
+      // for the whole run, so that no later tensor of a run overwrites what the next run reads.
+      if (es.program.hostValue[v]) first[v] = -1, last[v] = stepCount;
       const size_t bytes = static_cast<size_t>(std::max<int64_t>(elementCount(shapes.dims[v]), 0)) *
                            dataTypeSize(shapes.dtypes[v]);
       lifetimes.push_back({bytes, first[v], last[v]});
