@@ -53,6 +53,11 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
   step "conformance" "cuda: $(grep -E '^conformance: [0-9]+ pass' "$LOGS/conformance-cuda.log" | tail -1)"
   KILN_TEST_DEVICES=cpu,cuda "$BUILD/tests/models_e2e_test" > "$LOGS/models-e2e.log" 2>&1
   step "models e2e" "$(grep -E 'PASSED|FAILED' "$LOGS/models-e2e.log" | head -2 | tr '\n' ' ')"
+  # Real torch exports with attention (dynamic batch and sequence, Swin windows) on both backends.
+  for t in attention_exports_test; do
+    KILN_TEST_DEVICES=cpu,cuda "$BUILD/tests/$t" > "$LOGS/$t.log" 2>&1
+    step "${t%_test}" "$(grep -E 'PASSED|FAILED' "$LOGS/$t.log" | head -2 | tr '\n' ' ')"
+  done
   # The Python package's GPU cases (pytest marker gpu), against the module this build made.
   KILN_PYTHON_DIR="$BUILD/python" timeout 180 python3 -m pytest tests/python -q -m gpu -p no:cacheprovider \
     > "$LOGS/pytest-gpu.log" 2>&1
