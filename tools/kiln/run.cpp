@@ -2,6 +2,7 @@
 // compare them with a CPU engine built from the ONNX model for exactly these shapes.
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <random>
 
@@ -78,8 +79,10 @@ class RunCommand : public Command {
     const double firstMs = msSince(firstStart);
     if (!outputs) return outputs.status();
     const auto secondStart = std::chrono::steady_clock::now();
-    if (auto again = context->infer(inputs); !again) return again.status().withContext("second inference");
+    auto again = context->infer(inputs);
     const double secondMs = msSince(secondStart);
+    if (!again) return again.status().withContext("second inference");
+    KILN_RETURN_IF_ERROR(checkRunsAgree(*outputs, *again));
     for (const TensorDesc& desc : engine->outputs()) {
       auto it = outputs->find(desc.name);
       if (it == outputs->end()) return internalError("the engine produced no value for output '" + desc.name + "'");
@@ -95,6 +98,23 @@ class RunCommand : public Command {
   }
 
  private:
+  /// The same inputs twice in one context must give the same answer (up to GPU reduction order): anything else is
+  /// state one run leaves for the next, a kiln bug, and an error rather than a silent wrong answer.
+  static Status checkRunsAgree(const std::map<std::string, Tensor>& first, const std::map<std::string, Tensor>& second) {
+    for (const auto& [name, a] : first) {
+      auto it = second.find(name);
+      if (it == second.end() || it->second.dims() != a.dims())
+        return internalError("the second inference gave output '" + name + "' another shape than the first");
+      const Tensor& b = it->second;
+      if (a.byteSize() == b.byteSize() && std::memcmp(a.data(), b.data(), a.byteSize()) == 0) continue;
+      const OutputAgreement agree = judgeOutput(b, a, Tolerance{.maxErrorToScale = 1e-3, .minCosine = 0.99999});
+      if (agree.verdict != Verdict::kPass)
+        return internalError("the second inference with the same inputs differs from the first: output '" + name +
+                             "': " + describeAgreement(agree) + " (state left by a run: a kiln bug, please report)");
+    }
+    return Status::ok();
+  }
+
   Status saveOutputs(const std::map<std::string, Tensor>& outputs) const {
     std::error_code ec;
     std::filesystem::create_directories(saveDir_, ec);
