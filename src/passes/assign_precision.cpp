@@ -24,6 +24,8 @@ std::string typeSuffix(DataType t) { return t == DataType::kFloat16 ? "fp16" : t
 bool isFloatDataSlot(const ir::Graph& graph, const ir::Node& node, size_t slot) {
   const ir::ValueId v = node.inputs[slot];
   if (v == ir::kNoValue || graph.values[v].dtype != DataType::kFloat32) return false;
+  // Shape and Size read only the dims, of any type: a Cast for them would be a kernel for nothing.
+  if (node.op == OpKind::kShape || node.op == OpKind::kSize) return false;
   // Resize's roi and scales are parameters read on the host, whatever the data's type.
   return !(node.op == OpKind::kResize && (slot == 1 || slot == 2));
 }

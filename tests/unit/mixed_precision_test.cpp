@@ -170,6 +170,28 @@ TEST(MixedPrecision, BFloat16ConstantsAndShapeProgramsUntouched) {
   EXPECT_EQ(countOps(m, OpKind::kCast), 2) << "one cast in (x), one out (relu)";
 }
 
+TEST(MixedPrecision, ShapeOfANarrowValueNeedsNoCast) {
+  SmallNet net;
+  // Shape reads only dims (torch's flatten after GlobalAveragePool does this): a Cast for it is a wasted kernel.
+  const ir::ValueId shape = node(net.g, OpKind::kShape, "shape_of_add", {net.add});
+  net.g.outputs.push_back(shape);
+  ASSERT_TRUE(builder::annotateShapes(net.g, net.profiles).isOk());
+  std::vector<bool> narrow(net.g.nodes.size(), true);
+  narrow[nodeIndex(net.g, "shape_of_add")] = false;  // not a float layer: the planner leaves it float32
+  auto mixed = passes::applyPrecision(net.g, DataType::kFloat16, narrow);
+  ASSERT_TRUE(mixed.hasValue()) << mixed.status().toString();
+  const ir::Graph& m = mixed->graph;
+  EXPECT_EQ(countOps(m, OpKind::kCast), 2) << "one cast in (x), one out (relu); none for the Shape";
+  const ir::Node& shapeNode = m.nodes[mixed->nodeOf[nodeIndex(net.g, "shape_of_add")]];
+  EXPECT_EQ(m.values[shapeNode.inputs[0]].dtype, DataType::kFloat16) << "Shape reads the narrow value itself";
+  // And the engine still runs: the shape output is the batch and 4.
+  const Tensor x = randomX(3, 7);
+  auto out = run(m, net.profiles, x);
+  ASSERT_EQ(out.at("shape_of_add_out").elementCount(), 2);
+  EXPECT_EQ(out.at("shape_of_add_out").dataAs<int64_t>()[0], 3);
+  EXPECT_EQ(out.at("shape_of_add_out").dataAs<int64_t>()[1], 4);
+}
+
 /// Forwards to the CPU backend but refuses `refusedOp` in any narrow type, as a backend without that kernel does.
 class RefusingBackend final : public backends::Backend {
  public:
