@@ -280,7 +280,9 @@ bool windowOperandsFit(const ir::Graph& g, const Match& m) {
   return allStatic(bd) && (bd.size() < 4 || bd[0] == 1);
 }
 
-std::optional<Match> matchAt(const ir::Graph& g, size_t softmaxIndex) {
+/// The fused form of the attention around the Softmax at `softmaxIndex`, or nothing. Once the Softmax is seen to feed a
+/// MatMul (attention's shape), `*why` says what kept it unfused, for `kiln inspect`.
+std::optional<Match> matchAt(const ir::Graph& g, size_t softmaxIndex, std::string* why) {
   const ir::Node& sm = g.nodes[softmaxIndex];
   if (sm.op != OpKind::kSoftmax || sm.inputs.size() != 1 || sm.outputs.size() != 1) return std::nullopt;
   const ValueId x = sm.inputs[0], p = sm.outputs[0];
@@ -323,6 +325,10 @@ std::optional<Match> matchAt(const ir::Graph& g, size_t softmaxIndex) {
     return std::nullopt;
   m.output = out;
   m.v = g.nodes[out].inputs[1];
+  const auto unfused = [why](const char* reason) -> std::optional<Match> {
+    *why = reason;
+    return std::nullopt;
+  };
 
   // Before the softmax: scores, or scores + mask, maybe inside Swin's window views.
   const ValueId windowed = peelWindowMask(g, x, m);
@@ -352,28 +358,31 @@ std::optional<Match> matchAt(const ir::Graph& g, size_t softmaxIndex) {
       found = true;
     }
   }
-  if (!found && !matchScores(g, preSoftmax, m)) return std::nullopt;
-  if (m.windowMask != ir::kNoValue && !windowOperandsFit(g, m)) return std::nullopt;
+  if (!found && !matchScores(g, preSoftmax, m))
+    return unfused("the scores are not MatMul(Q, K^T) times a constant scale (plus a mask that fits [B,H,Sq,Sk])");
+  if (m.windowMask != ir::kNoValue && !windowOperandsFit(g, m))
+    return unfused("windowed attention whose Q, K, V or masks do not share one window layout");
 
   // The operands: 2- to 4-D tensors of one float type.
   const DataType type = valueOf(g, x).dtype;
   for (ValueId v : {m.q, m.v})
-    if (!rankBetween(g, v, 2, 4) || valueOf(g, v).dtype != type) return std::nullopt;
+    if (!rankBetween(g, v, 2, 4) || valueOf(g, v).dtype != type) return unfused("Q or V is not 2- to 4-D of the scores' type");
   const ValueId keyRef = m.key.key != ir::kNoValue           ? m.key.key
                          : m.key.reshapeFrom != ir::kNoValue ? m.key.reshapeFrom
                                                              : g.nodes[m.key.retranspose].inputs[0];
-  if (valueOf(g, keyRef).dtype != type || valueOf(g, g.nodes[out].outputs[0]).dtype != type) return std::nullopt;
-  if (m.key.key != ir::kNoValue && !rankBetween(g, m.key.key, 2, 4)) return std::nullopt;
-  if (!std::isfinite(m.rewrite.scale) || m.rewrite.scale == 0) return std::nullopt;
+  if (valueOf(g, keyRef).dtype != type || valueOf(g, g.nodes[out].outputs[0]).dtype != type)
+    return unfused("K or the output is not of the scores' type");
+  if (m.key.key != ir::kNoValue && !rankBetween(g, m.key.key, 2, 4)) return unfused("K is not 2- to 4-D");
+  if (!std::isfinite(m.rewrite.scale) || m.rewrite.scale == 0) return unfused("the scale is zero or not finite");
   // Each replaced node once, and no operand of the fused node made by one of them (Q and K^T sharing a chain).
   std::vector<bool> seen(g.nodes.size(), false);
   for (int32_t n : m.rewrite.removed) {
-    if (seen[n] || n == m.output || n == m.key.retranspose) return std::nullopt;
+    if (seen[n] || n == m.output || n == m.key.retranspose) return unfused("Q and K^T share nodes of one chain");
     seen[n] = true;
   }
   for (ValueId operand : {m.q, keyRef, m.v, m.mask, m.windowMask})
     if (operand != ir::kNoValue && valueOf(g, operand).producer >= 0 && seen[valueOf(g, operand).producer])
-      return std::nullopt;
+      return unfused("an operand is made by one of the nodes the fusion would remove");
   return m;
 }
 
@@ -506,8 +515,13 @@ Expected<int> fuseAttention(ir::Graph& graph) {
   for (bool again = true; again;) {
     again = false;
     for (size_t i = 0; i < graph.nodes.size(); ++i) {
-      std::optional<Match> m = matchAt(graph, i);
-      if (!m) continue;
+      std::string why;
+      std::optional<Match> m = matchAt(graph, i, &why);
+      if (!m) {
+        // Attention-shaped but not fused: say why where `kiln inspect` shows the layer.
+        if (!why.empty()) graph.nodes[i].attrs.set("unfused_attention", why);
+        continue;
+      }
       KILN_RETURN_IF_ERROR(apply(graph, *m));  // re-sorts: start over
       ++fused;
       again = true;

@@ -435,6 +435,36 @@ TEST(FuseAttention, AReshapeThatReinterpretsKBeforeTheChainMakesItsOutputTheKey)
 
 // ---- what must stay unfused
 
+/// The reason `kiln inspect` shows on the Softmax of an attention left unfused ("" when it carries none).
+std::string unfusedReason(const ir::Graph& g) {
+  for (const auto& n : g.nodes)
+    if (n.op == OpKind::kSoftmax) return n.attrs.getString("unfused_attention", "");
+  return "no softmax";
+}
+
+TEST(FuseAttention, AnAttentionLeftUnfusedSaysWhy) {
+  {  // a scale that is not a constant: attention's shape, so the reason is recorded on the Softmax
+    GraphBuilder b;
+    const ValueId q = b.input("q", {2, 2, 5, 8}), k = b.input("k", {2, 2, 5, 8}), v = b.input("v", {2, 2, 5, 8});
+    const ValueId kt = b.op(OpKind::kTranspose, {k}, attrs({{"perm", std::vector<int64_t>{0, 1, 3, 2}}}));
+    const ValueId scores = b.op(OpKind::kMul, {b.op(OpKind::kMatMul, {q, kt}), b.input("c", {1})});
+    b.output(softmaxAndValues(b, scores, v));
+    const Prepared p = prepare(b);
+    EXPECT_EQ(p.count, 0);
+    EXPECT_NE(unfusedReason(p.fused).find("constant scale"), std::string::npos) << unfusedReason(p.fused);
+  }
+  {  // a Softmax that feeds no MatMul is not attention: no reason to give
+    GraphBuilder b;
+    b.output(b.op(OpKind::kSoftmax, {b.input("x", {2, 5})}, attrs({{"axis", int64_t{-1}}})));
+    EXPECT_EQ(unfusedReason(prepare(b).fused), "");
+  }
+  {  // fused: nothing recorded
+    const Prepared p = prepare(legacySdpa(Shape{2, 2, 5, 5, 8}, Mask::kNone, 0.5));
+    EXPECT_EQ(p.count, 1);
+    EXPECT_EQ(unfusedReason(p.fused), "no softmax");
+  }
+}
+
 TEST(FuseAttention, LeavesOtherPatternsAlone) {
   const Shape s{2, 2, 5, 5, 8};
   {  // softmax over another axis

@@ -163,6 +163,7 @@ class InspectCommand : public Command {
       const auto reason = fp32Reasons.find(n.name);
       layers.push_back({{"name", n.name}, {"op", std::string(ir::opKindName(n.op))}, {"tactic", tactic},
                         {"precision", precision}, {"quantization", quantizationText(g, n)},
+                        {"unfused_attention", n.attrs.getString("unfused_attention", "")},
                         {"precision_reason", reason == fp32Reasons.end() ? "" : reason->second},
                         {"layout", n.attrs.getString("data_format", "")}, {"fused", fused}, {"inputs", ins},
                         {"outputs", outs}});
@@ -239,6 +240,8 @@ class InspectCommand : public Command {
           std::printf("        kept in FP32: %s\n", l["precision_reason"].get<std::string>().c_str());
         if (!l["quantization"].get<std::string>().empty())
           std::printf("        %s\n", l["quantization"].get<std::string>().c_str());
+        if (!l["unfused_attention"].get<std::string>().empty())
+          std::printf("        not fused as attention: %s\n", l["unfused_attention"].get<std::string>().c_str());
         std::string fused;
         for (const json& f : l["fused"]) fused += (fused.empty() ? "" : ", ") + f.get<std::string>();
         if (!fused.empty()) std::printf("        fuses %s\n", fused.c_str());
