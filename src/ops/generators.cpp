@@ -24,14 +24,6 @@ Status requireInputCount(const InferenceCall& call, size_t count) {
   return Status::ok();
 }
 
-Status requireIntAttr(const InferenceCall& call, const char* name) {
-  const auto& all = call.node.attrs.all();
-  auto it = all.find(name);
-  if (it != all.end() && !std::holds_alternative<int64_t>(it->second))
-    return invalidModel(call.where() + "attribute '" + name + "' must be an int");
-  return Status::ok();
-}
-
 InferResult inferShape(const InferenceCall& call) {
   KILN_RETURN_IF_ERROR(requireInputCount(call, 1));
   KILN_RETURN_IF_ERROR(requireIntAttr(call, "start"));

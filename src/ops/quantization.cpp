@@ -17,14 +17,6 @@ bool isScaleType(DataType t) {
   return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16;
 }
 
-Status requireIntAttr(const InferenceCall& call, const char* name) {
-  const auto& all = call.node.attrs.all();
-  auto it = all.find(name);
-  if (it != all.end() && !std::holds_alternative<int64_t>(it->second))
-    return invalidModel(call.where() + "attribute '" + name + "' must be an int");
-  return Status::ok();
-}
-
 Status checkCommon(const InferenceCall& call, const char* scaleName, const char* zeroName) {
   if (call.inputs.size() < 2 || call.inputs.size() > 3)
     return invalidModel(call.where() + "expected 2 or 3 inputs, found " + std::to_string(call.inputs.size()));

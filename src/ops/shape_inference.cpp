@@ -53,4 +53,12 @@ Status requireInputs(const InferenceCall& call, size_t minCount, size_t maxCount
   return Status::ok();
 }
 
+Status requireIntAttr(const InferenceCall& call, const char* name) {
+  const auto& all = call.node.attrs.all();
+  auto it = all.find(name);
+  if (it != all.end() && !std::holds_alternative<int64_t>(it->second))
+    return invalidModel(call.where() + "attribute '" + name + "' must be an int");
+  return Status::ok();
+}
+
 }  // namespace kiln::ops

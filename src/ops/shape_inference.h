@@ -30,6 +30,8 @@ struct InferenceCall {
 
 /// Ok when the node has minCount..maxCount inputs and the first minCount are present; else an error naming the node.
 Status requireInputs(const InferenceCall& call, size_t minCount, size_t maxCount);
+/// Ok when attribute `name` is absent or an int; else an error naming the node and the attribute.
+Status requireIntAttr(const InferenceCall& call, const char* name);
 
 /// Output dtypes and concrete dims of `node`. Validates attributes and input ranks/dtypes; errors name the node,
 /// the input and what was expected.
