@@ -4,7 +4,9 @@
 # table comes last.
 # Usage: scripts/gpu-check.sh [build-dir]   (KILN_BENCH_ARGS passes options to bench/run_bench.py; SKIP_BENCH=1;
 # ZOO_ARGS passes options to tests/zoo/run_zoo.py, SKIP_ZOO=1 skips the zoo;
-# SKIP_TESTS=1 skips the gpu tests, op cases, conformance and e2e models; SKIP_PY=1 the Python examples and overhead;
+# SKIP_TESTS=1 skips the gpu tests, op cases, conformance and e2e models; GPU_TESTS_REGEX=R runs only the gpu tests
+# matching R (and not the op cases, conformance, e2e); SKIP_PY=1 skips the Python examples and overhead; EXTRA_CMD runs
+# a one-off command near the end (extra.log);
 # PRECISION_SPEED=1 adds bench/precision_speed.py, FP16 against TF32 on the zoo's CNNs. With the zoo, the whole check no longer
 # fits one 10-minute device call: run it as two, `SKIP_BENCH=1` (tests + zoo) then `SKIP_TESTS=1 SKIP_ZOO=1` (bench);
 # GPU_CHECK_BUDGET_S=470 is the whole check's target, the benchmark's --deadline is what is left of it, or
@@ -38,11 +40,15 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
   # KILN_UNVERIFIED_CUDA_KERNELS=1: the tests are what verifies the kernels that src/backends/cuda/
   # unverified_kernels.cpp still refuses to users (move an entry out of it once its tests pass here).
   export KILN_UNVERIFIED_CUDA_KERNELS=1
-  ctest --test-dir "$BUILD" -L gpu -j4 --output-on-failure --timeout 600 > "$LOGS/gpu-tests.log" 2>&1
+  ctest --test-dir "$BUILD" -L gpu ${GPU_TESTS_REGEX:+-R "$GPU_TESTS_REGEX"} -j4 --output-on-failure --timeout 600 \
+    > "$LOGS/gpu-tests.log" 2>&1
   grep -E "Failed|FAILED|\[ INFO" "$LOGS/gpu-tests.log" | head -40
   step "gpu tests" "$(grep -E 'tests passed' "$LOGS/gpu-tests.log" | tail -1)"
   grep -h "\[ INFO" "$LOGS/gpu-tests.log" | head -8 >> "$LOGS/summary.txt"
 
+  if [ -n "${GPU_TESTS_REGEX:-}" ]; then
+    step "op cases" "skipped with conformance and e2e (GPU_TESTS_REGEX=$GPU_TESTS_REGEX)"
+  else
   # The op cases and ONNX's node tests on the CUDA backend alone (the CPU backend's results come from CI).
   KILN_TEST_DEVICES=cuda "$BUILD/tests/op_cases_test" > "$LOGS/op-cases-cuda.log" 2>&1
   step "op cases cuda" "$(grep -cE '^\[       OK \]' "$LOGS/op-cases-cuda.log") pass, $(grep -cE '^\[  FAILED  \].*GetParam' "$LOGS/op-cases-cuda.log") fail"
@@ -53,6 +59,7 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
   step "conformance" "cuda: $(grep -E '^conformance: [0-9]+ pass' "$LOGS/conformance-cuda.log" | tail -1)"
   KILN_TEST_DEVICES=cpu,cuda "$BUILD/tests/models_e2e_test" > "$LOGS/models-e2e.log" 2>&1
   step "models e2e" "$(grep -E 'PASSED|FAILED' "$LOGS/models-e2e.log" | head -2 | tr '\n' ' ')"
+  fi
   # Real torch exports with attention (dynamic batch and sequence, Swin windows) on both backends.
   for t in attention_exports_test; do
     KILN_TEST_DEVICES=cpu,cuda "$BUILD/tests/$t" > "$LOGS/$t.log" 2>&1
@@ -84,9 +91,9 @@ if [ "${PRECISION_SPEED:-0}" = 1 ]; then
   step "fp16 vs tf32" "$(grep -E '^precision speed: ' "$LOGS/precision-speed.log" | tail -1)"
 fi
 
-if [ "${SKIP_BENCH:-0}" != 1 ] && [ "${SKIP_PY:-0}" != 1 ]; then
+if [ "${SKIP_PY:-0}" != 1 ]; then
   # Issue 11 on the GPU: the seeds' ports (examples/python) against torch, and the Python layer's cost per call
-  # (bench/python_overhead.py). They run with the benchmark's half of the check; SKIP_PY=1 skips them.
+  # (bench/python_overhead.py). ~1 min; SKIP_PY=1 skips them.
   mkdir -p "$LOGS/py-examples"
   for ex in dynamic_batch processor_v3; do
     PYTHONPATH="$BUILD/python" timeout 240 python3 "examples/python/$ex.py" --workdir "$LOGS/py-examples" \
@@ -106,6 +113,11 @@ if [ "${SKIP_BENCH:-0}" != 1 ] && [ -x bench/run.sh ]; then
   OUT="$LOGS" timeout "${BENCH_TIMEOUT:-$(( DEADLINE + 120 ))}" bench/run.sh "$BUILD" --deadline "$DEADLINE" \
     > "$LOGS/bench.log" 2>&1
   step "bench" "exit $? (deadline ${DEADLINE} s; table below, full log in bench.log)"
+fi
+if [ -n "${EXTRA_CMD:-}" ]; then
+  # A one-off investigation in the same call (BUILD and LOGS are set): its output is extra.log, printed last.
+  BUILD="$BUILD" LOGS="$LOGS" timeout "${EXTRA_TIMEOUT:-120}" bash -c "$EXTRA_CMD" > "$LOGS/extra.log" 2>&1
+  step "extra" "exit $? (extra.log)"
 fi
 # Where the time goes: each layer of the FP16 engines (bench/ leaves its engines in /tmp/kiln-bench), slowest first.
 for m in resnet50:224x224 reid:256x144; do
@@ -153,6 +165,7 @@ for ex in dynamic_batch processor_v3 overhead; do
   [ -f "$LOGS/py-$ex.log" ] && { echo "--- python: $ex ---"; tail -22 "$LOGS/py-$ex.log"; }
 done
 [ -f "$LOGS/demo.log" ] && { echo "--- demo ---"; tail -8 "$LOGS/demo.log"; }
+[ -f "$LOGS/extra.log" ] && { echo "--- extra (EXTRA_CMD) ---"; tail -60 "$LOGS/extra.log"; }
 # What comes back from the GPU machine: the summary, the benchmark table, CUDA conformance results, all logs.
 if [ -n "${OUT:-}" ]; then
   cp "$LOGS/summary.txt" "$OUT/" 2>/dev/null

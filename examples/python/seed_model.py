@@ -46,7 +46,11 @@ class TorchModel(nn.Module):
 
 
 def make_model(device, seed=0):
-    """TorchModel with random weights and non-trivial BatchNorm statistics, in eval mode."""
+    """TorchModel with random weights and non-trivial BatchNorm statistics, in eval mode. The reference is strict
+    FP32: PyTorch lets cuDNN convolutions use TF32 by default, whose 10-bit mantissa is an error of FP16's size, and
+    its algorithm (so the error) changes with the batch."""
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
     torch.manual_seed(seed)
     model = TorchModel()
     for m in model.modules():

@@ -200,9 +200,18 @@ ir::Graph makeGraph(const Case& c, const std::vector<Tensor>& values, const std:
   return g;
 }
 
-Expected<std::vector<Tensor>> runOn(Backend& backend, const ir::Graph& g, const Case& c,
+Expected<std::vector<Tensor>> runOn(Backend& backend, const ir::Graph& bare, const Case& c,
                                     const std::vector<Tensor>& inputs, const std::vector<ops::TensorInfo>& outInfo) {
+  // A built graph's output values carry their inferred type and shape (kernels such as QuantizeLinear read the
+  // output type there); the fixture's graph gets them from outInfo. It outlives the kernel made from it.
+  ir::Graph g = bare;
   const ir::Node& node = g.nodes.back();
+  for (size_t k = 0; k < outInfo.size() && k < node.outputs.size(); ++k) {
+    ir::Value& v = g.values[node.outputs[k]];
+    v.dtype = outInfo[k].dtype;
+    v.dims = outInfo[k].dims;
+    v.rankKnown = true;
+  }
   KILN_RETURN_IF_ERROR(backend.supports(g, node));
   KILN_ASSIGN_OR_RETURN(auto kernel, backend.createKernel(g, node, ""));
   std::vector<void*> owned;

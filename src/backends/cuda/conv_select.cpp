@@ -12,7 +12,6 @@
 #include "backends/cuda/conv_cudnn.h"
 #include "backends/cuda/conv_cudnn_graph.h"
 #include "backends/cuda/conv_depthwise.h"
-#include "backends/cuda/unverified_kernels.h"
 #include "backends/cuda/conv_tactic_check.h"
 #include "backends/cuda/kernel_race.h"
 
@@ -97,8 +96,7 @@ Expected<std::string> chooseConvTacticAt(const CudaContext& ctx, const ir::Graph
   }
   if (conv1x1GemmQualifies(graph, node).isOk())  // a 1x1 conv is a GEMM: cuBLASLt with a fused epilogue
     enter(kConv1x1Tactic, makeConv1x1Kernel(ctx, graph, node, nullptr));
-  if (!unverifiedTactic(kDepthwiseTacticPrefix) &&
-      depthwiseConvQualifies(graph, node).isOk())  // kiln's own depthwise kernel, one entrant per tile shape
+  if (depthwiseConvQualifies(graph, node).isOk())  // kiln's own depthwise kernel, one entrant per tile shape
     for (const std::string& t : depthwiseConvTactics(inputs)) enter(t, makeDepthwiseConvKernel(ctx, graph, node, t));
   // Only candidates whose answer agrees with a direct convolution race (conv_tactic_check.h). When none agrees the
   // check itself is suspect and every candidate races, as before; the builder's accuracy guard judges the layer.

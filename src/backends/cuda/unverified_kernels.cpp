@@ -3,8 +3,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "backends/cuda/data_dependent.h"
-
 namespace kiln::backends::cuda {
 
 bool unverifiedKernelsAllowed() {
@@ -14,8 +12,10 @@ bool unverifiedKernelsAllowed() {
 
 namespace {
 
-// Session 5 (2026-12-02) wrote these with no device time left to run tests/gpu/{attention,quantization,
-// data_dependent}_gpu_test.
+// Session 5 wrote these with no device time left to run their tests. Session 6's GPU run (2026-12-02) passed
+// tests/gpu/{attention,data_dependent,conv_depthwise}_gpu_test: the data-dependent kernels and the own depthwise
+// convs left this list. Attention stays: it is correct, but whether its FP32-math kernel beats the unfused
+// tensor-core path is not measured yet. Q/DQ stays until its test fixture (fixed the same day) has run.
 const char* unverifiedKindName(ir::OpKind op) {
   if (op == ir::OpKind::kFusedAttention) return "the fused attention kernel";
   if (op == ir::OpKind::kQuantizeLinear || op == ir::OpKind::kDequantizeLinear)
@@ -38,13 +38,7 @@ Status refuseUnverifiedKind(ir::OpKind op) {
 Status refuseUnverifiedKernel(const ir::Graph& graph, const ir::Node& node) {
   if (unverifiedKernelsAllowed()) return Status::ok();
   if (const char* what = unverifiedKindName(node.op)) return refusal(graph.describe(node) + ": ", what);
-  if (isDataDependentOnCuda(graph, node)) return refusal(graph.describe(node) + ": ", "the data-dependent output kernels");
   return Status::ok();
-}
-
-bool unverifiedTactic(std::string_view tacticPrefix) {
-  // Session 5: the own depthwise conv kernels (conv_depthwise.h), tests/gpu/conv_depthwise_gpu_test not yet run.
-  return !unverifiedKernelsAllowed() && tacticPrefix == "kiln-dw:";
 }
 
 }  // namespace kiln::backends::cuda

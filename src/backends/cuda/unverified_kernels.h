@@ -4,8 +4,6 @@
 // each entry names the session that wrote the kernel.
 #pragma once
 
-#include <string_view>
-
 #include "ir/graph.h"
 #include "kiln/status.h"
 
@@ -18,8 +16,5 @@ bool unverifiedKernelsAllowed();
 Status refuseUnverifiedKernel(const ir::Graph& graph, const ir::Node& node);
 /// The same for every node of a kind (Backend::supportsKind).
 Status refuseUnverifiedKind(ir::OpKind op);
-
-/// Ok unless conv tactics named with `tacticPrefix` are unverified (the own depthwise kernels, "kiln-dw:").
-bool unverifiedTactic(std::string_view tacticPrefix);
 
 }  // namespace kiln::backends::cuda
