@@ -49,16 +49,16 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
   if [ -n "${GPU_TESTS_REGEX:-}" ]; then
     step "op cases" "skipped with conformance and e2e (GPU_TESTS_REGEX=$GPU_TESTS_REGEX)"
   else
-  # The op cases and ONNX's node tests on the CUDA backend alone (the CPU backend's results come from CI).
-  KILN_TEST_DEVICES=cuda "$BUILD/tests/op_cases_test" > "$LOGS/op-cases-cuda.log" 2>&1
-  step "op cases cuda" "$(grep -cE '^\[       OK \]' "$LOGS/op-cases-cuda.log") pass, $(grep -cE '^\[  FAILED  \].*GetParam' "$LOGS/op-cases-cuda.log") fail"
-  grep -hoE "(build|parse|infer) failed: [A-Za-z]+: .{0,120}" "$LOGS/op-cases-cuda.log" | sed -E 's/node .([^ ]*). /node /' \
-    | sort | uniq -c | sort -rn | head -12 > "$LOGS/op-cases-cuda-reasons.txt"
-  KILN_TEST_DEVICES=cuda KILN_CONFORMANCE_WRITE="$LOGS/conformance-cuda.txt" "$BUILD/tests/conformance_test" \
-    > "$LOGS/conformance-cuda.log" 2>&1
-  step "conformance" "cuda: $(grep -E '^conformance: [0-9]+ pass' "$LOGS/conformance-cuda.log" | tail -1)"
-  KILN_TEST_DEVICES=cpu,cuda "$BUILD/tests/models_e2e_test" > "$LOGS/models-e2e.log" 2>&1
-  step "models e2e" "$(grep -E 'PASSED|FAILED' "$LOGS/models-e2e.log" | head -2 | tr '\n' ' ')"
+    # The op cases and ONNX's node tests on the CUDA backend alone (the CPU backend's results come from CI).
+    KILN_TEST_DEVICES=cuda "$BUILD/tests/op_cases_test" > "$LOGS/op-cases-cuda.log" 2>&1
+    step "op cases cuda" "$(grep -cE '^\[       OK \]' "$LOGS/op-cases-cuda.log") pass, $(grep -cE '^\[  FAILED  \].*GetParam' "$LOGS/op-cases-cuda.log") fail"
+    grep -hoE "(build|parse|infer) failed: [A-Za-z]+: .{0,120}" "$LOGS/op-cases-cuda.log" | sed -E 's/node .([^ ]*). /node /' \
+      | sort | uniq -c | sort -rn | head -12 > "$LOGS/op-cases-cuda-reasons.txt"
+    KILN_TEST_DEVICES=cuda KILN_CONFORMANCE_WRITE="$LOGS/conformance-cuda.txt" "$BUILD/tests/conformance_test" \
+      > "$LOGS/conformance-cuda.log" 2>&1
+    step "conformance" "cuda: $(grep -E '^conformance: [0-9]+ pass' "$LOGS/conformance-cuda.log" | tail -1)"
+    KILN_TEST_DEVICES=cpu,cuda "$BUILD/tests/models_e2e_test" > "$LOGS/models-e2e.log" 2>&1
+    step "models e2e" "$(grep -E 'PASSED|FAILED' "$LOGS/models-e2e.log" | head -2 | tr '\n' ' ')"
   fi
   # Real torch exports with attention (dynamic batch and sequence, Swin windows) on both backends.
   for t in attention_exports_test; do

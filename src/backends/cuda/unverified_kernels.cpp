@@ -12,11 +12,10 @@ bool unverifiedKernelsAllowed() {
 
 namespace {
 
-// Session 5 wrote these with no device time left to run their tests. Session 6's GPU run (2026-12-02) passed
-// tests/gpu/{attention,data_dependent,conv_depthwise}_gpu_test: the data-dependent kernels and the own depthwise
-// convs left this list. Attention stays: it is correct, but whether its FP32-math kernel beats the unfused
-// tensor-core path is not measured yet. The second run passed
-// tests/gpu/quantization_gpu_test (fixture fixed): Q/DQ left too.
+// Session 5 wrote its CUDA kernels with no device time left to run their tests. Session 6's GPU runs (2026-12-02)
+// passed tests/gpu/{attention,data_dependent,conv_depthwise,quantization}_gpu_test, and all but attention left this
+// list. Attention stays: it is correct, but whether its FP32-math kernel beats the unfused tensor-core path is not
+// measured yet.
 const char* unverifiedKindName(ir::OpKind op) {
   if (op == ir::OpKind::kFusedAttention) return "the fused attention kernel";
   return nullptr;
