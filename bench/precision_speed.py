@@ -75,12 +75,13 @@ def main():
     profile = [int(v) for v in args.profile.split(",")]
     batches = [int(v) for v in args.batches.split(",")]
     start = time.monotonic()
-    rows, slower = [], []
+    rows, slower, measured, unmeasured = [], [], set(), []
     header = "| model | batch | TF32 ms | FP16 ms | TF32/FP16 | FP16 layers kept FP32 | build s TF32 / FP16 |"
     print(header + "\n|---|---:|---:|---:|---:|---:|---:|", flush=True)
     for name in args.models.split(","):
         if args.deadline and time.monotonic() - start > args.deadline:
             rows.append(f"| {name} | - | - | - | - | - | not run: deadline |")
+            unmeasured.append(name)
             print(rows[-1], flush=True)
             continue
         try:
@@ -94,6 +95,7 @@ def main():
             for b in batches:
                 tf32 = bench(args.kiln, engines["tf32"][0], size, b, args.work)
                 fp16 = bench(args.kiln, engines["fp16"][0], size, b, args.work)
+                measured.add(name)
                 if fp16 > tf32:
                     slower.append(f"{name} b{b}")
                 rows.append(f"| {name} | {b} | {tf32:.3f} | {fp16:.3f} | {tf32 / fp16:.2f} | {engines['fp16'][2]} | "
@@ -101,14 +103,19 @@ def main():
                 print(rows[-1], flush=True)
         except Exception as e:  # one model's failure is a row, not the end of the table
             rows.append(f"| {name} | - | - | - | - | - | failed: {str(e).splitlines()[0][:120]} |")
+            if name not in measured:
+                unmeasured.append(name)
             print(rows[-1], flush=True)
-    verdict = "every FP16 engine as fast as TF32 or faster" if not slower else "FP16 slower than TF32: " + \
-        ", ".join(slower)
+    # The verdict names only what was measured: a model cut by the deadline or a failure proves nothing either way.
+    verdict = (f"FP16 slower than TF32: {', '.join(slower)}" if slower else
+               f"FP16 as fast as TF32 or faster on {len(measured)} of {len(measured) + len(unmeasured)} models")
+    if unmeasured:
+        verdict += f" (not measured: {', '.join(unmeasured)})"
     print(f"precision speed: {verdict} ({time.monotonic() - start:.0f} s)")
     with open(os.path.join(args.out or args.work, "precision_speed.md"), "w") as f:
         f.write(f"# FP16 against TF32, kiln only\n\n`{' '.join(sys.argv)}`\n\n{header}\n"
                 "|---|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + f"\n\n{verdict}\n")
-    return 1 if slower else 0
+    return 1 if slower or unmeasured else 0
 
 
 if __name__ == "__main__":
