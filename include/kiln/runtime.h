@@ -102,6 +102,18 @@ class ExecutionContext {
   /// where capture is not possible, e.g. on the default stream), so launch latency mostly drops out; on the CPU
   /// each layer runs once. Host clock around each synchronized sample. For diagnosis, not for throughput.
   Expected<std::vector<LayerTiming>> profileLayers(void* stream, int iterations);
+  /// One layer's outputs after a traced run (traceLayers): enough to tell two runs apart and to say how.
+  struct LayerDigest {
+    std::string name, op, tactic;
+    uint64_t bitsHash = 0;   // FNV-1a of the output bytes: equal runs give equal hashes
+    double sumAbs = 0, maxAbs = 0;  // over float outputs (NaN/Inf excluded)
+    int64_t nonFinite = 0;
+  };
+  /// For diagnosis of an answer that depends on what an earlier run left behind: fills all of this context's device
+  /// memory (every intermediate tensor and the workspace) with `poisonByte`, copies `inputs` in, runs the layers one
+  /// by one and digests each layer's outputs. Two traces with different poison bytes (0x00, 0xFF: NaN in every float
+  /// type) differ first at the layer that reads memory no one wrote in this run.
+  Expected<std::vector<LayerDigest>> traceLayers(const std::map<std::string, Tensor>& inputs, uint8_t poisonByte);
   /// Convenience: sets shapes from host tensors, copies in, runs, copies out, synchronizes.
   Expected<std::map<std::string, Tensor>> infer(const std::map<std::string, Tensor>& inputs);
 

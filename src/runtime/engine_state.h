@@ -63,6 +63,8 @@ struct ContextState {
   /// per-shape host values. Not on the hot path: runs only after a shape or address change.
   Status prepare();
   Status runNodes(void* stream) const;
+  /// Copies the per-shape host values (shape-program results, constant outputs) into their arena places.
+  Status uploadHostValues(void* stream);
   /// Fills nodeInputs/nodeOutputs from `shapes` and `address` (count outputs appended to counted nodes).
   void bindNodeTensors();
   // Data-dependent runs (output_allocator.cpp): the layers with a wait for each count a layer needs, and the end

@@ -116,12 +116,7 @@ Status ContextState::prepare() {
   dd.ran = false;
   runtime::analyzeCountDependencies(graph, es.program, shapes, dd);
   dd.pendingDims = runtime::pendingOutputDims(graph, es.program, inputDims, dd);
-  for (ir::ValueId v : hostValuesToUpload) {
-    const Tensor* t = graph.constantOf(v);
-    if (!t) t = &shapes.hostValues.at(v);
-    KILN_RETURN_IF_ERROR(es.backend->copyToDevice(address[v], t->data(), t->byteSize(), stream));
-  }
-  KILN_RETURN_IF_ERROR(es.backend->synchronize(stream));
+  KILN_RETURN_IF_ERROR(uploadHostValues(stream));
   // What a captured CUDA graph depends on: the shapes (hence every tensor's place) and the user's buffers.
   graphKey.clear();
   for (auto& [id, d] : inputDims) graphKey += std::to_string(id) + ":" + dimsToString(d) + ";";
@@ -129,6 +124,16 @@ Status ContextState::prepare() {
     graphKey += std::to_string(id) + "@" + std::to_string(reinterpret_cast<uintptr_t>(p)) + ";";
   dirty = false;
   return Status::ok();
+}
+
+Status ContextState::uploadHostValues(void* onStream) {
+  const EngineState& es = engine->state();
+  for (ir::ValueId v : hostValuesToUpload) {
+    const Tensor* t = es.model.graph.constantOf(v);
+    if (!t) t = &shapes.hostValues.at(v);
+    KILN_RETURN_IF_ERROR(es.backend->copyToDevice(address[v], t->data(), t->byteSize(), onStream));
+  }
+  return es.backend->synchronize(onStream);
 }
 
 void ContextState::bindNodeTensors() {

@@ -44,6 +44,9 @@ class RunCommand : public Command {
                      "FP32, 0.999 reduced)")
         ->check(CLI::Range(-1.0, 1.0));
     app_->add_option("--printValues", printCount_, "values printed per output")->check(CLI::NonNegativeNumber);
+    app_->add_flag("--traceLayers", traceLayers_,
+                   "run layer by layer twice, on memory filled with 0x00 and then 0xFF, and name the first layer "
+                   "whose output differs: a layer that reads memory no one wrote (also done when two runs disagree)");
   }
 
   CLI::App* app() const override { return app_; }
@@ -82,7 +85,14 @@ class RunCommand : public Command {
     auto again = context->infer(inputs);
     const double secondMs = msSince(secondStart);
     if (!again) return again.status().withContext("second inference");
-    KILN_RETURN_IF_ERROR(checkRunsAgree(*outputs, *again));
+    if (Status agree = checkRunsAgree(*outputs, *again); !agree.isOk()) {
+      auto trace = traceUnwrittenReads(*context, inputs);
+      return internalError(agree.message() + "; " + (trace ? *trace : "layer trace failed: " + trace.status().message()));
+    }
+    if (traceLayers_) {
+      KILN_ASSIGN_OR_RETURN(std::string trace, traceUnwrittenReads(*context, inputs));
+      std::printf("trace   %s\n", trace.c_str());
+    }
     for (const TensorDesc& desc : engine->outputs()) {
       auto it = outputs->find(desc.name);
       if (it == outputs->end()) return internalError("the engine produced no value for output '" + desc.name + "'");
@@ -113,6 +123,27 @@ class RunCommand : public Command {
                              "': " + describeAgreement(agree) + " (state left by a run: a kiln bug, please report)");
     }
     return Status::ok();
+  }
+
+  /// Two layer-by-layer runs on memory poisoned with different bytes: the first layer whose outputs differ reads
+  /// memory that nothing in the run wrote (ExecutionContext::traceLayers).
+  static Expected<std::string> traceUnwrittenReads(ExecutionContext& context, const std::map<std::string, Tensor>& inputs) {
+    KILN_ASSIGN_OR_RETURN(auto zeros, context.traceLayers(inputs, 0x00));
+    KILN_ASSIGN_OR_RETURN(auto ones, context.traceLayers(inputs, 0xFF));
+    for (size_t i = 0; i < zeros.size() && i < ones.size(); ++i) {
+      const auto& a = zeros[i];
+      const auto& b = ones[i];
+      if (a.bitsHash == b.bitsHash) continue;
+      char text[256];
+      std::snprintf(text, sizeof(text), " (sum|x| %.6g vs %.6g, max|x| %.4g vs %.4g, NaN/Inf %lld vs %lld)", a.sumAbs,
+                    b.sumAbs, a.maxAbs, b.maxAbs, static_cast<long long>(a.nonFinite),
+                    static_cast<long long>(b.nonFinite));
+      return "layer " + std::to_string(i) + " '" + a.name + "' (" + a.op + ", tactic " + a.tactic +
+             ") answers differently on memory filled with 0x00 and with 0xFF: it reads memory that no layer wrote" +
+             text;
+    }
+    return std::string("every layer's output is the same on memory filled with 0x00 and with 0xFF (") +
+           std::to_string(zeros.size()) + " layers): no layer reads unwritten memory at these shapes";
   }
 
   Status saveOutputs(const std::map<std::string, Tensor>& outputs) const {
@@ -222,6 +253,7 @@ class RunCommand : public Command {
   }
 
   CLI::App* app_ = nullptr;
+  bool traceLayers_ = false;
   std::string enginePath_, shapesText_, loadText_, saveDir_, comparePath_, compareDir_;
   uint64_t seed_ = 0;
   int profile_ = 0;
