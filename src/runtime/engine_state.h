@@ -48,8 +48,7 @@ struct ContextState {
 
   void* arena = nullptr;
   size_t arenaBytes = 0;
-  size_t workspaceOffsets[2] = {0, 0};  // two workspaces: consecutive device kernels alternate (prepare())
-  std::vector<int> workspaceSlot;       // per node: which of the two it uses
+  size_t workspaceOffset = 0;
   void* stream = nullptr;  // the context's own stream for infer()
   void* staging = nullptr;  // page-locked host memory infer() copies through (CUDA engines)
   size_t stagingBytes = 0;
@@ -64,7 +63,6 @@ struct ContextState {
   /// per-shape host values. Not on the hot path: runs only after a shape or address change.
   Status prepare();
   Status runNodes(void* stream) const;
-  void* workspaceFor(size_t node) const;
   /// Copies the per-shape host values (shape-program results, constant outputs) into their arena places.
   Status uploadHostValues(void* stream);
   /// Fills nodeInputs/nodeOutputs from `shapes` and `address` (count outputs appended to counted nodes).

@@ -1,6 +1,5 @@
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 
 #include "builder/memory_planner.h"
@@ -52,12 +51,6 @@ Status ContextState::prepare() {
       if (v != ir::kNoValue) touch(v, i);
     for (ir::ValueId v : graph.nodes[i].outputs) touch(v, i);
   }
-  if (std::getenv("KILN_EXPERIMENT_PAD_LIFETIMES")) {  // TEMPORARY experiment: values live one device step longer
-    std::vector<int> nextDevice(stepCount + 1, stepCount);
-    for (int i = stepCount - 1; i >= 0; --i) nextDevice[i] = es.program.hostNode[i] ? nextDevice[i + 1] : i;
-    for (size_t v = 0; v < valueCount; ++v)
-      if (last[v] >= 0 && last[v] < stepCount) last[v] = std::min(stepCount, nextDevice[last[v] + 1]);
-  }
   // Decide where each value lives; the ones in the arena get a lifetime for the planner.
   std::vector<builder::TensorLifetime> lifetimes;
   std::vector<ir::ValueId> arenaValues;
@@ -91,22 +84,13 @@ Status ContextState::prepare() {
   for (const auto& c : shapes.counted) dd.countSlot.emplace(c.node, dd.countSlot.size());
   dd.counts.assign(dd.countSlot.size(), 0);
   if (!dd.countSlot.empty()) lifetimes.push_back({dd.countSlot.size() * sizeof(int64_t), -1, stepCount});
-  // Per-node tensors, then two workspaces the size the largest kernel needs, alive throughout: consecutive kernels
-  // take turns (workspaceSlot), so a kernel that starts before its predecessor has finished (libraries launch some
-  // kernels with programmatic dependent launch, whose prologue may set up its workspace early) never writes
-  // scratch that the predecessor is still using.
+  // Per-node tensors, then the workspace the largest kernel needs, alive throughout.
   bindNodeTensors();
   size_t workspace = 0;
-  workspaceSlot.assign(graph.nodes.size(), 0);
-  int deviceKernels = 0;
-  const bool shared = std::getenv("KILN_EXPERIMENT_SHARED_WORKSPACE") != nullptr;  // TEMPORARY experiment
   for (int i = 0; i < stepCount; ++i)
-    if (!es.program.hostNode[i]) {
+    if (!es.program.hostNode[i])
       workspace = std::max(workspace, es.kernels[i]->workspaceBytes(nodeInputs[i], nodeOutputs[i]));
-      workspaceSlot[i] = shared ? 0 : deviceKernels++ % 2;
-    }
   workspaceBytes = workspace;
-  lifetimes.push_back({workspace, -1, stepCount});
   lifetimes.push_back({workspace, -1, stepCount});
   const builder::MemoryPlan plan = builder::planMemory(lifetimes);
   if (plan.totalBytes > arenaBytes) {
@@ -124,9 +108,8 @@ Status ContextState::prepare() {
     address[arenaValues[k]] = base + plan.offsets[k];
     dd.plannedBytes[arenaValues[k]] = lifetimes[k].bytes;
   }
-  workspaceOffsets[0] = plan.offsets[plan.offsets.size() - 2];
-  workspaceOffsets[1] = plan.offsets.back();
-  if (!dd.countSlot.empty()) dd.countsOffset = plan.offsets[plan.offsets.size() - 3];
+  workspaceOffset = plan.offsets.back();
+  if (!dd.countSlot.empty()) dd.countsOffset = plan.offsets[plan.offsets.size() - 2];
   bindNodeTensors();
   dd.boundShapes = shapes;
   dd.shapesAtBound = true;
@@ -182,18 +165,13 @@ void ContextState::bindNodeTensors() {
 
 Status ContextState::runNodes(void* onStream) const {
   const EngineState& es = engine->state();
-  const bool sync = std::getenv("KILN_EXPERIMENT_SYNC_LAYERS") != nullptr;  // TEMPORARY experiment
+  void* workspace = static_cast<std::byte*>(arena) + workspaceOffset;
   for (size_t i = 0; i < es.kernels.size(); ++i) {
     if (!es.kernels[i]) continue;
-    Status s = es.kernels[i]->run(nodeInputs[i], nodeOutputs[i], workspaceFor(i), onStream);
+    Status s = es.kernels[i]->run(nodeInputs[i], nodeOutputs[i], workspace, onStream);
     if (!s.isOk()) return s.withContext(es.model.graph.describe(es.model.graph.nodes[i]));
-    if (sync) KILN_RETURN_IF_ERROR(es.backend->synchronize(onStream));
   }
   return Status::ok();
-}
-
-void* ContextState::workspaceFor(size_t node) const {
-  return static_cast<std::byte*>(arena) + workspaceOffsets[workspaceSlot[node]];
 }
 
 ExecutionContext::ExecutionContext(std::unique_ptr<ContextState> state) : state_(std::move(state)) {}
@@ -332,6 +310,7 @@ Expected<std::vector<ExecutionContext::LayerTiming>> ExecutionContext::profileLa
   if (cs.dirty) KILN_RETURN_IF_ERROR(cs.prepare());
   const EngineState& es = cs.engine->state();
   const ir::Graph& graph = es.model.graph;
+  void* workspace = static_cast<std::byte*>(cs.arena) + cs.workspaceOffset;
   // On a device, one layer alone is mostly launch and synchronize latency (~20 us, more than most layers take), so
   // each layer's `repeats` runs are captured once into a replayable graph where the backend has one (CUDA graphs):
   // a replay puts them back to back on the GPU with one launch, and the time divided by `repeats` approaches the
@@ -347,7 +326,7 @@ Expected<std::vector<ExecutionContext::LayerTiming>> ExecutionContext::profileLa
     if (!es.kernels[i]) continue;
     const auto body = [&](void* s) -> Status {
       for (int r = 0; r < repeats; ++r)
-        KILN_RETURN_IF_ERROR(es.kernels[i]->run(cs.nodeInputs[i], cs.nodeOutputs[i], cs.workspaceFor(i), s));
+        KILN_RETURN_IF_ERROR(es.kernels[i]->run(cs.nodeInputs[i], cs.nodeOutputs[i], workspace, s));
       return Status::ok();
     };
     KILN_RETURN_IF_ERROR(body(stream).withContext(graph.describe(graph.nodes[i])));  // first runs make plans
@@ -363,7 +342,7 @@ Expected<std::vector<ExecutionContext::LayerTiming>> ExecutionContext::profileLa
         KILN_RETURN_IF_ERROR(captured[i]->replay(stream).withContext(graph.describe(graph.nodes[i])));
       } else {
         for (int r = 0; r < repeats; ++r)
-          KILN_RETURN_IF_ERROR(es.kernels[i]->run(cs.nodeInputs[i], cs.nodeOutputs[i], cs.workspaceFor(i), stream)
+          KILN_RETURN_IF_ERROR(es.kernels[i]->run(cs.nodeInputs[i], cs.nodeOutputs[i], workspace, stream)
                                    .withContext(graph.describe(graph.nodes[i])));
       }
       KILN_RETURN_IF_ERROR(es.backend->synchronize(stream));

@@ -68,11 +68,12 @@ Expected<std::vector<ExecutionContext::LayerDigest>> ExecutionContext::traceLaye
     KILN_RETURN_IF_ERROR(es.backend->copyToDevice(cs.address[in], t.data(), t.byteSize(), stream));
   }
   KILN_RETURN_IF_ERROR(es.backend->synchronize(stream));
+  void* workspace = static_cast<std::byte*>(cs.arena) + cs.workspaceOffset;
   std::vector<LayerDigest> digests;
   for (size_t i = 0; i < es.kernels.size(); ++i) {
     if (!es.kernels[i]) continue;
     const ir::Node& node = graph.nodes[i];
-    KILN_RETURN_IF_ERROR(es.kernels[i]->run(cs.nodeInputs[i], cs.nodeOutputs[i], cs.workspaceFor(i), stream)
+    KILN_RETURN_IF_ERROR(es.kernels[i]->run(cs.nodeInputs[i], cs.nodeOutputs[i], workspace, stream)
                              .withContext(graph.describe(node)));
     KILN_RETURN_IF_ERROR(es.backend->synchronize(stream).withContext(graph.describe(node)));
     LayerDigest d{node.name, std::string(ir::opKindName(node.op)), es.kernels[i]->tactic()};

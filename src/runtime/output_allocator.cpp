@@ -120,7 +120,8 @@ Status ContextState::runNodesWithCounts(void* onStream) {
       KILN_RETURN_IF_ERROR(readCountsAndResolve(i, onStream).withContext("before " + graph.describe(graph.nodes[i])));
       known = static_cast<int>(i);
     }
-    Status s = es.kernels[i]->run(nodeInputs[i], nodeOutputs[i], workspaceFor(i), onStream);
+    void* workspace = static_cast<std::byte*>(arena) + workspaceOffset;
+    Status s = es.kernels[i]->run(nodeInputs[i], nodeOutputs[i], workspace, onStream);
     if (!s.isOk()) return s.withContext(graph.describe(graph.nodes[i]));
   }
   return Status::ok();
