@@ -128,11 +128,8 @@ class ConvGraphKernel final : public Kernel {
     KILN_SET(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, count, pointers);
     KILN_SET(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace);
     KILN_CUDNN_CHECK(cudnnBackendFinalize(pack.get()), where + "variant pack: ");
-    // The plan's own handle, on this stream (CudnnPool::withPlanHandle says why).
-    KILN_RETURN_IF_ERROR(pool_->withPlanHandle(static_cast<cudaStream_t>(stream), where, [&](cudnnHandle_t handle) {
-      KILN_CUDNN_CHECK(cudnnBackendExecute(handle, plan->plan.get(), pack.get()), where + plan->tactic + ": ");
-      return Status::ok();
-    }));
+    KILN_ASSIGN_OR_RETURN(CudnnPool::Lease lease, pool_->borrow(static_cast<cudaStream_t>(stream), where));
+    KILN_CUDNN_CHECK(cudnnBackendExecute(lease.handle(), plan->plan.get(), pack.get()), where + plan->tactic + ": ");
     if (plan->activationKernel)
       KILN_CUDA_CHECK(launchActivationInPlace(out[0].data, out[0].dtype, out[0].elementCount(), activation_.inPlace,
                                               static_cast<cudaStream_t>(stream)),
@@ -167,22 +164,12 @@ class ConvGraphKernel final : public Kernel {
   /// activation (which then runs as its own kernel) come too, so the race can weigh one against the other.
   Expected<std::vector<std::string>> candidates(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out,
                                                 size_t limit) const {
-    Expected<std::vector<std::string>> result = std::vector<std::string>{};
-    KILN_RETURN_IF_ERROR(pool_->withPlanHandle(nullptr, where_, [&](cudnnHandle_t handle) {
-      result = candidatesWith(handle, in, out, limit);
-      return Status::ok();
-    }));
-    return result;
-  }
-
- private:
-  Expected<std::vector<std::string>> candidatesWith(cudnnHandle_t handle, std::span<const DeviceTensor> in,
-                                                    std::span<const DeviceTensor> out, size_t limit) const {
     KILN_ASSIGN_OR_RETURN(ConvGeometry g, geometry(in, out));
+    KILN_ASSIGN_OR_RETURN(CudnnPool::Lease lease, pool_->borrow(nullptr, where_));
     std::vector<std::string> chosen;
     for (const bool split : {false, true}) {
       if (split && !activation_.present()) break;
-      auto ops = buildOperationGraph(g, handle, /*withActivation=*/!split);
+      auto ops = buildOperationGraph(g, lease.handle(), /*withActivation=*/!split);
       if (!ops) continue;
       KILN_ASSIGN_OR_RETURN(std::vector<Desc> configs, heuristicConfigs(*ops));
       std::vector<std::string> precompiled, compiled;
@@ -198,7 +185,7 @@ class ConvGraphKernel final : public Kernel {
         if (precompiled.size() >= limit) continue;
         GraphPlan probe;  // heuristics can rank a configuration that does not finalize for this graph
         probe.config = std::move(cfg);
-        if (!finalizePlan(probe, handle).isOk()) continue;
+        if (!finalizePlan(probe, lease.handle()).isOk()) continue;
         precompiled.push_back(text);
       }
       std::vector<std::string>& usable = precompiled.empty() ? compiled : precompiled;
@@ -208,6 +195,7 @@ class ConvGraphKernel final : public Kernel {
     return chosen;
   }
 
+ private:
   Expected<ConvGeometry> geometry(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const {
     if (in.size() < 2 || out.empty() || in[0].dims.size() != 4 || in[1].dims.size() != 4 || out[0].dims.size() != 4)
       return invalidArgument(where_ + "the cuDNN graph path needs rank-4 NHWC X, KRSC W and NHWC Y");
@@ -555,26 +543,17 @@ class ConvGraphKernel final : public Kernel {
   /// form first (whole graph, or the graph without the activation, which then runs in place after it; whole graph
   /// when untuned), then the other form; else the fallback.
   Expected<std::unique_ptr<GraphPlan>> makePlan(std::span<const DeviceTensor> in, std::span<const DeviceTensor> out) const {
-    Expected<std::unique_ptr<GraphPlan>> result = std::unique_ptr<GraphPlan>();
-    KILN_RETURN_IF_ERROR(pool_->withPlanHandle(nullptr, where_, [&](cudnnHandle_t handle) {
-      result = makePlanWith(handle, in, out);
-      return Status::ok();
-    }));
-    return result;
-  }
-
-  Expected<std::unique_ptr<GraphPlan>> makePlanWith(cudnnHandle_t handle, std::span<const DeviceTensor> in,
-                                                    std::span<const DeviceTensor> out) const {
     KILN_ASSIGN_OR_RETURN(ConvGeometry g, geometry(in, out));
+    KILN_ASSIGN_OR_RETURN(CudnnPool::Lease lease, pool_->borrow(nullptr, where_));
     if (tactic_)
-      if (auto plan = planFromTactic(g, handle, *tactic_)) return std::move(*plan);
+      if (auto plan = planFromTactic(g, lease.handle(), *tactic_)) return std::move(*plan);
     std::string why;
     const bool tunedSplit = tactic_ && tactic_->activationKernel;
     for (const bool split : {tunedSplit, !tunedSplit}) {
       if (split && !activation_.present()) continue;
       auto plan = std::make_unique<GraphPlan>();
       plan->activationKernel = split;
-      auto ops = buildOperationGraph(g, handle, !split);
+      auto ops = buildOperationGraph(g, lease.handle(), !split);
       if (!ops) {
         why = " (" + ops.status().message() + ")";
         continue;
@@ -586,7 +565,7 @@ class ConvGraphKernel final : public Kernel {
         auto described = describeConfig(cfg, split, /*untuned=*/true);
         if (!described || std::get<2>(*described)) continue;
         plan->config = std::move(cfg);
-        if (finalizePlan(*plan, handle).isOk()) {
+        if (finalizePlan(*plan, lease.handle()).isOk()) {
           plan->tactic = std::get<0>(*described);
           plan->fromHeuristics = true;
           return plan;

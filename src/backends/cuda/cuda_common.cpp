@@ -31,18 +31,6 @@ Expected<CudnnPool::Lease> CudnnPool::borrow(cudaStream_t stream, const std::str
   return Lease(this, stream, h);
 }
 
-Status CudnnPool::withPlanHandle(cudaStream_t stream, const std::string& where,
-                                 const std::function<Status(cudnnHandle_t)>& body) {
-  std::lock_guard<std::mutex> lock(planMutex_);
-  if (!planHandle_) {
-    KILN_CUDNN_CHECK(cudnnCreate(&planHandle_), where);
-    std::lock_guard<std::mutex> all(mutex_);
-    all_.push_back(planHandle_);
-  }
-  KILN_CUDNN_CHECK(cudnnSetStream(planHandle_, stream), where);
-  return body(planHandle_);
-}
-
 void CudnnPool::giveBack(cudaStream_t stream, cudnnHandle_t handle) {
   std::lock_guard<std::mutex> lock(mutex_);
   idle_[stream].push_back(handle);

@@ -7,7 +7,6 @@
 #include <cudnn.h>
 
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,21 +53,11 @@ class CudnnPool {
   ~CudnnPool();
   Expected<Lease> borrow(cudaStream_t stream, const std::string& where);
 
-  /// The one handle that graph-API execution plans are made with and run on. A plan keeps the handle it was
-  /// finalized with, and cuDNN launches part of some engines' work (a split-K reduction, say) on that handle's
-  /// stream rather than the one the executing handle names: executed through another handle, that work ran on the
-  /// legacy stream, unordered with the context's stream and outside a captured graph, and a repeated run answered
-  /// differently (FP16 ResNet at batch 64 and 128). So plans are made and executed through this handle only, under
-  /// a lock, with its stream set to the caller's first.
-  Status withPlanHandle(cudaStream_t stream, const std::string& where, const std::function<Status(cudnnHandle_t)>& body);
-
  private:
   void giveBack(cudaStream_t stream, cudnnHandle_t handle);
   std::mutex mutex_;
   std::map<cudaStream_t, std::vector<cudnnHandle_t>> idle_;
   std::vector<cudnnHandle_t> all_;
-  std::mutex planMutex_;  // held while the plan handle is in use
-  cudnnHandle_t planHandle_ = nullptr;
 };
 
 /// What every kernel factory receives; owned by the backend, outlives its kernels.
