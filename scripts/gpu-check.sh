@@ -6,7 +6,7 @@
 # ZOO_ARGS passes options to tests/zoo/run_zoo.py, SKIP_ZOO=1 skips the zoo;
 # SKIP_TESTS=1 skips the gpu tests, op cases, conformance and e2e models; GPU_TESTS_REGEX=R runs only the gpu tests
 # matching R (and not the op cases, conformance, e2e); SKIP_PY=1 skips the Python examples and overhead; EXTRA_CMD runs
-# a one-off command near the end (extra.log);
+# a one-off command near the end (extra.log); DETECTION=1 adds tests/detection/run_detection.py (with the gpu tests);
 # PRECISION_SPEED=1 adds bench/precision_speed.py, FP16 against TF32 on the zoo's CNNs. With the zoo, the whole check no longer
 # fits one 10-minute device call: run it as two, `SKIP_BENCH=1` (tests + zoo) then `SKIP_TESTS=1 SKIP_ZOO=1` (bench);
 # GPU_CHECK_BUDGET_S=470 is the whole check's target, the benchmark's --deadline is what is left of it, or
@@ -69,6 +69,12 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
   KILN_PYTHON_DIR="$BUILD/python" timeout 180 python3 -m pytest tests/python -q -m gpu -p no:cacheprovider \
     > "$LOGS/pytest-gpu.log" 2>&1
   step "pytest gpu" "$(tail -1 "$LOGS/pytest-gpu.log")"
+  # Detection models end to end against PyTorch (tests/detection, issue 15); opt-in (DETECTION=1), a few minutes.
+  if [ "${DETECTION:-0}" = 1 ]; then
+    PYTHONPATH="$BUILD/python" timeout "${DETECTION_TIMEOUT:-300}" python3 tests/detection/run_detection.py \
+      --device cuda --workdir "$LOGS/detection" ${DETECTION_ARGS:-} > "$LOGS/detection.log" 2>&1
+    step "detection" "exit $? $(grep -E '^detection: ' "$LOGS/detection.log" | tail -1)"
+  fi
   unset KILN_UNVERIFIED_CUDA_KERNELS  # the zoo and the benchmark measure what users get
 fi
 
@@ -143,7 +149,7 @@ step "total" "$(( $(date +%s) - START )) s"
 echo
 echo "================ gpu-check summary ================"
 cat "$LOGS/summary.txt"
-echo "--- op cases failing on cuda, by reason ---"; cat "$LOGS/op-cases-cuda-reasons.txt"
+[ -s "$LOGS/op-cases-cuda-reasons.txt" ] && { echo "--- op cases failing on cuda, by reason ---"; cat "$LOGS/op-cases-cuda-reasons.txt"; }
 [ -f "$LOGS/profile-resnet50-fp16-b1.log" ] && { echo "--- resnet50 fp16 b1: graphs on, then off ---";
   grep -E "^(latency|enqueue|compute|layers)" "$LOGS/profile-resnet50-fp16-b1.log";
   grep -E "^(latency|enqueue|compute)" "$LOGS/bench-resnet50-fp16-b1-nograph.log"; }
