@@ -6,6 +6,7 @@
 #include "builder/calibration.h"
 #include "builder/precision_plan.h"
 #include "builder/profile_validation.h"
+#include "builder/run_agreement.h"
 #include "builder/shape_annotation.h"
 #include "builder/tactic_selection.h"
 #include "builder/timing_cache.h"
@@ -189,34 +190,55 @@ Expected<std::vector<std::byte>> buildEngine(Network& network, const BuilderConf
       std::fprintf(stderr, "[kiln] timing cache '%s': skipped %d malformed line(s)\n", config.timingCachePath.c_str(),
                    cache.skippedLines());
   }
-  engine::EngineModel model;
-  model.metadata = backend->buildFacts();
-  if (low == DataType::kUndefined) {
-    KILN_ASSIGN_OR_RETURN(model.tactics, builder::chooseTactics(graph, profiles[0], *backend, config, cache));
-    model.graph = graph;
-  } else {
-    // Mixed precision runs on the optimized float32 graph: each layer narrow where it is right, FP32 elsewhere.
-    KILN_ASSIGN_OR_RETURN(builder::PrecisionPlan plan, builder::planPrecision(graph, profiles[0], *backend, config, low));
-    KILN_RETURN_IF_ERROR(assignPrecisions(graph, profiles, *backend, config, cache, plan, model.graph, model.tactics));
-    std::string fp32Layers;
-    const std::string report = describePlan(graph, plan, fp32Layers);
-    if (config.verbose || config.showProgress) std::fprintf(stderr, "%s", report.c_str());
-    model.metadata["precision.fp32_layers"] = fp32Layers;
-    model.metadata["precision.narrow_type"] = dataTypeName(low);
-    model.graph.compact();
-  }
-  if (!config.timingCachePath.empty()) KILN_RETURN_IF_ERROR(cache.save(config.timingCachePath));
+  // Tactics, per-layer precision and the engine file; run twice when the finished engine disagrees with itself.
+  const auto makeEngine = [&](const BuilderConfig& cfg) -> Expected<std::vector<std::byte>> {
+    engine::EngineModel model;
+    model.metadata = backend->buildFacts();
+    if (low == DataType::kUndefined) {
+      KILN_ASSIGN_OR_RETURN(model.tactics, builder::chooseTactics(graph, profiles[0], *backend, cfg, cache));
+      model.graph = graph;
+    } else {
+      // Mixed precision runs on the optimized float32 graph: each layer narrow where it is right, FP32 elsewhere.
+      KILN_ASSIGN_OR_RETURN(builder::PrecisionPlan plan, builder::planPrecision(graph, profiles[0], *backend, cfg, low));
+      KILN_RETURN_IF_ERROR(assignPrecisions(graph, profiles, *backend, cfg, cache, plan, model.graph, model.tactics));
+      std::string fp32Layers;
+      const std::string report = describePlan(graph, plan, fp32Layers);
+      if (cfg.verbose || cfg.showProgress) std::fprintf(stderr, "%s", report.c_str());
+      model.metadata["precision.fp32_layers"] = fp32Layers;
+      model.metadata["precision.narrow_type"] = dataTypeName(low);
+      model.graph.compact();
+    }
+    if (!cfg.timingCachePath.empty()) KILN_RETURN_IF_ERROR(cache.save(cfg.timingCachePath));
 
-  model.profiles = profiles;
-  model.device = config.device;
-  model.metadata["kiln.version"] = KILN_VERSION;
-  model.metadata["build.device"] = deviceKindName(config.device);
-  model.metadata["build.precisions"] = precisionList(config);
-  KILN_ASSIGN_OR_RETURN(auto bytes, engine::writeEngine(model));
+    model.profiles = profiles;
+    model.device = cfg.device;
+    model.metadata["kiln.version"] = KILN_VERSION;
+    model.metadata["build.device"] = deviceKindName(cfg.device);
+    model.metadata["build.precisions"] = precisionList(cfg);
+    return engine::writeEngine(model);
+  };
+  KILN_ASSIGN_OR_RETURN(auto bytes, makeEngine(config));
+  // Timed tactics are the ones a library may misbehave with when launched back to back (docs/accuracy.md,
+  // "Run-to-run disagreement"): a tuned CUDA engine runs as users run it before it is returned, and one that answers
+  // differently from run to run is rebuilt with cuDNN's heuristic choices (optimization level 0), or refused.
+  if (config.device == DeviceKind::kCuda && config.builderOptimizationLevel > 0) {
+    KILN_ASSIGN_OR_RETURN(std::string disagreement, builder::findRunToRunDisagreement(bytes));
+    if (!disagreement.empty()) {
+      std::fprintf(stderr, "[kiln] the tuned engine answers differently from run to run (%s): rebuilding with "
+                           "heuristic tactics (optimization level 0)\n", disagreement.c_str());
+      BuilderConfig heuristic = config;
+      heuristic.builderOptimizationLevel = 0;
+      KILN_ASSIGN_OR_RETURN(bytes, makeEngine(heuristic));
+      KILN_ASSIGN_OR_RETURN(disagreement, builder::findRunToRunDisagreement(bytes));
+      if (!disagreement.empty())
+        return internalError("the built engine answers differently from run to run with tuned and with heuristic "
+                             "tactics (" + disagreement + "): a kiln or library bug, please report");
+    }
+  }
   if (config.verbose) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::fprintf(stderr, "[kiln] built %zu nodes for %s in %.2f s, engine %zu bytes\n", model.graph.nodes.size(),
-                 backend->deviceName().c_str(), seconds, bytes.size());
+    std::fprintf(stderr, "[kiln] built for %s in %.2f s, engine %zu bytes\n", backend->deviceName().c_str(), seconds,
+                 bytes.size());
   }
   return bytes;
 }
