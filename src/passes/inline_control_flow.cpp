@@ -102,7 +102,8 @@ void cloneSubgraph(ir::Graph& graph, const ir::Graph& sub, const std::string& pr
   }
 }
 
-// Appends the chosen branch's nodes to `graph`, wired to the If's inputs and outputs.
+}  // namespace
+
 Status inlineBranch(ir::Graph& graph, const ir::Node& ifNode, const ir::Graph& branch, const char* branchName,
                     std::vector<ir::Node>& added) {
   const std::string where = graph.describe(ifNode) + ": ";
@@ -138,6 +139,8 @@ Status inlineBranch(ir::Graph& graph, const ir::Node& ifNode, const ir::Graph& b
   }
   return Status::ok();
 }
+
+namespace {
 
 // Loops are unrolled only when that is small: torch's `for i in range(3)` and ONNX's expanded functions.
 constexpr int64_t kMaxUnrolledIterations = 64;

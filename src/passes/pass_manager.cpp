@@ -2,6 +2,7 @@
 
 #include "passes/inline_control_flow.h"
 #include "passes/passes.h"
+#include "passes/select_empty_branch.h"
 
 namespace kiln::passes {
 
@@ -9,7 +10,9 @@ Status runGraphPasses(ir::Graph& graph, const GraphPassOptions& options) {
   const bool verbose = options.verbose;
   for (int round = 0; round < 8; ++round) {
     KILN_ASSIGN_OR_RETURN(int inlined, inlineControlFlow(graph));  // If decided at build time, before folding
-    int changes = inlined + removeIdentities(graph);
+    // If decided by a data-dependent count, with an empty branch: data flow the shape program decides at run time.
+    KILN_ASSIGN_OR_RETURN(int selected, selectEmptyBranches(graph));
+    int changes = inlined + selected + removeIdentities(graph);
     KILN_ASSIGN_OR_RETURN(int folded, foldConstants(graph));
     KILN_ASSIGN_OR_RETURN(int bn, foldBatchNormIntoConv(graph));
     // After folding, so torch's scale arithmetic is a constant.

@@ -60,7 +60,10 @@ Status resolveIf(const ir::Graph& graph, const ir::Node& node, std::span<const o
   if (!inner) return inner.status().withContext(where + ", in its " + name);
   if (!inner->counted.empty())
     return unsupported(where + ": " + name + " holds " + branch.describe(branch.nodes[inner->counted[0].node]) +
-                       ", whose output size depends on data; kiln does not run such nodes inside an If yet");
+                       ", whose output size depends on data; kiln runs a branch with such nodes only in an If "
+                       "decided by a data-dependent count whose other branch yields only empty constants "
+                       "(passes/select_empty_branch.cpp); this If would need If on the device, which kiln does not "
+                       "have yet");
   if (branch.outputs.size() < node.outputs.size())
     return invalidModel(where + ": " + name + " has " + std::to_string(branch.outputs.size()) +
                         " outputs; the node has " + std::to_string(node.outputs.size()));
