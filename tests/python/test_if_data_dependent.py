@@ -2,10 +2,11 @@
 exports: `if boxes.numel() == 0: return empty` around the coordinate trick and NonMaxSuppression, where `boxes` come
 out of a NonZero. The condition is known only after the run reads the NonZero's count back.
 
-Models made with onnx.helper, run on kiln's CPU backend against onnxruntime, in one context over runs whose counts
-differ: no box above the threshold (the empty branch is taken), some, and all of them. Rules: the kept indices are
-equal (int64; NMS orders by score, and the random scores have no ties closer than 1e-6), the kept boxes and scores
-within FP32 tolerance (they are gathered copies, so in practice exact), shapes equal, the empty case included.
+Models made with onnx.helper, run on kiln's CPU backend (and CUDA: marker gpu) against onnxruntime, in one
+context over runs whose counts differ: no box above the threshold (the empty branch is taken), some, and all of
+them. Rules: the kept indices are equal (int64; NMS orders by score, and the random scores have no ties closer than
+1e-6), the kept boxes and scores within FP32 tolerance (they are gathered copies, so in practice exact), shapes
+equal, the empty case included.
 """
 import numpy as np
 import pytest
@@ -95,14 +96,19 @@ def boxes_and_scores(rng, count, above):
     return boxes, scores
 
 
-@pytest.fixture(scope="module", params=[(True, True), (False, True), (True, False)],
-                ids=["empty-then-rank2", "empty-else-rank2", "empty-then-rank1"])
+VARIANTS = {"empty-then-rank2": (True, True), "empty-else-rank2": (False, True), "empty-then-rank1": (True, False)}
+
+
+@pytest.fixture(scope="module", params=[
+    pytest.param((v, d), id=f"{v}-{d}", marks=[pytest.mark.gpu] if d == "cuda" else [])
+    for d in ("cpu", "cuda") for v in VARIANTS])
 def model(request, tmp_path_factory):
+    variant, device = request.param
     path = str(tmp_path_factory.mktemp("if_data_dependent") / "model.onnx")
     with open(path, "wb") as f:
-        f.write(batched_nms_model(*request.param).SerializeToString())
+        f.write(batched_nms_model(*VARIANTS[variant]).SerializeToString())
     engine = kiln.build(path, shapes={"boxes_in": ((1, 4), (16, 4), (64, 4)), "scores_in": ((1,), (16,), (64,))},
-                        device="cpu", tf32=False)
+                        device=device, tf32=False)
     return path, engine
 
 
