@@ -25,6 +25,6 @@ namespace kiln::passes {
 /// "<if>/<name>"). Refused, naming the If: a branch output whose dtype or rank
 /// (where known) differs from the empty constant's. Returns the number of Ifs
 /// replaced.
-Expected<int> selectEmptyBranches(ir::Graph &graph);
+Expected<int> selectEmptyBranches(ir::Graph& graph);
 
-} // namespace kiln::passes
+}  // namespace kiln::passes
