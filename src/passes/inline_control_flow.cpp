@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "passes/select_empty_branch.h"
 #include "runtime/shape_program.h"
 
 namespace kiln::passes {
@@ -305,11 +306,18 @@ Expected<int> inlineControlFlow(ir::Graph& graph) {
 }
 
 Status checkControlFlowResolved(const ir::Graph& graph) {
+  const runtime::ShapeProgram program = runtime::analyzeShapeProgram(graph);
+  const std::vector<bool> countDependent = countDependentValues(graph, program);
   for (const ir::Node& n : graph.nodes) {
     if (n.op == ir::OpKind::kLoop)
       return unsupported(graph.describe(n) + ": its trip count or condition depends on dims that vary within the "
                          "optimization profile; kiln unrolls a Loop only where both are fixed for the whole profile");
     if (n.op != ir::OpKind::kIf || n.inputs.empty()) continue;
+    if (n.inputs[0] != ir::kNoValue && countDependent[n.inputs[0]])
+      return unsupported(graph.describe(n) + ": the condition '" + graph.valueName(n.inputs[0]) +
+                         "' depends on how many elements a data-dependent layer (NonZero, NonMaxSuppression, ...) "
+                         "gives at run time; kiln runs such an If only where one branch outputs empty constants "
+                         "(passes/select_empty_branch.cpp)");
     return unsupported(graph.describe(n) + ": the condition '" + graph.valueName(n.inputs[0]) +
                        "' depends on dims that vary within the optimization profile: " +
                        shapeDependencies(graph, n.inputs[0]) +

@@ -6,13 +6,7 @@
 #include "runtime/shape_program.h"
 
 namespace kiln::passes {
-namespace {
 
-// Values whose contents or dims may change with a data-dependent count: the
-// outputs of the ops that write one (ops/data_dependent.h: NonZero, Unique,
-// NonMaxSuppression; TopK and Compress when K / the condition is computed on
-// the device) and everything computed from them, on the host (the shape
-// program) or on the device.
 std::vector<bool> countDependentValues(const ir::Graph& graph, const runtime::ShapeProgram& program) {
   std::vector<bool> dependent(graph.values.size(), false);
   auto isSource = [&](const ir::Node& n) {
@@ -42,6 +36,8 @@ std::vector<bool> countDependentValues(const ir::Graph& graph, const runtime::Sh
   }
   return dependent;
 }
+
+namespace {
 
 // The branch's outputs as constants with no elements, or an empty vector when
 // any is something else.

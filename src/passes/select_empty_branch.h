@@ -5,8 +5,11 @@
 // the shape program decides.
 #pragma once
 
+#include <vector>
+
 #include "ir/graph.h"
 #include "kiln/status.h"
+#include "runtime/shape_program.h"
 
 namespace kiln::passes {
 
@@ -26,5 +29,10 @@ namespace kiln::passes {
 /// (where known) differs from the empty constant's. Returns the number of Ifs
 /// replaced.
 Expected<int> selectEmptyBranches(ir::Graph& graph);
+
+/// Values whose contents or dims may change with a data-dependent count: the outputs of the ops that write one
+/// (ops/data_dependent.h: NonZero, Unique, NonMaxSuppression; TopK and Compress when K / the condition is computed on
+/// the device) and everything computed from them, on the host (the shape program) or on the device.
+std::vector<bool> countDependentValues(const ir::Graph& graph, const runtime::ShapeProgram& program);
 
 }  // namespace kiln::passes

@@ -28,13 +28,14 @@ Proto branch(const std::string& name, const std::vector<Proto>& nodes, const std
 // x [N] -> y: the indices i with x[i] > 0.5, through If(numel(nz) == 0, then: empty, else: Squeeze(nz)).
 // `countCondition` false: the condition reads Shape(x) instead, a profile dim and no count.
 // `emptyDims`: the empty constant's dims ({0} matches the working branch's rank 1).
+// `thenValues`: the then-branch constant's int64 values (then no longer empty: {1} dims with one value).
 ModelBuilder indicesModel(bool countCondition = true, std::vector<int64_t> emptyDims = {0},
-                          int32_t emptyType = kInt64) {
+                          int32_t emptyType = kInt64, std::vector<int64_t> thenValues = {}) {
   ModelBuilder m;
   m.inputs = {valueInfo("x", kFloat, {"N"})};
   m.initializers = {floatDataTensor("half", {}, {0.5f}), int64DataTensor("zero", {}, {0}),
                     int64DataTensor("axis0", {1}, {0})};
-  const Proto empty = emptyType == kInt64 ? int64DataTensor("empty", emptyDims, {})
+  const Proto empty = emptyType == kInt64 ? int64DataTensor("empty", emptyDims, thenValues)
                                           : floatDataTensor("empty", emptyDims, {});
   Proto thenB = branch("then", {node("Constant", {}, {"empty_out"}, "empty", {attrTensor("value", empty)})},
                        {valueInfo("empty_out", emptyType, {}, false)});
@@ -93,6 +94,23 @@ TEST(SelectEmptyBranch, BranchesThatDisagreeAreRefusedNamingTheIf) {
     ASSERT_FALSE(selected);
     EXPECT_NE(selected.status().message().find(c.message), std::string::npos) << selected.status().message();
   }
+}
+
+TEST(SelectEmptyBranch, ACountDecidedIfWithoutAnEmptyBranchIsRefusedSayingSo) {
+  const std::string bytes = indicesModel(true, {1}, kInt64, {7}).serialize();
+  auto network = parseOnnxBytes(bytes.data(), bytes.size());
+  ASSERT_TRUE(network) << network.status().toString();
+  BuilderConfig config;
+  config.device = DeviceKind::kCpu;
+  OptimizationProfile profile;
+  profile.inputs.push_back({"x", {1}, {16}, {64}});
+  config.addProfile(profile);
+  auto plan = buildEngine(*network, config);
+  ASSERT_FALSE(plan);
+  const std::string message = plan.status().message();
+  EXPECT_NE(message.find("node 'choose' (If)"), std::string::npos) << message;
+  EXPECT_NE(message.find("data-dependent layer"), std::string::npos) << message;
+  EXPECT_EQ(message.find("vary within the optimization profile"), std::string::npos) << message;
 }
 
 TEST(SelectEmptyBranch, EngineMatchesTheIndicesAtEveryCountZeroIncluded) {
