@@ -121,6 +121,8 @@ class ExecutionContext {
   friend class Engine;
   explicit ExecutionContext(std::unique_ptr<ContextState> state);
   Status enqueueLayers(void* stream);  // the layers alone: a CUDA graph replay where one applies
+  /// Checks that `inputs` names every input, and nothing else, in its type, and sets their shapes (infer, traceLayers).
+  Status setShapesFrom(const std::map<std::string, Tensor>& inputs);
   std::unique_ptr<ContextState> state_;
 };
 

@@ -361,10 +361,8 @@ Expected<std::vector<ExecutionContext::LayerTiming>> ExecutionContext::profileLa
   return result;
 }
 
-Expected<std::map<std::string, Tensor>> ExecutionContext::infer(const std::map<std::string, Tensor>& inputs) {
-  ContextState& cs = *state_;
-  const EngineState& es = cs.engine->state();
-  const ir::Graph& graph = es.model.graph;
+Status ExecutionContext::setShapesFrom(const std::map<std::string, Tensor>& inputs) {
+  const ir::Graph& graph = state_->engine->state().model.graph;
   for (ir::ValueId in : graph.inputs) {
     const std::string& name = graph.values[in].name;
     auto it = inputs.find(name);
@@ -379,6 +377,14 @@ Expected<std::map<std::string, Tensor>> ExecutionContext::infer(const std::map<s
     if (id == ir::kNoValue || !contains(graph.inputs, id))
       return invalidArgument("'" + name + "' is not an input of this engine");
   }
+  return Status::ok();
+}
+
+Expected<std::map<std::string, Tensor>> ExecutionContext::infer(const std::map<std::string, Tensor>& inputs) {
+  ContextState& cs = *state_;
+  const EngineState& es = cs.engine->state();
+  const ir::Graph& graph = es.model.graph;
+  KILN_RETURN_IF_ERROR(setShapesFrom(inputs));
   if (cs.dirty) KILN_RETURN_IF_ERROR(cs.prepare());
   // Outputs are made after the run (data-dependent ones take their size from it); staging is sized at the bounds.
   std::map<std::string, Tensor> results;

@@ -43,14 +43,7 @@ Expected<std::vector<ExecutionContext::LayerDigest>> ExecutionContext::traceLaye
   ContextState& cs = *state_;
   const EngineState& es = cs.engine->state();
   const ir::Graph& graph = es.model.graph;
-  for (ir::ValueId in : graph.inputs) {
-    const std::string& name = graph.values[in].name;
-    auto it = inputs.find(name);
-    if (it == inputs.end()) return invalidArgument("input '" + name + "' was not given");
-    if (it->second.dtype() != graph.values[in].dtype)
-      return invalidArgument("input '" + name + "' must be " + dataTypeName(graph.values[in].dtype));
-    KILN_RETURN_IF_ERROR(setInputShape(name, it->second.dims()));
-  }
+  KILN_RETURN_IF_ERROR(setShapesFrom(inputs));
   if (cs.dirty) KILN_RETURN_IF_ERROR(cs.prepare());
   if (!cs.dataDependent.countSlot.empty())
     return unsupported("traceLayers: an engine with data-dependent shapes is not traced");

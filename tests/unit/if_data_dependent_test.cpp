@@ -55,6 +55,18 @@ Expected<std::unique_ptr<ir::Graph>> import(const ModelBuilder& m) {
   return onnx::importModel(bytes.data(), bytes.size(), "");
 }
 
+// The model's engine for the CPU backend, x of 1 to 64 elements.
+Expected<std::vector<std::byte>> buildForCpu(const ModelBuilder& m) {
+  const std::string bytes = m.serialize();
+  KILN_ASSIGN_OR_RETURN(auto network, parseOnnxBytes(bytes.data(), bytes.size()));
+  BuilderConfig config;
+  config.device = DeviceKind::kCpu;
+  OptimizationProfile profile;
+  profile.inputs.push_back({"x", {1}, {16}, {64}});
+  config.addProfile(profile);
+  return buildEngine(network, config);
+}
+
 TEST(SelectEmptyBranch, AnIfDecidedByACountBecomesDataFlow) {
   auto g = import(indicesModel());
   ASSERT_TRUE(g) << g.status().toString();
@@ -97,15 +109,7 @@ TEST(SelectEmptyBranch, BranchesThatDisagreeAreRefusedNamingTheIf) {
 }
 
 TEST(SelectEmptyBranch, ACountDecidedIfWithoutAnEmptyBranchIsRefusedSayingSo) {
-  const std::string bytes = indicesModel(true, {1}, kInt64, {7}).serialize();
-  auto network = parseOnnxBytes(bytes.data(), bytes.size());
-  ASSERT_TRUE(network) << network.status().toString();
-  BuilderConfig config;
-  config.device = DeviceKind::kCpu;
-  OptimizationProfile profile;
-  profile.inputs.push_back({"x", {1}, {16}, {64}});
-  config.addProfile(profile);
-  auto plan = buildEngine(*network, config);
+  auto plan = buildForCpu(indicesModel(true, {1}, kInt64, {7}));
   ASSERT_FALSE(plan);
   const std::string message = plan.status().message();
   EXPECT_NE(message.find("node 'choose' (If)"), std::string::npos) << message;
@@ -114,15 +118,7 @@ TEST(SelectEmptyBranch, ACountDecidedIfWithoutAnEmptyBranchIsRefusedSayingSo) {
 }
 
 TEST(SelectEmptyBranch, EngineMatchesTheIndicesAtEveryCountZeroIncluded) {
-  const std::string bytes = indicesModel().serialize();
-  auto network = parseOnnxBytes(bytes.data(), bytes.size());
-  ASSERT_TRUE(network) << network.status().toString();
-  BuilderConfig config;
-  config.device = DeviceKind::kCpu;
-  OptimizationProfile profile;
-  profile.inputs.push_back({"x", {1}, {16}, {64}});
-  config.addProfile(profile);
-  auto plan = buildEngine(*network, config);
+  auto plan = buildForCpu(indicesModel());
   ASSERT_TRUE(plan) << plan.status().toString();
   auto engine = Engine::loadFromMemory(plan->data(), plan->size());
   ASSERT_TRUE(engine) << engine.status().toString();
