@@ -114,6 +114,24 @@ class ExecutionContext {
   /// by one and digests each layer's outputs. Two traces with different poison bytes (0x00, 0xFF: NaN in every float
   /// type) differ first at the layer that reads memory no one wrote in this run.
   Expected<std::vector<LayerDigest>> traceLayers(const std::map<std::string, Tensor>& inputs, uint8_t poisonByte);
+  /// A boundary between two layers where letting the second start without waiting for the first (no barrier
+  /// there, as in a plain run) changes the answer: a race between them, which no layer-by-layer check sees.
+  struct RacingBoundary {
+    size_t index = 0;  // the boundary after the index-th traced layer
+    std::string before, beforeTactic, after, afterTactic;
+    int wrongRuns = 0;  // of `repeats` runs with only this barrier missing
+  };
+  struct RaceSearch {
+    size_t layers = 0;
+    int plainRuns = 0, plainRunsWrong = 0;  // runs with no barrier at all, and how many differ from the barriered one
+    double worstPlainError = 0;  // max |plain - barriered| / max |barriered| over the float outputs
+    std::vector<RacingBoundary> boundaries;  // single missing barriers that reproduce a wrong answer
+    size_t openPrefix = 0;  // when none alone does: the fewest leading boundaries that, all open, still go wrong
+  };
+  /// For diagnosis of an answer that differs from run to run although every layer is right on its own: runs the
+  /// layers with a stream synchronization after each (the reference), then with none, then with every one but
+  /// one, `repeats` times each, and names the boundaries whose missing barrier gives a wrong answer.
+  Expected<RaceSearch> findRacingBoundaries(const std::map<std::string, Tensor>& inputs, int repeats);
   /// Convenience: sets shapes from host tensors, copies in, runs, copies out, synchronizes.
   Expected<std::map<std::string, Tensor>> infer(const std::map<std::string, Tensor>& inputs);
 

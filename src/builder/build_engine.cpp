@@ -1,4 +1,5 @@
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 
 #include "backends/backend.h"
@@ -221,7 +222,9 @@ Expected<std::vector<std::byte>> buildEngine(Network& network, const BuilderConf
   // Timed tactics are the ones a library may misbehave with when launched back to back (docs/accuracy.md,
   // "Run-to-run disagreement"): a tuned CUDA engine runs as users run it before it is returned, and one that answers
   // differently from run to run is rebuilt with cuDNN's heuristic choices (optimization level 0), or refused.
-  if (config.device == DeviceKind::kCuda && config.builderOptimizationLevel > 0) {
+  // KILN_SKIP_RUN_AGREEMENT=1 keeps the tuned engine as it is, for diagnosing one that fails (kiln run --findRace).
+  const bool skipAgreement = std::getenv("KILN_SKIP_RUN_AGREEMENT") != nullptr;
+  if (config.device == DeviceKind::kCuda && config.builderOptimizationLevel > 0 && !skipAgreement) {
     KILN_ASSIGN_OR_RETURN(std::string disagreement, builder::findRunToRunDisagreement(bytes));
     if (!disagreement.empty()) {
       std::fprintf(stderr, "[kiln] the tuned engine answers differently from run to run (%s): rebuilding with "

@@ -89,6 +89,11 @@ TEST_P(CnnBlockEngines, MatchCpuFp32) {
           << label << " batch " << batch << ": layer '" << (*zeros)[i].name << "' (" << (*zeros)[i].op << ", "
           << (*zeros)[i].tactic << ") reads unwritten memory: NaN/Inf " << (*zeros)[i].nonFinite << " vs "
           << (*ones)[i].nonFinite;
+    // Back to back, as a plain run launches them, the layers answer what they answer synchronized one by one.
+    auto race = gpuContext->findRacingBoundaries(in, 3);
+    ASSERT_TRUE(race.hasValue()) << label << ": " << race.status().toString();
+    EXPECT_EQ(race->plainRunsWrong, 0) << label << " batch " << batch << ": plain runs differ from synchronized ones by "
+                                       << race->worstPlainError << " of scale";
   }
   auto layers = gpuContext->profileLayers(nullptr, 1);
   ASSERT_TRUE(layers.hasValue()) << layers.status().toString();

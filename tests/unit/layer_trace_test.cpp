@@ -61,6 +61,40 @@ TEST(LayerTrace, CpuKernelsReadOnlyWhatTheRunWrote) {
   }
 }
 
+// On the CPU the layers run one after the other whatever the barriers: the search sees no race and says so.
+TEST(RaceSearch, CpuEngineHasNoRacingBoundary) {
+  for (const cnnblocks::Block& block : cnnblocks::allBlocks(2, 10)) {
+    auto engine = buildForCpu(block.graph);
+    ASSERT_TRUE(engine.hasValue()) << block.name << ": " << engine.status().toString();
+    auto context = std::move((*engine)->createContext(0).value());
+    const ir::ValueId x = block.graph.inputs[0];
+    Dims dims = block.graph.values[x].dims;
+    dims[0] = 5;
+    const std::map<std::string, Tensor> in{
+        {block.graph.values[x].name, fusedtest::randomTensor(DataType::kFloat32, dims, 29, -1.5, 1.5)}};
+    auto search = context->findRacingBoundaries(in, 2);
+    ASSERT_TRUE(search.hasValue()) << block.name << ": " << search.status().toString();
+    EXPECT_GT(search->layers, 0u) << block.name;
+    EXPECT_EQ(search->plainRuns, 2) << block.name;
+    EXPECT_EQ(search->plainRunsWrong, 0) << block.name;
+    EXPECT_EQ(search->worstPlainError, 0.0) << block.name << ": the CPU backend is deterministic";
+    EXPECT_TRUE(search->boundaries.empty()) << block.name;
+  }
+}
+
+TEST(RaceSearch, RefusesInputsOfAnotherType) {
+  const cnnblocks::Block block = cnnblocks::allBlocks(2, 10).front();
+  auto engine = buildForCpu(block.graph);
+  ASSERT_TRUE(engine.hasValue()) << engine.status().toString();
+  auto context = std::move((*engine)->createContext(0).value());
+  const std::map<std::string, Tensor> in{{block.graph.values[block.graph.inputs[0]].name,
+                                          fusedtest::randomTensor(DataType::kFloat16,
+                                                                  block.graph.values[block.graph.inputs[0]].dims, 3)}};
+  auto search = context->findRacingBoundaries(in, 1);
+  ASSERT_FALSE(search.hasValue());
+  EXPECT_NE(search.status().message().find("must be float32"), std::string::npos) << search.status().message();
+}
+
 TEST(LayerTrace, RefusesInputsOfAnotherType) {
   const cnnblocks::Block block = cnnblocks::allBlocks(2, 10).front();
   auto engine = buildForCpu(block.graph);

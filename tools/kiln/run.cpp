@@ -47,6 +47,10 @@ class RunCommand : public Command {
     app_->add_flag("--traceLayers", traceLayers_,
                    "run layer by layer twice, on memory filled with 0x00 and then 0xFF, and name the first layer "
                    "whose output differs: a layer that reads memory no one wrote (also done when two runs disagree)");
+    app_->add_flag("--findRace", findRace_,
+                   "run the layers with a synchronization after each, then with none, then with all but one, and "
+                   "name the adjacent layers whose missing barrier changes the answer (also done when two runs "
+                   "disagree)");
   }
 
   CLI::App* app() const override { return app_; }
@@ -87,11 +91,17 @@ class RunCommand : public Command {
     if (!again) return again.status().withContext("second inference");
     if (Status agree = checkRunsAgree(*outputs, *again); !agree.isOk()) {
       auto trace = traceUnwrittenReads(*context, inputs);
-      return internalError(agree.message() + "; " + (trace ? *trace : "layer trace failed: " + trace.status().message()));
+      auto race = describeRace(*context, inputs);
+      return internalError(agree.message() + "; " + (trace ? *trace : "layer trace failed: " + trace.status().message()) +
+                           "; " + (race ? *race : "race search failed: " + race.status().message()));
     }
     if (traceLayers_) {
       KILN_ASSIGN_OR_RETURN(std::string trace, traceUnwrittenReads(*context, inputs));
       std::printf("trace   %s\n", trace.c_str());
+    }
+    if (findRace_) {
+      KILN_ASSIGN_OR_RETURN(std::string race, describeRace(*context, inputs));
+      std::printf("race    %s\n", race.c_str());
     }
     for (const TensorDesc& desc : engine->outputs()) {
       auto it = outputs->find(desc.name);
@@ -144,6 +154,25 @@ class RunCommand : public Command {
     }
     return std::string("every layer's output is the same on memory filled with 0x00 and with 0xFF (") +
            std::to_string(zeros.size()) + " layers): no layer reads unwritten memory at these shapes";
+  }
+
+  /// ExecutionContext::findRacingBoundaries, in words.
+  static Expected<std::string> describeRace(ExecutionContext& context, const std::map<std::string, Tensor>& inputs) {
+    constexpr int kRepeats = 4;
+    KILN_ASSIGN_OR_RETURN(ExecutionContext::RaceSearch s, context.findRacingBoundaries(inputs, kRepeats));
+    char head[200];
+    std::snprintf(head, sizeof(head), "%d of %d runs without barriers between the %zu layers differ from one with "
+                  "barriers (worst %.3g of scale)", s.plainRunsWrong, s.plainRuns, s.layers, s.worstPlainError);
+    std::string text = head;
+    if (s.plainRunsWrong == 0) return text + ": no race between layers seen at these shapes";
+    for (const auto& b : s.boundaries)
+      text += "; without the barrier after layer " + std::to_string(b.index) + " alone, " +
+              std::to_string(b.wrongRuns) + "/" + std::to_string(kRepeats) + " wrong: " + b.before + " [" +
+              b.beforeTactic + "] then " + b.after + " [" + b.afterTactic + "]";
+    if (s.boundaries.empty())
+      text += "; no single missing barrier reproduces it; the first " + std::to_string(s.openPrefix) +
+              " boundaries open together do";
+    return text;
   }
 
   Status saveOutputs(const std::map<std::string, Tensor>& outputs) const {
@@ -253,7 +282,7 @@ class RunCommand : public Command {
   }
 
   CLI::App* app_ = nullptr;
-  bool traceLayers_ = false;
+  bool traceLayers_ = false, findRace_ = false;
   std::string enginePath_, shapesText_, loadText_, saveDir_, comparePath_, compareDir_;
   uint64_t seed_ = 0;
   int profile_ = 0;
