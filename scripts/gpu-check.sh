@@ -106,6 +106,12 @@ if [ "${SKIP_PY:-0}" != 1 ]; then
       > "$LOGS/py-$ex.log" 2>&1
     step "py $ex" "exit $? (py-$ex.log)"
   done
+  # The seed CNN in FP16 with a profile up to 128, at the batches whose engines raced between two cuDNN layers
+  # (docs/accuracy.md, "Run-to-run disagreement"): the build must fence them, and every answer be right.
+  PYTHONPATH="$BUILD/python" timeout 240 python3 examples/python/processor_v3.py --workdir "$LOGS/py-seed128" \
+    --precisions fp32 fp16 --max-batch 128 --batches 1 63 64 65 100 127 128 --fail-above 1e-4 --fp16-fail-above 2e-2 \
+    > "$LOGS/py-seed128.log" 2>&1
+  step "py seed b128" "exit $? (py-seed128.log): $(grep -c 'stream fence' "$LOGS/py-seed128.log") fence line(s)"
   PYTHONPATH="$BUILD/python" timeout 120 python3 bench/python_overhead.py --device cuda > "$LOGS/py-overhead.log" 2>&1
   step "py overhead" "exit $? (py-overhead.log)"
 fi

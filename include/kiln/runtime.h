@@ -118,6 +118,7 @@ class ExecutionContext {
   /// there, as in a plain run) changes the answer: a race between them, which no layer-by-layer check sees.
   struct RacingBoundary {
     size_t index = 0;  // the boundary after the index-th traced layer
+    size_t afterNode = 0;  // the later layer's node index in the engine's graph (where a fence closes the race)
     std::string before, beforeTactic, after, afterTactic;
     int wrongRuns = 0;  // of `repeats` runs with only this barrier missing
   };
@@ -129,8 +130,8 @@ class ExecutionContext {
     size_t openPrefix = 0;  // when none alone does: the fewest leading boundaries that, all open, still go wrong
   };
   /// For diagnosis of an answer that differs from run to run although every layer is right on its own: runs the
-  /// layers with a stream synchronization after each (the reference), then with none, then with every one but
-  /// one, `repeats` times each, and names the boundaries whose missing barrier gives a wrong answer.
+  /// layers with a stream synchronization after each (the reference), then with none, then with a stream fence at
+  /// every boundary but one, `repeats` times each, and names the boundaries whose missing fence gives a wrong answer.
   Expected<RaceSearch> findRacingBoundaries(const std::map<std::string, Tensor>& inputs, int repeats);
   /// Convenience: sets shapes from host tensors, copies in, runs, copies out, synchronizes.
   Expected<std::map<std::string, Tensor>> infer(const std::map<std::string, Tensor>& inputs);

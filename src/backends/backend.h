@@ -78,6 +78,13 @@ class Backend {
     return synchronize(stream);
   }
   virtual Status synchronize(void* stream) = 0;
+  /// Stream-ordered barrier: work enqueued on `stream` after it starts only once everything before it has finished
+  /// (a library kernel that launches early, as Hopper's programmatic dependent launch allows, cannot cross it).
+  /// Unlike synchronize() the host does not wait, and it may be captured in a CUDA graph. No-op on the CPU backend.
+  virtual Status fence(void* stream) {
+    (void)stream;
+    return Status::ok();
+  }
   /// A stream for a context's convenience path (nullptr on the CPU backend).
   virtual Expected<void*> createStream() { return static_cast<void*>(nullptr); }
   virtual void destroyStream(void* stream) { (void)stream; }

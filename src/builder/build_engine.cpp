@@ -219,23 +219,33 @@ Expected<std::vector<std::byte>> buildEngine(Network& network, const BuilderConf
     return engine::writeEngine(model);
   };
   KILN_ASSIGN_OR_RETURN(auto bytes, makeEngine(config));
-  // Timed tactics are the ones a library may misbehave with when launched back to back (docs/accuracy.md,
-  // "Run-to-run disagreement"): a tuned CUDA engine runs as users run it before it is returned, and one that answers
-  // differently from run to run is rebuilt with cuDNN's heuristic choices (optimization level 0), or refused.
-  // KILN_SKIP_RUN_AGREEMENT=1 keeps the tuned engine as it is, for diagnosing one that fails (kiln run --findRace).
+  // A CUDA engine runs as users run it before it is returned (run_agreement.h): where its answer changes from run to
+  // run, the racing layers get a stream fence; if fences do not settle it, a tuned engine is rebuilt with cuDNN's
+  // heuristic choices (optimization level 0), else refused. KILN_SKIP_RUN_AGREEMENT=1 keeps the engine as it is, for
+  // diagnosing one that fails (kiln run --findRace).
   const bool skipAgreement = std::getenv("KILN_SKIP_RUN_AGREEMENT") != nullptr;
-  if (config.device == DeviceKind::kCuda && config.builderOptimizationLevel > 0 && !skipAgreement) {
-    KILN_ASSIGN_OR_RETURN(std::string disagreement, builder::findRunToRunDisagreement(bytes));
-    if (!disagreement.empty()) {
-      std::fprintf(stderr, "[kiln] the tuned engine answers differently from run to run (%s): rebuilding with "
-                           "heuristic tactics (optimization level 0)\n", disagreement.c_str());
+  if (config.device == DeviceKind::kCuda && !skipAgreement) {
+    KILN_ASSIGN_OR_RETURN(builder::RunAgreement agreed, builder::makeRunsAgree(std::move(bytes)));
+    for (const std::string& layer : agreed.fencedLayers)
+      std::fprintf(stderr, "[kiln] runs disagreed until a stream fence was put before %s\n", layer.c_str());
+    if (agreed.disagreement.empty()) {
+      bytes = std::move(agreed.engine);
+    } else if (config.builderOptimizationLevel == 0) {
+      return internalError("the built engine answers differently from run to run with heuristic tactics, every "
+                           "layer fenced (" + agreed.disagreement + "): a kiln or library bug, please report");
+    } else {
+      std::fprintf(stderr, "[kiln] the tuned engine answers differently from run to run (%s), even with every layer "
+                           "fenced: rebuilding with heuristic tactics (optimization level 0)\n",
+                   agreed.disagreement.c_str());
       BuilderConfig heuristic = config;
       heuristic.builderOptimizationLevel = 0;
       KILN_ASSIGN_OR_RETURN(bytes, makeEngine(heuristic));
-      KILN_ASSIGN_OR_RETURN(disagreement, builder::findRunToRunDisagreement(bytes));
-      if (!disagreement.empty())
+      KILN_ASSIGN_OR_RETURN(agreed, builder::makeRunsAgree(std::move(bytes)));
+      if (!agreed.disagreement.empty())
         return internalError("the built engine answers differently from run to run with tuned and with heuristic "
-                             "tactics (" + disagreement + "): a kiln or library bug, please report");
+                             "tactics, every layer fenced (" + agreed.disagreement + "): a kiln or library bug, "
+                             "please report");
+      bytes = std::move(agreed.engine);
     }
   }
   if (config.verbose) {

@@ -15,6 +15,10 @@ namespace kiln::ir {
 using AttributeValue =
     std::variant<int64_t, float, std::string, std::vector<int64_t>, std::vector<float>, std::vector<std::string>, Tensor>;
 
+/// A node attribute the builder sets (int 1) where the node's kernel must not start before the previous one has
+/// finished: the runtime puts a stream fence before it (src/builder/run_agreement.h says when and why).
+inline constexpr const char* kFenceBeforeAttribute = "kiln_fence_before";
+
 /// Index of each alternative in AttributeValue; stored in engine files, never renumber.
 enum class AttributeKind : int32_t { kInt = 0, kFloat = 1, kString = 2, kInts = 3, kFloats = 4, kStrings = 5, kTensor = 6 };
 

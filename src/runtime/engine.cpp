@@ -57,6 +57,7 @@ Expected<std::shared_ptr<Engine>> Engine::loadFromMemory(const void* data, size_
   const ir::Graph& graph = state->model.graph;
   state->program = runtime::analyzeShapeProgram(graph);
   state->kernels.resize(graph.nodes.size());
+  state->fenceBefore.assign(graph.nodes.size(), false);
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     const ir::Node& n = graph.nodes[i];
     if (state->program.hostNode[i]) {
@@ -73,7 +74,9 @@ Expected<std::shared_ptr<Engine>> Engine::loadFromMemory(const void* data, size_
     }
     const std::string tactic = i < state->model.tactics.size() ? state->model.tactics[i] : "";
     KILN_ASSIGN_OR_RETURN(state->kernels[i], state->backend->createKernel(graph, n, tactic));
-    state->layerLines.push_back(layerLine(graph, n, state->kernels[i]->tactic()));
+    state->fenceBefore[i] = n.attrs.getInt(ir::kFenceBeforeAttribute, 0) != 0;
+    state->layerLines.push_back(
+        layerLine(graph, n, state->kernels[i]->tactic() + (state->fenceBefore[i] ? " (after a stream fence)" : "")));
   }
   KILN_RETURN_IF_ERROR(state->backend->synchronize(nullptr));
   for (ir::ValueId in : graph.inputs) state->inputs.push_back(describe(graph, in));

@@ -21,6 +21,7 @@ struct EngineState {
   std::unique_ptr<backends::Backend> backend;
   runtime::ShapeProgram program;
   std::vector<std::unique_ptr<backends::Kernel>> kernels;  // per node; null for host nodes
+  std::vector<bool> fenceBefore;  // per node: a stream fence precedes its kernel (ir::kFenceBeforeAttribute)
   std::map<ir::ValueId, void*> deviceConstants;            // constants read by device nodes
   std::vector<TensorDesc> inputs, outputs;
   std::vector<std::string> layerLines;

@@ -168,6 +168,7 @@ Status ContextState::runNodes(void* onStream) const {
   void* workspace = static_cast<std::byte*>(arena) + workspaceOffset;
   for (size_t i = 0; i < es.kernels.size(); ++i) {
     if (!es.kernels[i]) continue;
+    if (es.fenceBefore[i]) KILN_RETURN_IF_ERROR(es.backend->fence(onStream));
     Status s = es.kernels[i]->run(nodeInputs[i], nodeOutputs[i], workspace, onStream);
     if (!s.isOk()) return s.withContext(es.model.graph.describe(es.model.graph.nodes[i]));
   }

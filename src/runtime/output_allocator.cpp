@@ -121,6 +121,7 @@ Status ContextState::runNodesWithCounts(void* onStream) {
       known = static_cast<int>(i);
     }
     void* workspace = static_cast<std::byte*>(arena) + workspaceOffset;
+    if (es.fenceBefore[i]) KILN_RETURN_IF_ERROR(es.backend->fence(onStream));
     Status s = es.kernels[i]->run(nodeInputs[i], nodeOutputs[i], workspace, onStream);
     if (!s.isOk()) return s.withContext(graph.describe(graph.nodes[i]));
   }

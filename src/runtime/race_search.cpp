@@ -1,8 +1,9 @@
 // ExecutionContext::findRacingBoundaries: which two adjacent layers race. A plain run puts every layer on one stream
 // with nothing between them; a library kernel that starts before its predecessor has finished (or writes memory its
 // predecessor still reads) then gives an answer that changes from run to run, while any run that synchronizes
-// between layers (traceLayers, the builder's per-layer checks) is right. Closing every barrier but one, one boundary
-// at a time, names the pair.
+// between layers (traceLayers, the builder's per-layer checks) is right. The reference run synchronizes after every
+// layer; the trial runs put a stream fence (Backend::fence, what the builder then keeps in the engine) at every
+// boundary but one, one boundary at a time, and so name the pair.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -61,8 +62,9 @@ Expected<ExecutionContext::RaceSearch> ExecutionContext::findRacingBoundaries(
   for (size_t i = 0; i < es.kernels.size(); ++i)
     if (es.kernels[i]) layers.push_back(i);
   void* workspace = static_cast<std::byte*>(cs.arena) + cs.workspaceOffset;
-  // One run: inputs in and synchronized, the layers with a synchronization after those `barrier` marks, outputs out.
-  const auto runWith = [&](const std::vector<bool>& barrier) -> Expected<std::vector<Tensor>> {
+  // One run: inputs in and synchronized, the layers with a barrier after those `barrier` marks (a synchronization
+  // with `synchronizing`, else a stream fence), outputs out.
+  const auto runWith = [&](const std::vector<bool>& barrier, bool synchronizing) -> Expected<std::vector<Tensor>> {
     for (ir::ValueId in : graph.inputs) {
       const Tensor& t = inputs.at(graph.values[in].name);
       KILN_RETURN_IF_ERROR(es.backend->copyToDevice(cs.address[in], t.data(), t.byteSize(), stream));
@@ -72,7 +74,8 @@ Expected<ExecutionContext::RaceSearch> ExecutionContext::findRacingBoundaries(
       const size_t i = layers[k];
       KILN_RETURN_IF_ERROR(es.kernels[i]->run(cs.nodeInputs[i], cs.nodeOutputs[i], workspace, stream)
                                .withContext(graph.describe(graph.nodes[i])));
-      if (barrier[k]) KILN_RETURN_IF_ERROR(es.backend->synchronize(stream));
+      if (barrier[k])
+        KILN_RETURN_IF_ERROR(synchronizing ? es.backend->synchronize(stream) : es.backend->fence(stream));
     }
     std::vector<Tensor> outputs;
     for (ir::ValueId out : graph.outputs) {
@@ -86,12 +89,12 @@ Expected<ExecutionContext::RaceSearch> ExecutionContext::findRacingBoundaries(
   constexpr double kDisagreement = 1e-3;  // of the output's scale; far above run-to-run rounding of a sound engine
   RaceSearch search;
   search.layers = layers.size();
-  KILN_ASSIGN_OR_RETURN(std::vector<Tensor> reference, runWith(std::vector<bool>(layers.size(), true)));
+  KILN_ASSIGN_OR_RETURN(std::vector<Tensor> reference, runWith(std::vector<bool>(layers.size(), true), true));
   // How many of `repeats` runs with these barriers go wrong.
   const auto wrongRuns = [&](const std::vector<bool>& barrier, double* worst) -> Expected<int> {
     int wrong = 0;
     for (int r = 0; r < repeats; ++r) {
-      KILN_ASSIGN_OR_RETURN(std::vector<Tensor> got, runWith(barrier));
+      KILN_ASSIGN_OR_RETURN(std::vector<Tensor> got, runWith(barrier, false));
       const double e = relativeError(reference, got);
       if (worst) *worst = std::max(*worst, e);
       if (!(e <= kDisagreement)) ++wrong;
@@ -109,7 +112,7 @@ Expected<ExecutionContext::RaceSearch> ExecutionContext::findRacingBoundaries(
     if (wrong == 0) continue;
     const ir::Node& a = graph.nodes[layers[k]];
     const ir::Node& b = graph.nodes[layers[k + 1]];
-    search.boundaries.push_back({k, a.name + " (" + std::string(ir::opKindName(a.op)) + ")",
+    search.boundaries.push_back({k, layers[k + 1], a.name + " (" + std::string(ir::opKindName(a.op)) + ")",
                                  es.kernels[layers[k]]->tactic(), b.name + " (" + std::string(ir::opKindName(b.op)) + ")",
                                  es.kernels[layers[k + 1]]->tactic(), wrong});
   }

@@ -9,6 +9,7 @@
 #include "backends/cuda/data_dependent.h"
 #include "backends/cuda/unverified_kernels.h"
 #include "backends/cuda/elementwise_fused.h"
+#include "backends/cuda/stream_fence.h"
 #include "ops/families.h"
 
 namespace kiln::backends {
@@ -82,6 +83,10 @@ class CudaBackend final : public Backend {
     if (bytes)
       KILN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream)),
                       "copy on device: ");
+    return Status::ok();
+  }
+  Status fence(void* stream) override {
+    KILN_CUDA_CHECK(launchStreamFence(static_cast<cudaStream_t>(stream)), "stream fence: ");
     return Status::ok();
   }
   Status synchronize(void* stream) override {
