@@ -107,9 +107,11 @@ if [ "${SKIP_PY:-0}" != 1 ]; then
     step "py $ex" "exit $? (py-$ex.log)"
   done
   # The seed CNN in FP16 with a profile up to 128, at the batches whose engines raced between two cuDNN layers
-  # (docs/accuracy.md, "Run-to-run disagreement"): the build must fence them, and every answer be right.
+  # (docs/accuracy.md, "Run-to-run disagreement"): the build must fence them, and every answer be right. The bound
+  # is the mixed-precision issue's, 2e-2 of the reference's scale, for FP16 and for FP32 (which allows TF32, whose
+  # mantissa is FP16's: 5e-4 measured); a race is off by ~1.6.
   PYTHONPATH="$BUILD/python" timeout 240 python3 examples/python/processor_v3.py --workdir "$LOGS/py-seed128" \
-    --precisions fp32 fp16 --max-batch 128 --batches 1 63 64 65 100 127 128 --fail-above 1e-4 --fp16-fail-above 2e-2 \
+    --precisions fp32 fp16 --max-batch 128 --batches 1 63 64 65 100 127 128 --fail-above 2e-2 --fp16-fail-above 2e-2 \
     > "$LOGS/py-seed128.log" 2>&1
   step "py seed b128" "exit $? (py-seed128.log): $(grep -c 'stream fence' "$LOGS/py-seed128.log") fence line(s)"
   PYTHONPATH="$BUILD/python" timeout 120 python3 bench/python_overhead.py --device cuda > "$LOGS/py-overhead.log" 2>&1
