@@ -7,6 +7,7 @@
 
 #include "core/half.h"
 #include "core/npy.h"
+#include "core/tensor_values.h"
 #include "builder/calibration.h"
 #include "builder/probe_engine.h"
 #include "kiln/runtime.h"
@@ -18,21 +19,12 @@ namespace {
 /// The FP32 run keeps every float layer's output on the host; batches shrink until that fits.
 constexpr double kProbeBudgetBytes = 1.0 * (1u << 30);
 
-double elementAt(const Tensor& t, int64_t i) {
-  switch (t.dtype()) {
-    case DataType::kFloat32: return t.dataAs<float>()[i];
-    case DataType::kFloat16: return halfBitsToFloat(t.dataAs<uint16_t>()[i]);
-    case DataType::kBFloat16: return bfloat16BitsToFloat(t.dataAs<uint16_t>()[i]);
-    default: return std::nan("");
-  }
-}
-
 ValueAgreement compare(const Tensor& ref, const Tensor& got) {
   ValueAgreement a;
   const int64_t n = std::min(ref.elementCount(), got.elementCount());
   double dot = 0, rr = 0, gg = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const double r = elementAt(ref, i), g = elementAt(got, i);
+    const double r = floatElementAsDouble(ref, i), g = floatElementAsDouble(got, i);
     if (!std::isfinite(r)) {
       a.refFinite = false;
       continue;
@@ -208,7 +200,7 @@ void AccuracyGuard::keepOutOfRange(PrecisionPlan& plan) const {
     auto it = reference_.find(v);
     double m = 0;
     if (it != reference_.end())
-      for (int64_t i = 0; i < it->second.elementCount(); ++i) m = std::max(m, std::fabs(elementAt(it->second, i)));
+      for (int64_t i = 0; i < it->second.elementCount(); ++i) m = std::max(m, std::fabs(floatElementAsDouble(it->second, i)));
     return m;
   };
   std::map<ir::ValueId, double> peak;

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/half.h"
+#include "core/tensor_values.h"
 #include "engine/engine_file.h"
 #include "ir/attributes.h"
 #include "kiln/runtime.h"
@@ -14,22 +15,11 @@
 namespace kiln::builder {
 namespace {
 
-double valueAt(const Tensor& t, int64_t i) {
-  switch (t.dtype()) {
-    case DataType::kFloat32: return t.dataAs<float>()[i];
-    case DataType::kFloat16: return halfBitsToFloat(t.dataAs<uint16_t>()[i]);
-    case DataType::kBFloat16: return bfloat16BitsToFloat(t.dataAs<uint16_t>()[i]);
-    default: return 0;
-  }
-}
-
-bool isFloat(DataType t) { return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16; }
-
 /// max |later - first| / max |first| over the elements (NaN where one side is NaN and the other is not).
 double relativeDifference(const Tensor& first, const Tensor& later) {
   double scale = 0, diff = 0;
   for (int64_t i = 0; i < first.elementCount(); ++i) {
-    const double a = valueAt(first, i), b = valueAt(later, i);
+    const double a = floatElementAsDouble(first, i), b = floatElementAsDouble(later, i);
     if (std::isnan(a) != std::isnan(b)) return NAN;
     if (std::isnan(a)) continue;
     scale = std::max(scale, std::fabs(a));
@@ -44,6 +34,7 @@ Expected<Tensor> randomInput(DataType dtype, const Dims& dims, std::mt19937& rng
   for (int64_t i = 0; i < t.elementCount(); ++i) {
     const float v = dist(rng);
     if (dtype == DataType::kFloat32) t.dataAs<float>()[i] = v;
+    else if (dtype == DataType::kFloat64) t.dataAs<double>()[i] = v;
     else if (dtype == DataType::kFloat16) t.dataAs<uint16_t>()[i] = floatToHalfBits(v);
     else t.dataAs<uint16_t>()[i] = floatToBfloat16Bits(v);
   }
@@ -94,7 +85,7 @@ Expected<std::vector<std::pair<size_t, std::string>>> racingNodes(const std::vec
 Expected<std::optional<RunDisagreement>> findRunToRunDisagreement(const std::vector<std::byte>& engineBytes) {
   KILN_ASSIGN_OR_RETURN(std::shared_ptr<Engine> engine, Engine::loadFromMemory(engineBytes.data(), engineBytes.size()));
   for (const TensorDesc& in : engine->inputs())
-    if (!isFloat(in.dtype)) return std::optional<RunDisagreement>();
+    if (!isFloatType(in.dtype)) return std::optional<RunDisagreement>();
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<ExecutionContext> context, engine->createContext(0));
   std::mt19937 rng(20261202);
   for (const auto& dims : shapesToCheck(*engine)) {
@@ -109,7 +100,7 @@ Expected<std::optional<RunDisagreement>> findRunToRunDisagreement(const std::vec
     for (int run = 2; run <= 3; ++run) {
       KILN_ASSIGN_OR_RETURN(auto later, context->infer(inputs));
       for (const auto& [name, a] : first) {
-        if (!isFloat(a.dtype()) || !later.count(name) || later.at(name).dims() != a.dims()) continue;
+        if (!isFloatType(a.dtype()) || !later.count(name) || later.at(name).dims() != a.dims()) continue;
         const double d = relativeDifference(a, later.at(name));
         if (!(d <= 1e-3))
           return std::optional<RunDisagreement>(RunDisagreement{

@@ -5,22 +5,16 @@
 #include <cmath>
 #include <cstring>
 
-#include "core/half.h"
+#include "core/tensor_values.h"
 #include "runtime/engine_state.h"
 
 namespace kiln {
 namespace {
 
 void digestFloats(const Tensor& t, ExecutionContext::LayerDigest& d) {
-  const int64_t n = t.elementCount();
-  for (int64_t i = 0; i < n; ++i) {
-    double v;
-    switch (t.dtype()) {
-      case DataType::kFloat32: v = t.dataAs<float>()[i]; break;
-      case DataType::kFloat16: v = halfBitsToFloat(t.dataAs<uint16_t>()[i]); break;
-      case DataType::kBFloat16: v = bfloat16BitsToFloat(t.dataAs<uint16_t>()[i]); break;
-      default: return;
-    }
+  if (!isFloatType(t.dtype())) return;
+  for (int64_t i = 0; i < t.elementCount(); ++i) {
+    const double v = floatElementAsDouble(t, i);
     if (!std::isfinite(v)) {
       ++d.nonFinite;
       continue;

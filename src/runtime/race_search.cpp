@@ -8,20 +8,11 @@
 #include <cmath>
 #include <cstring>
 
-#include "core/half.h"
+#include "core/tensor_values.h"
 #include "runtime/engine_state.h"
 
 namespace kiln {
 namespace {
-
-double floatAt(const Tensor& t, int64_t i) {
-  switch (t.dtype()) {
-    case DataType::kFloat32: return t.dataAs<float>()[i];
-    case DataType::kFloat16: return halfBitsToFloat(t.dataAs<uint16_t>()[i]);
-    case DataType::kBFloat16: return bfloat16BitsToFloat(t.dataAs<uint16_t>()[i]);
-    default: return NAN;
-  }
-}
 
 /// max |got - want| / max |want| over the float outputs (bytes must match for the others; INFINITY when not).
 double relativeError(const std::vector<Tensor>& want, const std::vector<Tensor>& got) {
@@ -29,13 +20,13 @@ double relativeError(const std::vector<Tensor>& want, const std::vector<Tensor>&
   for (size_t k = 0; k < want.size(); ++k) {
     const Tensor& a = want[k];
     const Tensor& b = got[k];
-    if (a.dtype() != DataType::kFloat32 && a.dtype() != DataType::kFloat16 && a.dtype() != DataType::kBFloat16) {
+    if (!isFloatType(a.dtype())) {
       if (std::memcmp(a.data(), b.data(), a.byteSize()) != 0) return INFINITY;
       continue;
     }
     double scale = 0, diff = 0;
     for (int64_t i = 0; i < a.elementCount(); ++i) {
-      const double x = floatAt(a, i), y = floatAt(b, i);
+      const double x = floatElementAsDouble(a, i), y = floatElementAsDouble(b, i);
       if (std::isnan(x) != std::isnan(y)) return INFINITY;
       if (std::isnan(x)) continue;
       scale = std::max(scale, std::fabs(x));

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/half.h"
+#include "core/tensor_values.h"
 
 namespace kiln {
 namespace {
@@ -79,6 +80,31 @@ TEST(BFloat16Conversion, RoundsToNearestEvenAndKeepsNaN) {
     }
     ASSERT_EQ(got, want) << f;
   }
+}
+
+TEST(TensorValues, EveryFloatTypeReadsAsItsValueAndOtherTypesAsNaN) {
+  const float values[3] = {-1.5f, 0.333333f, 65504.f};
+  for (DataType type : {DataType::kFloat32, DataType::kFloat64, DataType::kFloat16, DataType::kBFloat16}) {
+    Tensor t = Tensor::allocate(type, {3}).value();
+    ASSERT_TRUE(isFloatType(type));
+    for (int i = 0; i < 3; ++i) {
+      if (type == DataType::kFloat32) t.dataAs<float>()[i] = values[i];
+      if (type == DataType::kFloat64) t.dataAs<double>()[i] = values[i];
+      if (type == DataType::kFloat16) t.dataAs<uint16_t>()[i] = floatToHalfBits(values[i]);
+      if (type == DataType::kBFloat16) t.dataAs<uint16_t>()[i] = floatToBfloat16Bits(values[i]);
+    }
+    // What each type can hold of the value: float16 and bfloat16 round it, float32 and float64 keep it.
+    for (int i = 0; i < 3; ++i) {
+      const double want = type == DataType::kFloat16    ? halfBitsToFloat(floatToHalfBits(values[i]))
+                          : type == DataType::kBFloat16 ? bfloat16BitsToFloat(floatToBfloat16Bits(values[i]))
+                                                        : double(values[i]);
+      EXPECT_EQ(floatElementAsDouble(t, i), want) << dataTypeName(type) << " element " << i;
+    }
+  }
+  Tensor ints = Tensor::allocate(DataType::kInt32, {1}).value();
+  ints.dataAs<int32_t>()[0] = 7;
+  EXPECT_FALSE(isFloatType(DataType::kInt32));
+  EXPECT_TRUE(std::isnan(floatElementAsDouble(ints, 0)));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "core/half.h"
 #include "core/npy.h"
+#include "core/tensor_values.h"
 
 namespace kiln::cli {
 
@@ -93,7 +94,7 @@ void fillRandom(Tensor& t, const std::string& inputName, std::mt19937_64& rng) {
       case DataType::kFloat32: t.dataAs<float>()[i] = nextFloat(); break;
       case DataType::kFloat64: t.dataAs<double>()[i] = nextFloat(); break;
       case DataType::kFloat16: t.dataAs<uint16_t>()[i] = floatToHalfBits(nextFloat()); break;
-      case DataType::kBFloat16: t.dataAs<uint16_t>()[i] = floatToBfloat16(nextFloat()); break;
+      case DataType::kBFloat16: t.dataAs<uint16_t>()[i] = floatToBfloat16Bits(nextFloat()); break;
       case DataType::kBool: t.dataAs<uint8_t>()[i] = static_cast<uint8_t>(bit(rng)); break;
       case DataType::kInt64: t.dataAs<int64_t>()[i] = nextInt(); break;
       case DataType::kUInt64: t.dataAs<uint64_t>()[i] = static_cast<uint64_t>(nextInt()); break;
@@ -188,21 +189,10 @@ Expected<std::map<std::string, Tensor>> prepareInputs(const Engine& engine, int 
   return result;
 }
 
-float bfloat16ToFloat(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
-
-uint16_t floatToBfloat16(float f) {
-  uint32_t bits = std::bit_cast<uint32_t>(f);
-  if (std::isnan(f)) return static_cast<uint16_t>((bits >> 16) | 0x40u);
-  bits += 0x7fffu + ((bits >> 16) & 1u);
-  return static_cast<uint16_t>(bits >> 16);
-}
-
 double elementAsDouble(const Tensor& t, int64_t i) {
   switch (t.dtype()) {
-    case DataType::kFloat32: return t.dataAs<float>()[i];
-    case DataType::kFloat64: return t.dataAs<double>()[i];
-    case DataType::kFloat16: return halfBitsToFloat(t.dataAs<uint16_t>()[i]);
-    case DataType::kBFloat16: return bfloat16ToFloat(t.dataAs<uint16_t>()[i]);
+    case DataType::kFloat32: case DataType::kFloat64: case DataType::kFloat16: case DataType::kBFloat16:
+      return floatElementAsDouble(t, i);
     case DataType::kBool: return t.dataAs<uint8_t>()[i];
     case DataType::kInt64: return static_cast<double>(t.dataAs<int64_t>()[i]);
     case DataType::kUInt64: return static_cast<double>(t.dataAs<uint64_t>()[i]);

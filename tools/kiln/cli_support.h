@@ -83,8 +83,4 @@ std::string formatValues(const Tensor& t, int64_t count);
 /// A file name for a tensor name: characters other than [A-Za-z0-9._-] become '_' ("/conv/out" -> "_conv_out").
 std::string safeFileName(const std::string& tensorName);
 
-/// bfloat16 conversions (IEEE half ones are in core/half.h).
-float bfloat16ToFloat(uint16_t b);
-uint16_t floatToBfloat16(float f);
-
 }  // namespace kiln::cli
