@@ -101,6 +101,10 @@ class BuilderConfig {
   /// and keep in FP32 the layers where the narrow type gives NaN/Inf, leaves its range or breaks the tolerance. A
   /// build whose outputs still disagree is an error. Costs build time only.
   bool accuracyGuard = true;
+  /// CUDA builds: run the finished engine as users do (plainly, then from a CUDA graph) at the profile's shapes and,
+  /// where runs of the same inputs disagree, put a stream fence before the racing layers (src/builder/
+  /// run_agreement.h). Costs build time only; false keeps a racing engine as it is, for diagnosis (--findRace).
+  bool runAgreementCheck = true;
   /// Input name -> folder of .npy batches for the accuracy guard (--calibData); the first file (sorted) is used.
   std::map<std::string, std::string> calibrationData;
   /// INT8 builds (allow(Precision::kINT8)): activation ranges come from `calibrationCachePath` when that file exists,

@@ -126,7 +126,8 @@ def _remove_quietly(path):
 
 class BuilderConfig:
     """Precisions, profiles, workspace, timing cache (TensorRT's IBuilderConfig). kiln's own settings are
-    properties: device, builder_optimization_level, accuracy_guard, calibration_data, keep_nchw."""
+    properties: device, builder_optimization_level, accuracy_guard, run_agreement_check, calibration_data,
+    keep_nchw."""
 
     def __init__(self):
         self._flags = {BuilderFlag.TF32}  # TensorRT and kiln both allow TF32 unless told otherwise
@@ -139,6 +140,7 @@ class BuilderConfig:
         # None keeps kiln's default (level 3: time tactics; the accuracy guard on for FP16/BF16 builds).
         self.builder_optimization_level = None
         self.accuracy_guard = None
+        self.run_agreement_check = True  # CUDA: fence layers whose runs race (False keeps them, for diagnosis)
         self.calibration_data = {}
         self.keep_nchw = False
         self.int8_calibrator = None  # an IInt8Calibrator (kiln/calibrator.py) for INT8 builds
@@ -229,6 +231,7 @@ class BuilderConfig:
             config.precision_constraints = _kiln.PrecisionConstraints.OBEY
         if self.accuracy_guard is not None:
             config.accuracy_guard = bool(self.accuracy_guard)
+        config.run_agreement_check = bool(self.run_agreement_check)
         config.calibration_data = {k: os.fspath(v) for k, v in self.calibration_data.items()}
         if self.builder_optimization_level is not None:
             config.builder_optimization_level = int(self.builder_optimization_level)

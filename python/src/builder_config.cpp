@@ -90,6 +90,8 @@ void bindBuilderConfig(nb::module_& m) {
       .def_rw("precision_constraints", &BuilderConfig::precisionConstraints)
       .def_rw("accuracy_guard", &BuilderConfig::accuracyGuard,
               "FP16/BF16 builds: check against the FP32 path at build time and keep failing layers in FP32.")
+      .def_rw("run_agreement_check", &BuilderConfig::runAgreementCheck,
+              "CUDA builds: run the engine twice at build time and fence layers whose runs race (False: keep as is).")
       .def_rw("calibration_data", &BuilderConfig::calibrationData,
               "Input name -> folder of .npy batches: INT8 calibration and the accuracy guard.")
       .def_rw("calibration_method", &BuilderConfig::calibrationMethod)

@@ -1,5 +1,4 @@
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
 
 #include "backends/backend.h"
@@ -221,10 +220,9 @@ Expected<std::vector<std::byte>> buildEngine(Network& network, const BuilderConf
   KILN_ASSIGN_OR_RETURN(auto bytes, makeEngine(config));
   // A CUDA engine runs as users run it before it is returned (run_agreement.h): where its answer changes from run to
   // run, the racing layers get a stream fence; if fences do not settle it, a tuned engine is rebuilt with cuDNN's
-  // heuristic choices (optimization level 0), else refused. KILN_SKIP_RUN_AGREEMENT=1 keeps the engine as it is, for
+  // heuristic choices (optimization level 0), else refused. runAgreementCheck false keeps the engine as it is, for
   // diagnosing one that fails (kiln run --findRace).
-  const bool skipAgreement = std::getenv("KILN_SKIP_RUN_AGREEMENT") != nullptr;
-  if (config.device == DeviceKind::kCuda && !skipAgreement) {
+  if (config.device == DeviceKind::kCuda && config.runAgreementCheck) {
     KILN_ASSIGN_OR_RETURN(builder::RunAgreement agreed, builder::makeRunsAgree(std::move(bytes)));
     for (const std::string& layer : agreed.fencedLayers)
       std::fprintf(stderr, "[kiln] runs disagreed until a stream fence was put before %s\n", layer.c_str());

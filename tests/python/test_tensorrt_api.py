@@ -227,6 +227,14 @@ def test_flags_and_int8(small_cnn_path):
         config.set_memory_pool_limit(7, 1)
 
 
+def test_run_agreement_check_reaches_the_native_config():
+    config = trt.Builder(TRT_LOGGER).create_builder_config()
+    config.device = "cpu"
+    assert config.run_agreement_check and config._to_kiln().run_agreement_check
+    config.run_agreement_check = False
+    assert not config._to_kiln().run_agreement_check
+
+
 def test_output_allocator_for_a_data_dependent_output(tmp_path, rng):
     """Seed 002's allocator on an output whose size only the data decides (NonZero): reallocate_output is asked
     after the run, only when the output grows; notify_shape gives the count every run."""

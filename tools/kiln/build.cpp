@@ -39,6 +39,9 @@ class BuildCommand : public Command {
         ->check(CLI::IsMember({"prefer", "obey"}));
     app_->add_flag("--noAccuracyGuard", noAccuracyGuard_,
                    "FP16/BF16: skip the build-time check against the FP32 path that keeps wrong layers in FP32");
+    app_->add_flag("--noRunAgreementCheck", noRunAgreementCheck_,
+                   "CUDA: skip running the engine twice at build time (and fencing layers whose runs race); for "
+                   "diagnosing a racing engine with kiln run --findRace");
     app_->add_option("--calibData", calibText_, "inputs for the accuracy guard: input:DIR of .npy batches[,input2:DIR]")
         ->multi_option_policy(join);
     app_->add_flag("--int8", int8_,
@@ -116,6 +119,7 @@ class BuildCommand : public Command {
     config.precisionConstraints =
         precisionConstraints_ == "obey" ? PrecisionConstraints::kObey : PrecisionConstraints::kPrefer;
     config.accuracyGuard = !noAccuracyGuard_;
+    config.runAgreementCheck = !noRunAgreementCheck_;
     config.calibrationData = calib_;
     if (int8_) {
       config.allow(Precision::kINT8);
@@ -247,7 +251,8 @@ class BuildCommand : public Command {
   std::vector<LayerPrecision> pins_;
   std::map<std::string, std::string> calib_;
   int optimizationLevel_ = 3;
-  bool fp16_ = false, bf16_ = false, noTf32_ = false, verbose_ = false, quiet_ = false, noAccuracyGuard_ = false;
+  bool fp16_ = false, bf16_ = false, noTf32_ = false, verbose_ = false, quiet_ = false, noAccuracyGuard_ = false,
+       noRunAgreementCheck_ = false;
   uint64_t workspaceMiB_ = 0;
 };
 
