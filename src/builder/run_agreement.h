@@ -1,8 +1,8 @@
 // The finished engine, loaded and run as a user runs it: the same inputs, run after run, plainly and from a
 // captured CUDA graph, must give the same answer. Layer-by-layer checks synchronize between layers, so they never
 // see a library kernel that starts before its predecessor has finished: on Hopper cuDNN launches some engines with
-// programmatic dependent launch, and some pairs of its engines (docs/accuracy.md, "Run-to-run disagreement") then
-// read their predecessor's output before it is complete. The answer changes from run to run. Where that happens
+// programmatic dependent launch, and with some pairs of its engines (docs/accuracy.md, "Run-to-run disagreement")
+// the second then starts before the first has finished. The answer changes from run to run. Where that happens
 // the builder closes the race with a stream fence before the later layer (ir::kFenceBeforeAttribute): ~1 us there,
 // nothing anywhere else.
 #pragma once
